@@ -1,0 +1,56 @@
+"""Server settings from environment variables (pydantic-settings); built once and injected.
+
+Provider keys and base URLs follow one rule: `<PROVIDER>_API_KEY` and `<PROVIDER>_BASE_URL`, where
+PROVIDER is the Vapi provider name upper-cased with `-` turned into `_` (e.g. `TOGETHER_AI_API_KEY`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/chatloom.db"
+
+
+def provider_env_prefix(provider: str) -> str:
+    return provider.upper().replace("-", "_")
+
+
+def _provider_environment() -> dict[str, str]:
+    """A snapshot of the `*_API_KEY` / `*_BASE_URL` environment variables."""
+    return {k: v for k, v in os.environ.items() if k.endswith(("_API_KEY", "_BASE_URL")) and v}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHATLOOM_", extra="ignore", frozen=True)
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy async URL.")
+    database_pool_size: int = Field(10, ge=1, description="PostgreSQL connections per process.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
+    llm_timeout_seconds: float = Field(60.0, gt=0, description="Time to the first byte / between bytes.")
+    auth_cache_seconds: float = Field(
+        5.0, ge=0, description="How long a verified API key is trusted before it is looked up again."
+    )
+    provider_env: dict[str, str] = Field(
+        default_factory=_provider_environment,
+        exclude=True,
+        description="`<PROVIDER>_API_KEY` / `<PROVIDER>_BASE_URL` values; read from the environment.",
+    )
+    block_private_urls: bool = Field(
+        False, description="Refuse outbound calls (custom-llm, tools, webhooks) to private addresses."
+    )
+
+    def provider_key(self, provider: str) -> str | None:
+        return self.provider_env.get(f"{provider_env_prefix(provider)}_API_KEY")
+
+    def provider_base_url(self, provider: str) -> str | None:
+        return self.provider_env.get(f"{provider_env_prefix(provider)}_BASE_URL")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,51 @@
+"""Domain errors. Each names what went wrong; `api/errors.py` alone maps them to HTTP statuses."""
+
+from __future__ import annotations
+
+
+class ChatloomError(Exception):
+    """Base of every error the API turns into a response body."""
+
+    def __init__(self, message: str | list[str]) -> None:
+        super().__init__(message if isinstance(message, str) else "; ".join(message))
+        self.message = message
+
+
+class InvalidRequest(ChatloomError):
+    """The request is malformed or inconsistent (HTTP 400). `field` names the offending field."""
+
+    def __init__(self, message: str | list[str], field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFound(ChatloomError):
+    """The record does not exist, or belongs to another org (HTTP 404)."""
+
+
+class Unauthorized(ChatloomError):
+    """Missing or invalid API key (HTTP 401)."""
+
+
+class ProviderNotConfigured(InvalidRequest):
+    """The assistant's provider has no API key configured on this server (HTTP 400)."""
+
+    def __init__(self, provider: str, env_var: str) -> None:
+        super().__init__(
+            f"Provider '{provider}' is not configured: set the {env_var} environment variable on the server.",
+            field="model.provider",
+        )
+        self.env_var = env_var
+
+
+class UpstreamError(ChatloomError):
+    """The LLM provider answered with an error or broke the connection (HTTP 502)."""
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class UpstreamTimeout(ChatloomError):
+    """The LLM provider did not answer in time (HTTP 504)."""

@@ -1,0 +1,43 @@
+"""Chat messages in the OpenAI chat shape, kept as plain dicts so they cross layers without copying.
+
+A message always has `role`; `content` is a string or None; assistant messages may carry `tool_calls`,
+tool messages carry `tool_call_id`. Provider adapters translate to and from their own wire formats.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired, TypedDict
+
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+ROLES: frozenset[str] = frozenset(("system", "developer", "user", "assistant", "tool"))
+
+
+class ToolCallFunction(TypedDict):
+    name: str
+    arguments: str
+
+
+class ToolCall(TypedDict):
+    id: str
+    type: Literal["function"]
+    function: ToolCallFunction
+
+
+class Message(TypedDict):
+    role: str
+    content: NotRequired[str | None]
+    tool_calls: NotRequired[list[ToolCall]]
+    tool_call_id: NotRequired[str]
+    name: NotRequired[str]
+    metadata: NotRequired[dict[str, Any]]
+
+
+def user_message(text: str) -> Message:
+    return {"role": "user", "content": text}
+
+
+def assistant_message(text: str | None, tool_calls: list[ToolCall] | None = None) -> Message:
+    message: Message = {"role": "assistant", "content": text}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return message

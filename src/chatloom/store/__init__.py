@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy Core tables and org-scoped repositories over SQLite or PostgreSQL."""

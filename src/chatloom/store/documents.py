@@ -1,0 +1,145 @@
+"""Org-scoped CRUD for tables that keep an API document as JSON text in `body`.
+
+Every function takes the caller's `org_id` and filters by it, so another org's id behaves exactly
+like an unknown one. Indexed columns (`name`, `assistant_id`, ...) are copies of document fields kept
+for filtering; the document is the source of truth for what the API returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy import Table, and_, delete, func, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
+
+from chatloom.domain.ids import iso
+
+Document = dict[str, Any]
+RangeOp = Literal["gt", "lt", "ge", "le"]
+
+
+@dataclass(slots=True)
+class ListQuery:
+    """Filters and paging for listing documents. `equal` and `any_of` map column names to values."""
+
+    equal: dict[str, Any] = field(default_factory=dict)
+    any_of: dict[str, Sequence[str]] = field(default_factory=dict)
+    ranges: list[tuple[str, RangeOp, datetime]] = field(default_factory=list)
+    sort_by: str = "created_at"
+    descending: bool = True
+    page: int = 1
+    limit: int = 100
+
+
+@dataclass(slots=True)
+class Page:
+    items: list[Document]
+    total: int
+
+
+def to_document(row: Row[Any]) -> Document:
+    body: Document = orjson.loads(row.body)
+    return {
+        "id": row.id,
+        "orgId": row.org_id,
+        **body,
+        "createdAt": iso(row.created_at),
+        "updatedAt": iso(row.updated_at),
+    }
+
+
+def dump_body(document: Mapping[str, Any]) -> str:
+    """The stored body: the document without the fields that live in their own columns."""
+    body = {k: v for k, v in document.items() if k not in ("id", "orgId", "createdAt", "updatedAt")}
+    return orjson.dumps(body).decode()
+
+
+async def insert_document(
+    conn: AsyncConnection,
+    table: Table,
+    *,
+    org_id: str,
+    doc_id: str,
+    document: Mapping[str, Any],
+    created_at: datetime,
+    columns: Mapping[str, Any],
+) -> None:
+    await conn.execute(
+        insert(table).values(
+            id=doc_id,
+            org_id=org_id,
+            body=dump_body(document),
+            created_at=created_at,
+            updated_at=created_at,
+            **columns,
+        )
+    )
+
+
+async def get_document(conn: AsyncConnection, table: Table, org_id: str, doc_id: str) -> Document | None:
+    row = (await conn.execute(select(table).where(table.c.id == doc_id, table.c.org_id == org_id))).first()
+    return to_document(row) if row is not None else None
+
+
+async def update_document(
+    conn: AsyncConnection,
+    table: Table,
+    *,
+    org_id: str,
+    doc_id: str,
+    document: Mapping[str, Any],
+    updated_at: datetime,
+    columns: Mapping[str, Any],
+) -> bool:
+    result = await conn.execute(
+        update(table)
+        .where(table.c.id == doc_id, table.c.org_id == org_id)
+        .values(body=dump_body(document), updated_at=updated_at, **columns)
+    )
+    return bool(result.rowcount)
+
+
+async def delete_document(conn: AsyncConnection, table: Table, org_id: str, doc_id: str) -> Document | None:
+    document = await get_document(conn, table, org_id, doc_id)
+    if document is not None:
+        await conn.execute(delete(table).where(table.c.id == doc_id, table.c.org_id == org_id))
+    return document
+
+
+def _conditions(table: Table, org_id: str, query: ListQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [table.c.org_id == org_id]
+    for name, value in query.equal.items():
+        conditions.append(table.c[name] == value)
+    for name, values in query.any_of.items():
+        conditions.append(table.c[name].in_(list(values)))
+    for name, op, moment in query.ranges:
+        column = table.c[name]
+        conditions.append(
+            {"gt": column > moment, "lt": column < moment, "ge": column >= moment, "le": column <= moment}[op]
+        )
+    return conditions
+
+
+async def list_documents(
+    conn: AsyncConnection, table: Table, org_id: str, query: ListQuery, *, count: bool = False
+) -> Page:
+    """One page of documents, newest first by default; `count` also computes the total matches."""
+    where = and_(*_conditions(table, org_id, query))
+    sort_column = table.c[query.sort_by]
+    order = (
+        (sort_column.desc(), table.c.id.desc()) if query.descending else (sort_column.asc(), table.c.id.asc())
+    )
+    statement = (
+        select(table).where(where).order_by(*order).limit(query.limit).offset((query.page - 1) * query.limit)
+    )
+    rows = (await conn.execute(statement)).all()
+    total = len(rows)
+    if count:
+        total = int((await conn.execute(select(func.count()).select_from(table).where(where))).scalar_one())
+    return Page(items=[to_document(row) for row in rows], total=total)

@@ -1,0 +1,1 @@
+"""Tool execution and the outbound URL guard."""
