@@ -1,0 +1,1 @@
+"""LLM wire protocols. Each adapter turns a `ModelRequest` into calls on one upstream dialect."""

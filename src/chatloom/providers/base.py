@@ -1,0 +1,41 @@
+"""The `ChatProvider` protocol every adapter implements, and the `ModelRequest` it receives.
+
+Adapters raise only domain errors: `UpstreamError` (the upstream answered with an error status, sent
+something unreadable or cut the connection) and `UpstreamTimeout`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chatloom.domain.events import ModelReply, TextChunk
+from chatloom.domain.messages import Message
+
+
+@dataclass(slots=True)
+class ModelRequest:
+    provider: str
+    model: str
+    messages: list[Message]
+    base_url: str
+    api_key: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    temperature: float | None = None
+    max_tokens: int | None = None
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    timeout_seconds: float = 60.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ChatProvider(Protocol):
+    async def complete(self, request: ModelRequest) -> ModelReply:
+        """One non-streamed model call."""
+        ...
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[TextChunk | ModelReply]:
+        """A streamed model call: `TextChunk`s as they arrive, then exactly one `ModelReply`."""
+        ...
+
+    async def aclose(self) -> None: ...

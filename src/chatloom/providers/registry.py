@@ -1,0 +1,87 @@
+"""Maps a Vapi `model.provider` to its adapter, endpoint and credentials.
+
+Keys come from `<PROVIDER>_API_KEY` and base URLs from `<PROVIDER>_BASE_URL` (PROVIDER upper-cased,
+`-` as `_`). custom-llm takes its base URL from the assistant (`model.url`) and needs no key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from chatloom.domain.errors import InvalidRequest, ProviderNotConfigured
+from chatloom.providers.base import ChatProvider
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    name: str
+    dialect: str
+    default_base_url: str | None
+    key_required: bool = True
+
+
+OPENAI_COMPATIBLE: tuple[ProviderSpec, ...] = (
+    ProviderSpec("openai", "openai", "https://api.openai.com/v1"),
+    ProviderSpec("groq", "openai", "https://api.groq.com/openai/v1"),
+    ProviderSpec("together-ai", "openai", "https://api.together.xyz/v1"),
+    ProviderSpec("deepinfra", "openai", "https://api.deepinfra.com/v1/openai"),
+    ProviderSpec("openrouter", "openai", "https://openrouter.ai/api/v1"),
+    ProviderSpec("perplexity-ai", "openai", "https://api.perplexity.ai"),
+    ProviderSpec("anyscale", "openai", "https://api.endpoints.anyscale.com/v1"),
+    ProviderSpec("deepseek", "openai", "https://api.deepseek.com/v1"),
+    ProviderSpec("xai", "openai", "https://api.x.ai/v1"),
+    ProviderSpec("cerebras", "openai", "https://api.cerebras.ai/v1"),
+    ProviderSpec("mistral", "openai", "https://api.mistral.ai/v1"),
+    ProviderSpec("custom-llm", "openai", None, key_required=False),
+)
+
+
+def env_prefix(provider: str) -> str:
+    return provider.upper().replace("-", "_")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Everything needed to call one provider: its adapter, base URL, key and extra headers."""
+
+    adapter: ChatProvider
+    base_url: str
+    api_key: str | None
+    headers: Mapping[str, str]
+
+
+class ProviderRegistry:
+    def __init__(self, adapters: Mapping[str, ChatProvider], environ: Mapping[str, str]) -> None:
+        """`adapters` maps a dialect ("openai", ...) to its adapter; `environ` holds keys and base URLs."""
+        self._adapters = dict(adapters)
+        self._environ = environ
+        self._specs = {spec.name: spec for spec in OPENAI_COMPATIBLE if spec.dialect in self._adapters}
+
+    @property
+    def providers(self) -> list[str]:
+        return sorted(self._specs)
+
+    def endpoint(
+        self, provider: str, url: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> Endpoint:
+        """The endpoint for `provider`; raises a 400-class error naming what is missing."""
+        spec = self._specs.get(provider)
+        if spec is None:
+            raise InvalidRequest(
+                f"model.provider '{provider}' is not supported by this server for chats "
+                f"(supported: {', '.join(self.providers)})",
+                field="model.provider",
+            )
+        prefix = env_prefix(provider)
+        key = self._environ.get(f"{prefix}_API_KEY")
+        if spec.key_required and not key:
+            raise ProviderNotConfigured(provider, f"{prefix}_API_KEY")
+        base_url = url or self._environ.get(f"{prefix}_BASE_URL") or spec.default_base_url
+        if base_url is None:
+            raise InvalidRequest(f"model.url is required for provider '{provider}'", field="model.url")
+        return Endpoint(self._adapters[spec.dialect], base_url, key, headers or {})
+
+    async def aclose(self) -> None:
+        for adapter in self._adapters.values():
+            await adapter.aclose()
