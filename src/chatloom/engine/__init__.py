@@ -1,0 +1,1 @@
+"""The chat engine: one turn from context to stored chat; knows no HTTP."""

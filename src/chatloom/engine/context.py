@@ -1,0 +1,116 @@
+"""Builds a turn's context: which assistant answers, the history it sees, and its rendered prompt.
+
+All lookups happen here, in one short read transaction, before any model is called. Another org's
+ids are simply not found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chatloom.domain.errors import InvalidRequest, NotFound
+from chatloom.domain.messages import Message
+from chatloom.engine.templates import default_variables, render_prompt
+from chatloom.store import assistants, chats
+from chatloom.store.db import Database
+
+RENDERED_ROLES = frozenset(("system", "developer"))
+
+
+@dataclass(slots=True)
+class TurnRequest:
+    """One chat turn as the engine sees it, whatever API framed it."""
+
+    org_id: str
+    input: list[Message]
+    raw_input: Any
+    assistant_id: str | None = None
+    assistant: dict[str, Any] | None = None
+    assistant_overrides: dict[str, Any] | None = None
+    previous_chat_id: str | None = None
+    session_id: str | None = None
+    name: str | None = None
+    instructions: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    extra_fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class TurnContext:
+    request: TurnRequest
+    assistant_id: str | None
+    inline_assistant: dict[str, Any] | None
+    assistant_overrides: dict[str, Any] | None
+    model: dict[str, Any]
+    history: list[Message]
+    prompt: list[Message]
+
+
+def _model_of(assistant: dict[str, Any]) -> dict[str, Any]:
+    model = assistant.get("model")
+    if not isinstance(model, dict):
+        raise InvalidRequest("the assistant has no model; set assistant.model", field="assistant.model")
+    return model
+
+
+def render_system_messages(
+    model: dict[str, Any], overrides: dict[str, Any] | None, now: datetime
+) -> list[Message]:
+    """The assistant's `model.messages`, with Liquid rendered in system and developer messages."""
+    prompt_messages = model.get("messages") or []
+    if not prompt_messages:
+        return []
+    values = (overrides or {}).get("variableValues") or {}
+    variables = {**default_variables(now, values.get("customer")), **values}
+    rendered: list[Message] = []
+    for message in prompt_messages:
+        content = message.get("content")
+        if message.get("role") in RENDERED_ROLES and isinstance(content, str):
+            content = render_prompt(content, variables)
+        rendered.append({"role": message["role"], "content": content})
+    return rendered
+
+
+async def build_context(db: Database, request: TurnRequest, now: datetime) -> TurnContext:
+    assistant_id = request.assistant_id
+    inline = request.assistant
+    overrides = request.assistant_overrides
+    history: list[Message] = []
+    async with db.read() as conn:
+        if request.previous_chat_id is not None:
+            previous = await chats.get(conn, request.org_id, request.previous_chat_id)
+            if previous is None:
+                raise NotFound(f"Chat {request.previous_chat_id} (previousChatId) not found")
+            history = [*previous.get("messages", []), *previous.get("output", [])]
+            if assistant_id is None and inline is None:
+                assistant_id = previous.get("assistantId")
+                inline = previous.get("assistant")
+                if overrides is None:
+                    overrides = previous.get("assistantOverrides")
+        if assistant_id is not None:
+            stored = await assistants.get(conn, request.org_id, assistant_id)
+            if stored is None:
+                raise NotFound(f"Assistant {assistant_id} not found")
+            assistant = stored
+        elif inline is not None:
+            assistant = inline
+        else:
+            raise InvalidRequest(
+                "the chat has no assistant: give assistantId or assistant", field="assistantId"
+            )
+    model = _model_of(assistant)
+    prompt = render_system_messages(model, overrides, now)
+    if request.instructions:
+        prompt.append({"role": "system", "content": request.instructions})
+    return TurnContext(
+        request=request,
+        assistant_id=assistant_id,
+        inline_assistant=inline if assistant_id is None else None,
+        assistant_overrides=overrides,
+        model=model,
+        history=history,
+        prompt=prompt,
+    )

@@ -1,0 +1,50 @@
+"""Runs streamed turns as tasks of their own, so a client that disconnects mid-stream does not cancel
+the turn: it runs to completion and its chat is stored. Shutdown waits for turns still in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from chatloom.domain.events import TurnEvent
+
+log = logging.getLogger("chatloom.turn")
+
+_END = object()
+
+
+class TurnsInFlight:
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def detach(self, events: AsyncIterator[TurnEvent]) -> AsyncIterator[TurnEvent]:
+        """Drives `events` in its own task; the returned iterator relays them while anyone listens."""
+        queue: asyncio.Queue[object] = asyncio.Queue()
+
+        async def drive() -> None:
+            try:
+                async for event in events:
+                    queue.put_nowait(event)
+            except Exception:
+                log.exception("a detached turn failed")
+            finally:
+                queue.put_nowait(_END)
+
+        task = asyncio.get_running_loop().create_task(drive())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return self._relay(queue)
+
+    @staticmethod
+    async def _relay(queue: asyncio.Queue[object]) -> AsyncIterator[TurnEvent]:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            yield item  # type: ignore[misc]
+
+    async def wait(self, grace_seconds: float) -> None:
+        """Lets the turns in flight finish (for at most `grace_seconds`) before the process exits."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace_seconds)
