@@ -1,0 +1,1 @@
+"""HTTP surface: FastAPI routes, Vapi/OpenAI DTOs, error bodies and SSE framing."""

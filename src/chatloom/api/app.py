@@ -1,0 +1,152 @@
+"""Builds the FastAPI app: the single place where concrete classes are wired together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chatloom import __version__
+from chatloom.api.deps import Services
+from chatloom.api.errors import error_body, install_error_handlers
+from chatloom.api.routes import assistants, chats, health
+from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
+from chatloom.api.schemas.chat import CreateChatIn
+from chatloom.config import Settings
+from chatloom.engine.keys import KeyVerifier
+from chatloom.engine.pricing import PriceBook
+from chatloom.engine.records import AssistantRecords, ChatRecords
+from chatloom.engine.turn import ChatEngine
+from chatloom.engine.turns_in_flight import TurnsInFlight
+from chatloom.providers.openai_compat import OpenAICompatibleProvider
+from chatloom.providers.registry import ProviderRegistry
+from chatloom.store.db import Database, create_engine
+
+log = logging.getLogger("chatloom")
+
+BODY_SCHEMAS: tuple[type[BaseModel], ...] = (CreateChatIn, AssistantIn, AssistantPatch)
+
+
+class BodySizeLimit:
+    """Refuses request bodies over `limit` bytes with 413, before they are read into memory."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refuse(send)
+                return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        import orjson
+
+        body = orjson.dumps(error_body(413, f"request body is larger than {self.limit} bytes"))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def build_services(settings: Settings, db: Database) -> Services:
+    providers = ProviderRegistry({"openai": OpenAICompatibleProvider()}, settings.provider_env)
+    engine = ChatEngine(db, providers, PriceBook(), settings.llm_timeout_seconds)
+    return Services(
+        engine=engine,
+        assistants=AssistantRecords(db),
+        chats=ChatRecords(db),
+        keys=KeyVerifier(db),
+        in_flight=TurnsInFlight(),
+        auth_cache_seconds=settings.auth_cache_seconds,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(create_engine(settings.database_url, settings.database_pool_size))
+        services = build_services(settings, db)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.in_flight.wait(grace_seconds=settings.llm_timeout_seconds)
+            await services.engine.providers.aclose()
+            await db.dispose()
+
+    app = FastAPI(
+        title="chatloom",
+        version=__version__,
+        description="A self-hostable server for text conversations with LLM assistants (Vapi's Chat API).",
+        lifespan=lifespan,
+        openapi_url="/api-json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(chats.router)
+    app.include_router(assistants.router)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    _document_body_schemas(app)
+    return app
+
+
+def _document_body_schemas(app: FastAPI) -> None:
+    """Adds the JSON bodies that routes parse themselves to the OpenAPI document, with bearer auth."""
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build_openapi()
+        components = document.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
+        for model in BODY_SCHEMAS:
+            schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+            schemas.update(schema.pop("$defs", {}))
+            schemas[model.__name__] = schema
+        components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        document["security"] = [{"bearer": []}]
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,50 @@
+"""`/assistant`: create, list, get, update and delete stored assistants."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, json_response, parse_model
+from chatloom.api.routes.listing import base_query
+from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
+from chatloom.api.schemas.common import ListParams
+
+router = APIRouter(tags=["Assistants"])
+
+
+@router.post("/assistant", status_code=201, openapi_extra=json_request_body("AssistantIn"))
+async def create_assistant(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
+    body = parse_model(AssistantIn, await json_body(request))
+    fields = body.model_dump(by_alias=True, exclude_unset=True, mode="json")
+    return json_response(await services.assistants.create(org_id, fields), status_code=201)
+
+
+@router.get("/assistant")
+async def list_assistants(
+    org_id: OrgId, services: ServicesDep, params: Annotated[ListParams, Query()]
+) -> Response:
+    return json_response(await services.assistants.list(org_id, base_query(params)))
+
+
+@router.get("/assistant/{assistant_id}")
+async def get_assistant(assistant_id: str, org_id: OrgId, services: ServicesDep) -> Response:
+    return json_response(await services.assistants.get(org_id, assistant_id))
+
+
+@router.patch("/assistant/{assistant_id}", openapi_extra=json_request_body("AssistantPatch"))
+async def update_assistant(
+    assistant_id: str, request: Request, org_id: OrgId, services: ServicesDep
+) -> Response:
+    body = parse_model(AssistantPatch, await json_body(request))
+    changes = body.model_dump(by_alias=True, exclude_unset=True, mode="json")
+    for protected in ("id", "orgId", "createdAt", "updatedAt"):
+        changes.pop(protected, None)
+    return json_response(await services.assistants.update(org_id, assistant_id, changes))
+
+
+@router.delete("/assistant/{assistant_id}")
+async def delete_assistant(assistant_id: str, org_id: OrgId, services: ServicesDep) -> Response:
+    return json_response(await services.assistants.delete(org_id, assistant_id))

@@ -1,0 +1,136 @@
+"""`/chat`: create a chat turn (JSON or Vapi SSE), and get, list and delete chats."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response, StreamingResponse
+
+from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, json_response, parse_model
+from chatloom.api.errors import domain_error_response
+from chatloom.api.routes.listing import base_query, paginated, split_ids
+from chatloom.api.schemas.chat import ChatTurnFields, CreateChatIn, ListChatsParams
+from chatloom.api.schemas.common import ChatMessageIn
+from chatloom.api.sse import SSE_HEADERS, vapi_frames
+from chatloom.domain.errors import InvalidRequest
+from chatloom.domain.events import TurnCompleted, TurnFailed
+from chatloom.domain.messages import Message
+from chatloom.engine.context import TurnRequest
+from chatloom.store.chats import SORTABLE
+
+router = APIRouter(tags=["Chats"])
+
+
+def to_message(item: ChatMessageIn) -> Message:
+    content = item.content
+    if isinstance(content, list):
+        content = "".join(part.text for part in content)
+    message: Message = {"role": item.role, "content": content}
+    if item.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {
+                    "name": call.function.name,
+                    "arguments": call.function.arguments
+                    if isinstance(call.function.arguments, str)
+                    else orjson.dumps(call.function.arguments).decode(),
+                },
+            }
+            for call in item.tool_calls
+        ]
+    if item.tool_call_id:
+        message["tool_call_id"] = item.tool_call_id
+    if item.name:
+        message["name"] = item.name
+    return message
+
+
+def refuse_unsupported(body: ChatTurnFields) -> None:
+    if body.squad_id is not None or body.squad is not None:
+        raise InvalidRequest(
+            "squadId/squad: squads are not supported in chats by this server yet", field="squadId"
+        )
+
+
+def turn_request(org_id: str, body: ChatTurnFields, messages: list[Message], raw_input: Any) -> TurnRequest:
+    refuse_unsupported(body)
+    return TurnRequest(
+        org_id=org_id,
+        input=messages,
+        raw_input=raw_input,
+        assistant_id=body.assistant_id,
+        assistant=body.assistant.model_dump(by_alias=True, exclude_unset=True, mode="json")
+        if body.assistant
+        else None,
+        assistant_overrides=body.assistant_overrides.model_dump(
+            by_alias=True, exclude_unset=True, mode="json"
+        )
+        if body.assistant_overrides
+        else None,
+        previous_chat_id=body.previous_chat_id,
+        session_id=body.session_id,
+        name=body.name,
+    )
+
+
+@router.post(
+    "/chat",
+    openapi_extra=json_request_body("CreateChatIn"),
+    responses={200: {"description": "The chat (JSON), or Vapi SSE frames when `stream` is true."}},
+)
+async def create_chat(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
+    body = parse_model(CreateChatIn, await json_body(request))
+    if body.transport is not None:
+        raise InvalidRequest("transport: SMS transports are not supported by this server", field="transport")
+    if isinstance(body.input, str):
+        messages: list[Message] = [{"role": "user", "content": body.input}]
+        raw_input: Any = body.input
+    else:
+        messages = [to_message(item) for item in body.input]
+        raw_input = messages
+    turn = await services.engine.prepare(turn_request(org_id, body, messages, raw_input))
+    if body.stream:
+        events = services.in_flight.detach(services.engine.run(turn, stream=True))
+        return StreamingResponse(vapi_frames(events), media_type="text/event-stream", headers=SSE_HEADERS)
+    async for event in services.engine.run(turn, stream=False):
+        if isinstance(event, TurnCompleted):
+            return json_response(event.chat)
+        if isinstance(event, TurnFailed):
+            return domain_error_response(event.error)
+    raise RuntimeError("a turn ended without a result")
+
+
+@router.get("/chat")
+async def list_chats(
+    org_id: OrgId, services: ServicesDep, params: Annotated[ListChatsParams, Query()]
+) -> Response:
+    query = base_query(params)
+    query.sort_by = SORTABLE[params.sort_by]
+    for column, value in (
+        ("id", params.id),
+        ("assistant_id", params.assistant_id),
+        ("squad_id", params.squad_id),
+        ("session_id", params.session_id),
+        ("previous_chat_id", params.previous_chat_id),
+    ):
+        if value:
+            query.equal[column] = value
+    if params.id_any:
+        query.any_of["id"] = split_ids(params.id_any)
+    if params.assistant_id_any:
+        query.any_of["assistant_id"] = split_ids(params.assistant_id_any)
+    return json_response(paginated(await services.chats.list(org_id, query), query))
+
+
+@router.get("/chat/{chat_id}")
+async def get_chat(chat_id: str, org_id: OrgId, services: ServicesDep) -> Response:
+    return json_response(await services.chats.get(org_id, chat_id))
+
+
+@router.delete("/chat/{chat_id}")
+async def delete_chat(chat_id: str, org_id: OrgId, services: ServicesDep) -> Response:
+    return json_response(await services.chats.delete(org_id, chat_id))

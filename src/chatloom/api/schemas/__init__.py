@@ -1,0 +1,1 @@
+"""Wire DTOs (Vapi and OpenAI shapes). Nothing outside `api/` sees these classes."""

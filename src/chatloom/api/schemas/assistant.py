@@ -1,0 +1,96 @@
+"""Assistant DTOs (`CreateAssistantDTO`, `UpdateAssistantDTO`): what chats use is validated, the rest
+(voice-only settings) is kept as given so a Vapi assistant imports unchanged."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from chatloom.api.schemas.common import Name40, NonEmptyStr, Open, UrlStr
+
+MODEL_PROVIDERS = (
+    "openai",
+    "anthropic",
+    "anthropic-bedrock",
+    "google",
+    "groq",
+    "together-ai",
+    "deepinfra",
+    "openrouter",
+    "perplexity-ai",
+    "anyscale",
+    "deepseek",
+    "xai",
+    "cerebras",
+    "mistral",
+    "inflection-ai",
+    "minimax",
+    "custom-llm",
+)
+ProviderName = Literal[
+    "openai",
+    "anthropic",
+    "anthropic-bedrock",
+    "google",
+    "groq",
+    "together-ai",
+    "deepinfra",
+    "openrouter",
+    "perplexity-ai",
+    "anyscale",
+    "deepseek",
+    "xai",
+    "cerebras",
+    "mistral",
+    "inflection-ai",
+    "minimax",
+    "custom-llm",
+]
+
+
+class PromptMessage(Open):
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: Annotated[str, StringConstraints(max_length=100_000_000)] | None = None
+
+
+class ModelSettings(Open):
+    provider: ProviderName
+    model: NonEmptyStr
+    messages: list[PromptMessage] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    max_tokens: Annotated[int, Field(ge=1, le=100_000)] | None = Field(None, alias="maxTokens")
+    tools: list[dict[str, Any]] | None = None
+    tool_ids: list[NonEmptyStr] | None = Field(None, alias="toolIds")
+    fallback_models: list[NonEmptyStr] | None = Field(None, alias="fallbackModels")
+    url: UrlStr | None = None
+    headers: dict[str, str] | None = None
+    timeout_seconds: Annotated[float, Field(ge=0, le=300)] | None = Field(None, alias="timeoutSeconds")
+
+    @model_validator(mode="after")
+    def _custom_llm_needs_url(self) -> ModelSettings:
+        if self.provider == "custom-llm" and self.url is None:
+            raise ValueError("a custom-llm model needs `url`, the base URL of an OpenAI-compatible server")
+        return self
+
+
+class ServerSettings(Open):
+    url: UrlStr | None = None
+    headers: dict[str, str] | None = None
+    timeout_seconds: Annotated[float, Field(ge=1, le=300)] | None = Field(None, alias="timeoutSeconds")
+    secret: str | None = None
+
+
+class AssistantIn(Open):
+    """The body of `POST /assistant`, and an inline `assistant` of a chat."""
+
+    name: Name40 | None = None
+    model: ModelSettings | None = None
+    first_message: str | None = Field(None, alias="firstMessage")
+    metadata: dict[str, Any] | None = None
+    server: ServerSettings | None = None
+    server_messages: list[str] | None = Field(None, alias="serverMessages")
+
+
+class AssistantPatch(AssistantIn):
+    """`PATCH /assistant/{id}`: the given top-level fields replace the stored ones."""

@@ -1,0 +1,89 @@
+"""Chat DTOs: `CreateChatDTO` (POST /chat) and the `GET /chat` query."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StrictBool, StringConstraints, field_validator, model_validator
+
+from chatloom.api.schemas.assistant import AssistantIn
+from chatloom.api.schemas.common import (
+    MESSAGE_CONTENT_LIMIT,
+    ChatMessageIn,
+    Name40,
+    NonEmptyStr,
+    Open,
+    PagedListParams,
+    Strict,
+)
+
+
+class AssistantOverridesIn(Open):
+    variable_values: dict[str, Any] | None = Field(None, alias="variableValues")
+
+
+class ChatTurnFields(Strict):
+    """The fields `/chat` and `/chat/responses` share."""
+
+    assistant_id: NonEmptyStr | None = Field(None, alias="assistantId")
+    assistant: AssistantIn | None = None
+    assistant_overrides: AssistantOverridesIn | None = Field(None, alias="assistantOverrides")
+    squad_id: NonEmptyStr | None = Field(None, alias="squadId")
+    squad: dict[str, Any] | None = None
+    name: Name40 | None = None
+    session_id: NonEmptyStr | None = Field(None, alias="sessionId")
+    previous_chat_id: NonEmptyStr | None = Field(None, alias="previousChatId")
+
+    @model_validator(mode="after")
+    def _one_context(self) -> ChatTurnFields:
+        if self.assistant_id is not None and self.assistant is not None:
+            raise ValueError("assistantId and assistant are mutually exclusive")
+        if self.session_id is not None and self.previous_chat_id is not None:
+            raise ValueError("sessionId and previousChatId are mutually exclusive")
+        if self.session_id is not None and self.assistant_id is not None:
+            raise ValueError(
+                "sessionId and assistantId are mutually exclusive: a session is tied to one assistant"
+            )
+        if not any(
+            (
+                self.assistant_id,
+                self.assistant,
+                self.squad_id,
+                self.squad,
+                self.session_id,
+                self.previous_chat_id,
+            )
+        ):
+            raise ValueError(
+                "one of assistantId, assistant, squadId, squad, sessionId or previousChatId is required"
+            )
+        if self.assistant is not None and self.assistant.model is None:
+            raise ValueError("assistant.model is required for an inline assistant")
+        return self
+
+
+class CreateChatIn(ChatTurnFields):
+    input: (
+        Annotated[str, StringConstraints(min_length=1, max_length=MESSAGE_CONTENT_LIMIT)]
+        | list[ChatMessageIn]
+    )
+    stream: StrictBool = False
+    transport: dict[str, Any] | None = None
+
+    @field_validator("input")
+    @classmethod
+    def _input_not_empty(cls, value: str | list[ChatMessageIn]) -> str | list[ChatMessageIn]:
+        if isinstance(value, list) and not value:
+            raise ValueError("input must not be an empty array")
+        return value
+
+
+class ListChatsParams(PagedListParams):
+    id: str | None = None
+    id_any: str | None = Field(None, alias="idAny")
+    assistant_id: str | None = Field(None, alias="assistantId")
+    assistant_id_any: str | None = Field(None, alias="assistantIdAny")
+    squad_id: str | None = Field(None, alias="squadId")
+    session_id: str | None = Field(None, alias="sessionId")
+    previous_chat_id: str | None = Field(None, alias="previousChatId")
+    sort_by: Literal["createdAt", "cost"] = Field("createdAt", alias="sortBy")

@@ -1,0 +1,96 @@
+"""Shared DTO pieces: the base model (camelCase aliases), chat messages, list query parameters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
+
+MESSAGE_CONTENT_LIMIT = 100_000
+NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
+Name40 = Annotated[str, StringConstraints(max_length=40)]
+
+
+def _http_url(value: str) -> str:
+    HttpUrl(value)
+    return value
+
+
+UrlStr = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_http_url)]
+"""An http(s) URL, validated but kept exactly as the client wrote it."""
+
+
+class Strict(BaseModel):
+    """Unknown fields are refused (as Vapi does: "property x should not exist")."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Open(BaseModel):
+    """Unknown fields are kept, so documents exported from Vapi import unchanged."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class ToolCallFunctionIn(Open):
+    name: NonEmptyStr
+    arguments: str | dict[str, Any] = "{}"
+
+
+class ToolCallIn(Open):
+    id: NonEmptyStr
+    type: Literal["function"] = "function"
+    function: ToolCallFunctionIn
+
+
+class TextPart(Open):
+    type: Literal["text", "input_text", "output_text"] = "text"
+    text: str
+
+
+class ChatMessageIn(Open):
+    """One message of `input`. `message` is accepted as a synonym of `content` (Vapi transcripts)."""
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: Annotated[str, StringConstraints(max_length=MESSAGE_CONTENT_LIMIT)] | list[TextPart] | None = (
+        None
+    )
+    message: Annotated[str, StringConstraints(max_length=MESSAGE_CONTENT_LIMIT)] | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: str | None = None
+    name: Name40 | None = None
+
+    @model_validator(mode="after")
+    def _content_required(self) -> ChatMessageIn:
+        if self.content is None and self.message is not None:
+            self.content = self.message
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs tool_call_id")
+        if self.role == "assistant":
+            if self.content is None and not self.tool_calls:
+                raise ValueError("an assistant message needs content or tool_calls")
+        elif self.content is None:
+            raise ValueError(f"a {self.role} message needs content")
+        return self
+
+
+class ListParams(BaseModel):
+    """Query parameters shared by every list route."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    limit: Annotated[int, Field(ge=0, le=1000)] = 100
+    created_at_gt: datetime | None = Field(None, alias="createdAtGt")
+    created_at_lt: datetime | None = Field(None, alias="createdAtLt")
+    created_at_ge: datetime | None = Field(None, alias="createdAtGe")
+    created_at_le: datetime | None = Field(None, alias="createdAtLe")
+    updated_at_gt: datetime | None = Field(None, alias="updatedAtGt")
+    updated_at_lt: datetime | None = Field(None, alias="updatedAtLt")
+    updated_at_ge: datetime | None = Field(None, alias="updatedAtGe")
+    updated_at_le: datetime | None = Field(None, alias="updatedAtLe")
+
+
+class PagedListParams(ListParams):
+    page: Annotated[int, Field(ge=1)] = 1
+    sort_order: Literal["ASC", "DESC"] = Field("DESC", alias="sortOrder")

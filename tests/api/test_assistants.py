@@ -1,0 +1,87 @@
+"""`/assistant` CRUD and validation."""
+
+from __future__ import annotations
+
+import time
+
+from tests.support.client import Api
+
+VAPI_EXPORT = {
+    "name": "Support",
+    "model": {
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "system", "content": "You help {{ name }}."}],
+        "temperature": 0.3,
+        "maxTokens": 250,
+        "emotionRecognitionEnabled": True,
+    },
+    "voice": {"provider": "11labs", "voiceId": "burt"},
+    "transcriber": {"provider": "deepgram", "model": "nova-2"},
+    "firstMessage": "Hi there!",
+    "metadata": {"team": "support"},
+    "serverMessages": ["chat.created"],
+    "server": {"url": "https://example.com/hook", "headers": {"x-a": "b"}},
+}
+
+
+def test_create_get_update_delete(api: Api) -> None:
+    created = api.post("/assistant", VAPI_EXPORT)
+    assert created.status_code == 201
+    assistant = created.json()
+    assert {"id", "orgId", "createdAt", "updatedAt"} <= assistant.keys()
+    assert assistant["voice"] == VAPI_EXPORT["voice"], "voice-only fields are kept unchanged"
+    assert assistant["model"]["emotionRecognitionEnabled"] is True
+    assert api.get(f"/assistant/{assistant['id']}").json() == assistant
+
+    patched = api.patch(f"/assistant/{assistant['id']}", {"name": "Renamed", "firstMessage": "Hello"})
+    assert patched.status_code == 200
+    body = patched.json()
+    assert (
+        body["name"] == "Renamed"
+        and body["firstMessage"] == "Hello"
+        and body["voice"] == VAPI_EXPORT["voice"]
+    )
+    assert body["createdAt"] == assistant["createdAt"] and body["updatedAt"] >= assistant["updatedAt"]
+
+    deleted = api.delete(f"/assistant/{assistant['id']}")
+    assert deleted.status_code == 200 and deleted.json()["id"] == assistant["id"]
+    assert api.get(f"/assistant/{assistant['id']}").status_code == 404
+
+
+def test_list_with_limit_and_created_filters(api: Api) -> None:
+    first = api.create_assistant(name="a1")
+    time.sleep(0.01)
+    second = api.create_assistant(name="a2")
+    listed = api.get("/assistant").json()
+    assert [a["id"] for a in listed] == [second["id"], first["id"]]
+    assert [a["id"] for a in api.get("/assistant", params={"limit": 1}).json()] == [second["id"]]
+    after = api.get("/assistant", params={"createdAtGt": first["createdAt"]}).json()
+    assert [a["id"] for a in after] == [second["id"]]
+
+
+def test_validation_names_the_field(api: Api) -> None:
+    cases = [
+        ({"model": {"provider": "nope", "model": "x"}}, "model.provider"),
+        ({"model": {"provider": "openai"}}, "model.model"),
+        ({"model": {"provider": "openai", "model": "x", "temperature": 3}}, "model.temperature"),
+        ({"model": {"provider": "custom-llm", "model": "x"}}, "url"),
+        ({"model": {"provider": "custom-llm", "model": "x", "url": "not a url"}}, "model.url"),
+        ({"name": "x" * 41}, "name"),
+        (
+            {"model": {"provider": "openai", "model": "x", "messages": [{"role": "boss"}]}},
+            "model.messages[0].role",
+        ),
+    ]
+    for body, field in cases:
+        response = api.post("/assistant", body)
+        assert response.status_code == 400, (body, response.text)
+        assert response.json()["statusCode"] == 400
+        assert field in str(response.json()["message"]), (field, response.json())
+    assert api.patch("/assistant/whatever", {"name": "x" * 41}).status_code == 400
+
+
+def test_malformed_json_is_400(api: Api) -> None:
+    response = api.http.post("/assistant", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 400 and "JSON" in response.json()["message"]
+    assert api.http.post("/assistant", content=b"[1]").status_code == 400

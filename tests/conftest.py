@@ -1,0 +1,99 @@
+"""Fixtures: every API test runs against the real server on SQLite and on PostgreSQL.
+
+The LLM is `chatloom.testing.fake_llm`, a real HTTP server on loopback. Each test gets its own org
+(a fresh API key), so tests never see each other's records.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chatloom.config import Settings
+from chatloom.testing.fake_llm import FakeLLM
+from tests.support.client import Api
+from tests.support.databases import postgresql_url, sqlite_url
+from tests.support.server import ServerThread
+
+SKIPPED: list[str] = []
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def fake_llm() -> Iterator[FakeLLM]:
+    with FakeLLM().start() as fake:
+        yield fake
+
+
+@pytest.fixture(autouse=True)
+def _reset_fake_llm(request: pytest.FixtureRequest) -> None:
+    if "fake_llm" in request.fixturenames:
+        request.getfixturevalue("fake_llm").reset()
+
+
+def provider_environment(fake: FakeLLM) -> dict[str, str]:
+    return {
+        "OPENAI_API_KEY": "sk-test-openai",
+        "OPENAI_BASE_URL": fake.base_url,
+        "GROQ_API_KEY": "gsk-test-groq",
+        "GROQ_BASE_URL": fake.base_url,
+    }
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database URL for each backend; PostgreSQL is skipped (and reported) where unavailable."""
+    if request.param == "sqlite":
+        with sqlite_url(Path(tmp_path_factory.mktemp("sqlite"))) as url:
+            yield url
+        return
+    try:
+        context = postgresql_url()
+        url = context.__enter__()
+    except Exception as error:
+        reason = f"PostgreSQL leg skipped: {error}"
+        if reason not in SKIPPED:
+            SKIPPED.append(reason)
+        pytest.skip(reason)
+    try:
+        yield url
+    finally:
+        context.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def server(backend: str, fake_llm: FakeLLM) -> Iterator[ServerThread]:
+    settings = Settings(
+        database_url=backend, provider_env=provider_environment(fake_llm), llm_timeout_seconds=5
+    )
+    thread = ServerThread(settings).start()
+    yield thread
+    thread.stop()
+
+
+@pytest.fixture
+def api(server: ServerThread) -> Iterator[Api]:
+    client = Api(server.url, server.create_key(f"org-{uuid.uuid4().hex[:10]}"))
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def other_api(server: ServerThread) -> Iterator[Api]:
+    client = Api(server.url, server.create_key(f"other-{uuid.uuid4().hex[:10]}"))
+    yield client
+    client.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for reason in SKIPPED:
+        banner = "!" * 100
+        terminalreporter.write_line(banner, red=True, bold=True)
+        terminalreporter.write_line(f"!! {reason}", red=True, bold=True)
+        terminalreporter.write_line(
+            "!! Only the SQLite leg ran. Start PostgreSQL on 127.0.0.1:5432 to run both.", red=True, bold=True
+        )
+        terminalreporter.write_line(banner, red=True, bold=True)

@@ -1,0 +1,85 @@
+"""End to end: the real `chatloom serve` process, API keys made with the `chatloom keys` CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from chatloom.testing.fake_llm import FakeLLM
+from tests.support.server import free_port
+
+CHATLOOM = str(Path(sys.executable).with_name("chatloom"))
+
+
+@pytest.fixture
+def environment(backend: str, fake_llm: FakeLLM) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    env.update(
+        CHATLOOM_DATABASE_URL=backend,
+        CHATLOOM_AUTH_CACHE_SECONDS="0",
+        OPENAI_API_KEY="sk-e2e",
+        OPENAI_BASE_URL=fake_llm.base_url,
+    )
+    return env
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run([CHATLOOM, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def served(environment: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [CHATLOOM, "serve", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/health").status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert time.monotonic() < deadline, "chatloom serve did not come up"
+        time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_serve_keys_chat_stream_and_revoke(served: str, environment: dict[str, str]) -> None:
+    org = f"e2e-{os.getpid()}-{time.monotonic_ns()}"
+    key = cli(environment, "keys", "create", "--org", org).strip().splitlines()[-1]
+    assert key.startswith("cl_")
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=served, headers=headers, timeout=30) as client:
+        assistant = client.post(
+            "/assistant", json={"model": {"provider": "openai", "model": "gpt-4o-mini"}}
+        ).json()
+        chat = client.post("/chat", json={"assistantId": assistant["id"], "input": "hello"}).json()
+        assert chat["output"][0]["content"] == "You said: hello"
+        with client.stream(
+            "POST", "/chat", json={"previousChatId": chat["id"], "input": "more", "stream": True}
+        ) as r:
+            lines = [line for line in r.iter_lines() if line.startswith("data: ")]
+        assert lines[-1] == "data: [DONE]" and len(lines) >= 2
+
+        listed = cli(environment, "keys", "list", "--org", org)
+        assert key[:10] in listed and "active" in listed
+        assert key not in listed, "keys are never shown again"
+        cli(environment, "keys", "revoke", key[:10])
+        assert client.get("/chat").status_code == 401

@@ -1,0 +1,1 @@
+"""Test support: databases for each backend, the server in a thread, API clients."""
