@@ -113,3 +113,12 @@ def test_squads_and_transport_are_refused_clearly(api: Api) -> None:
         "/chat", {"assistantId": assistant["id"], "input": "x", "transport": {"type": "twilio.sms"}}
     )
     assert response.status_code == 400 and "transport" in response.json()["message"]
+
+
+def test_custom_llm_urls_pass_the_outbound_guard(api: Api) -> None:
+    for url in ("http://169.254.169.254/v1", "http://metadata.google.internal/v1"):
+        response = api.post(
+            "/chat",
+            {"assistant": {"model": {"provider": "custom-llm", "model": "m", "url": url}}, "input": "x"},
+        )
+        assert response.status_code == 400 and "model.url" in response.json()["message"]

@@ -26,6 +26,7 @@ from chatloom.engine.turns_in_flight import TurnsInFlight
 from chatloom.providers.openai_compat import OpenAICompatibleProvider
 from chatloom.providers.registry import ProviderRegistry
 from chatloom.store.db import Database, create_engine
+from chatloom.tools.outbound import GuardedResolver, OutboundPolicy
 
 log = logging.getLogger("chatloom")
 
@@ -85,8 +86,14 @@ class _BodyTooLarge(Exception):
 
 
 def build_services(settings: Settings, db: Database) -> Services:
-    providers = ProviderRegistry({"openai": OpenAICompatibleProvider()}, settings.provider_env)
-    engine = ChatEngine(db, providers, PriceBook(), settings.llm_timeout_seconds)
+    outbound = OutboundPolicy(block_private=settings.block_private_urls)
+    adapters = {
+        "openai": OpenAICompatibleProvider(),
+        # custom-llm URLs come from users: their host names are checked again at connect time.
+        "custom-llm": OpenAICompatibleProvider(resolver=GuardedResolver(outbound)),
+    }
+    providers = ProviderRegistry(adapters, settings.provider_env)
+    engine = ChatEngine(db, providers, PriceBook(), outbound, settings.llm_timeout_seconds)
     return Services(
         engine=engine,
         assistants=AssistantRecords(db),

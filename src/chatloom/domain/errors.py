@@ -49,3 +49,7 @@ class UpstreamError(ChatloomError):
 
 class UpstreamTimeout(ChatloomError):
     """The LLM provider did not answer in time (HTTP 504)."""
+
+
+class OutboundUrlRefused(InvalidRequest):
+    """A user-supplied URL points where this server may not send requests (metadata, link-local, ...)."""

@@ -32,6 +32,7 @@ from chatloom.providers.base import ModelRequest
 from chatloom.providers.registry import Endpoint, ProviderRegistry
 from chatloom.store import chats
 from chatloom.store.db import Database
+from chatloom.tools.outbound import OutboundPolicy
 
 log = logging.getLogger("chatloom.turn")
 
@@ -59,9 +60,15 @@ def cost_entry(call: ModelCall) -> dict[str, Any]:
 
 class ChatEngine:
     def __init__(
-        self, db: Database, providers: ProviderRegistry, prices: PriceBook, llm_timeout_seconds: float
+        self,
+        db: Database,
+        providers: ProviderRegistry,
+        prices: PriceBook,
+        outbound: OutboundPolicy,
+        llm_timeout_seconds: float,
     ) -> None:
         self.db = db
+        self.outbound = outbound
         self.providers = providers
         self.prices = prices
         self.llm_timeout_seconds = llm_timeout_seconds
@@ -71,10 +78,12 @@ class ChatEngine:
         context = await build_context(self.db, request, now)
         model = context.model
         provider = str(model.get("provider"))
+        custom_url: str | None = None
+        if provider == "custom-llm":
+            custom_url = str(model.get("url") or "")
+            self.outbound.check_url(custom_url, "model.url")
         endpoint = self.providers.endpoint(
-            provider,
-            url=model.get("url") if provider == "custom-llm" else None,
-            headers=model.get("headers") if provider == "custom-llm" else None,
+            provider, url=custom_url, headers=model.get("headers") if provider == "custom-llm" else None
         )
         temperature = request.temperature if request.temperature is not None else model.get("temperature")
         max_tokens = request.max_tokens if request.max_tokens is not None else model.get("maxTokens")

@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict
 
 from chatloom.domain.errors import UpstreamError, UpstreamTimeout
@@ -34,8 +35,12 @@ DRAIN_AFTER_DONE_SECONDS = 1.0
 class OpenAICompatibleProvider:
     """`ChatProvider` for the OpenAI chat completions dialect. One instance serves every vendor."""
 
-    def __init__(self, max_connections: int = 1000, trust_env: bool = False) -> None:
-        """`max_connections` bounds open upstream connections; `trust_env` honours HTTP(S)_PROXY variables."""
+    def __init__(
+        self, max_connections: int = 1000, trust_env: bool = False, resolver: AbstractResolver | None = None
+    ) -> None:
+        """`max_connections` bounds open upstream connections; `trust_env` honours HTTP(S)_PROXY variables;
+        `resolver` (e.g. one that refuses some addresses) resolves every upstream host name."""
+        self._resolver = resolver
         self._max_connections = max_connections
         self._trust_env = trust_env
         self._session: aiohttp.ClientSession | None = None
@@ -100,7 +105,7 @@ class OpenAICompatibleProvider:
         """The shared session, created in (and bound to) the running event loop."""
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._session_loop is not loop:
-            connector = aiohttp.TCPConnector(limit=self._max_connections)
+            connector = aiohttp.TCPConnector(limit=self._max_connections, resolver=self._resolver)
             self._session = aiohttp.ClientSession(connector=connector, trust_env=self._trust_env)
             self._session_loop = loop
         return self._session

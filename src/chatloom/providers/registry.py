@@ -53,7 +53,8 @@ class Endpoint:
 
 class ProviderRegistry:
     def __init__(self, adapters: Mapping[str, ChatProvider], environ: Mapping[str, str]) -> None:
-        """`adapters` maps a dialect ("openai", ...) to its adapter; `environ` holds keys and base URLs."""
+        """`adapters` maps a dialect ("openai", ...) or a provider name (which wins) to its adapter;
+        `environ` holds keys and base URLs."""
         self._adapters = dict(adapters)
         self._environ = environ
         self._specs = {spec.name: spec for spec in OPENAI_COMPATIBLE if spec.dialect in self._adapters}
@@ -80,7 +81,8 @@ class ProviderRegistry:
         base_url = url or self._environ.get(f"{prefix}_BASE_URL") or spec.default_base_url
         if base_url is None:
             raise InvalidRequest(f"model.url is required for provider '{provider}'", field="model.url")
-        return Endpoint(self._adapters[spec.dialect], base_url, key, headers or {})
+        adapter = self._adapters.get(spec.name) or self._adapters[spec.dialect]
+        return Endpoint(adapter, base_url, key, headers or {})
 
     async def aclose(self) -> None:
         for adapter in self._adapters.values():
