@@ -7,6 +7,7 @@ PROVIDER is the Vapi provider name upper-cased with `-` turned into `_` (e.g. `T
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,9 @@ class Settings(BaseSettings):
 
     database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy async URL.")
     database_pool_size: int = Field(10, ge=1, description="PostgreSQL connections per process.")
+    sqlite_synchronous: Literal["FULL", "NORMAL", "EXTRA"] = Field(
+        "FULL", description="SQLite durability: FULL survives power loss, NORMAL only process crashes."
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"

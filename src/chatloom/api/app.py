@@ -109,7 +109,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(create_engine(settings.database_url, settings.database_pool_size))
+        db = Database(
+            create_engine(settings.database_url, settings.database_pool_size, settings.sqlite_synchronous)
+        )
         services = build_services(settings, db)
         app.state.services = services
         try:

@@ -27,9 +27,16 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(url[len(prefix) :].split("?", 1)[0])
 
 
-def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    """An engine tuned per backend: WAL + busy timeout on SQLite, a bounded pool on PostgreSQL."""
+def create_engine(url: str, pool_size: int = 10, sqlite_synchronous: str = "FULL") -> AsyncEngine:
+    """An engine tuned per backend: WAL + busy timeout on SQLite, a bounded pool on PostgreSQL.
+
+    `sqlite_synchronous` FULL makes every committed chat survive a power loss; NORMAL is faster and
+    survives process crashes only.
+    """
     if url.startswith("sqlite"):
+        synchronous = sqlite_synchronous.upper()
+        if synchronous not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError("sqlite_synchronous must be FULL, NORMAL or EXTRA")
         path = _sqlite_file(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,7 +48,7 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
