@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     log_level: str = "info"
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
     llm_timeout_seconds: float = Field(60.0, gt=0, description="Time to the first byte / between bytes.")
+    session_lease_seconds: float = Field(
+        600.0, gt=0, description="Longest a turn may hold its session; a crashed worker's lease ends then."
+    )
+    session_wait_seconds: float = Field(
+        120.0, gt=0, description="Longest a chat waits for earlier turns on its session (then 409)."
+    )
     auth_cache_seconds: float = Field(
         5.0, ge=0, description="How long a verified API key is trusted before it is looked up again."
     )

@@ -7,12 +7,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from chatloom.testing.fake_llm import FakeLLM
+from tests.support.concurrency import assert_serialized, parallel_session_chats
 from tests.support.server import free_port
 
 CHATLOOM = str(Path(sys.executable).with_name("chatloom"))
@@ -36,29 +38,34 @@ def cli(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-@pytest.fixture
-def served(environment: dict[str, str]) -> Iterator[str]:
+@contextmanager
+def serve(environment: dict[str, str]) -> Iterator[str]:
+    """A `chatloom serve` process on a free port; yields its base URL once it answers /health."""
     port = free_port()
-    process = subprocess.Popen(
-        [CHATLOOM, "serve", "--port", str(port)],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    command = [CHATLOOM, "serve", "--port", str(port)]
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        assert time.monotonic() < deadline, "chatloom serve did not come up"
-        time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "chatloom serve did not come up"
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def served(environment: dict[str, str]) -> Iterator[str]:
+    with serve(environment) as url:
+        yield url
 
 
 def test_serve_keys_chat_stream_and_revoke(served: str, environment: dict[str, str]) -> None:
@@ -83,3 +90,26 @@ def test_serve_keys_chat_stream_and_revoke(served: str, environment: dict[str, s
         assert key not in listed, "keys are never shown again"
         cli(environment, "keys", "revoke", key[:10])
         assert client.get("/chat").status_code == 401
+
+
+def test_two_server_processes_serialize_one_session(environment: dict[str, str], fake_llm: FakeLLM) -> None:
+    fake_llm.default_delay_seconds = 0.05
+    key = (
+        cli(environment, "keys", "create", "--org", f"e2e-pair-{time.monotonic_ns()}")
+        .strip()
+        .splitlines()[-1]
+    )
+    with serve(environment) as first, serve(environment) as second:
+        headers = {"Authorization": f"Bearer {key}"}
+        assistant = httpx.post(
+            f"{first}/assistant",
+            json={"model": {"provider": "openai", "model": "gpt-4o-mini"}},
+            headers=headers,
+        ).json()
+        session = httpx.post(
+            f"{first}/session", json={"assistantId": assistant["id"]}, headers=headers
+        ).json()
+        responses = parallel_session_chats([first, second], key, session["id"], 10)
+        assert [r.status_code for r in responses] == [200] * 10, [r.text for r in responses]
+        stored = httpx.get(f"{second}/session/{session['id']}", headers=headers).json()
+    assert_serialized(stored, fake_llm, 10)

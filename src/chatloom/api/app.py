@@ -14,13 +14,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chatloom import __version__
 from chatloom.api.deps import Services
 from chatloom.api.errors import error_body, install_error_handlers
-from chatloom.api.routes import assistants, chats, health
+from chatloom.api.routes import assistants, chats, health, sessions
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.chat import CreateChatIn
+from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
 from chatloom.config import Settings
 from chatloom.engine.keys import KeyVerifier
 from chatloom.engine.pricing import PriceBook
 from chatloom.engine.records import AssistantRecords, ChatRecords
+from chatloom.engine.sessions import SessionLeases, SessionRecords
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
 from chatloom.providers.openai_compat import OpenAICompatibleProvider
@@ -30,7 +32,13 @@ from chatloom.tools.outbound import GuardedResolver, OutboundPolicy
 
 log = logging.getLogger("chatloom")
 
-BODY_SCHEMAS: tuple[type[BaseModel], ...] = (CreateChatIn, AssistantIn, AssistantPatch)
+BODY_SCHEMAS: tuple[type[BaseModel], ...] = (
+    CreateChatIn,
+    AssistantIn,
+    AssistantPatch,
+    CreateSessionIn,
+    UpdateSessionIn,
+)
 
 
 class BodySizeLimit:
@@ -93,10 +101,12 @@ def build_services(settings: Settings, db: Database) -> Services:
         "custom-llm": OpenAICompatibleProvider(resolver=GuardedResolver(outbound)),
     }
     providers = ProviderRegistry(adapters, settings.provider_env)
-    engine = ChatEngine(db, providers, PriceBook(), outbound, settings.llm_timeout_seconds)
+    leases = SessionLeases(db, settings.session_lease_seconds, settings.session_wait_seconds)
+    engine = ChatEngine(db, providers, PriceBook(), outbound, leases, settings.llm_timeout_seconds)
     return Services(
         engine=engine,
         assistants=AssistantRecords(db),
+        sessions=SessionRecords(db),
         chats=ChatRecords(db),
         keys=KeyVerifier(db),
         in_flight=TurnsInFlight(),
@@ -134,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(chats.router)
     app.include_router(assistants.router)
+    app.include_router(sessions.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     _document_body_schemas(app)
     return app

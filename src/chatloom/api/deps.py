@@ -18,6 +18,7 @@ from chatloom.api.errors import validation_messages
 from chatloom.domain.errors import InvalidRequest, Unauthorized
 from chatloom.engine.keys import KeyVerifier
 from chatloom.engine.records import AssistantRecords, ChatRecords
+from chatloom.engine.sessions import SessionRecords
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
 
@@ -28,6 +29,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 class Services:
     engine: ChatEngine
     assistants: AssistantRecords
+    sessions: SessionRecords
     chats: ChatRecords
     keys: KeyVerifier
     in_flight: TurnsInFlight

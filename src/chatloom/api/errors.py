@@ -22,6 +22,7 @@ from chatloom.domain.errors import (
     ChatloomError,
     InvalidRequest,
     NotFound,
+    SessionBusy,
     Unauthorized,
     UpstreamError,
     UpstreamTimeout,
@@ -43,6 +44,8 @@ def status_of(error: Exception) -> int:
         return 401
     if isinstance(error, NotFound):
         return 404
+    if isinstance(error, SessionBusy):
+        return 409
     if isinstance(error, PayloadTooLarge):
         return 413
     if isinstance(error, UpstreamTimeout):

@@ -53,3 +53,7 @@ class UpstreamTimeout(ChatloomError):
 
 class OutboundUrlRefused(InvalidRequest):
     """A user-supplied URL points where this server may not send requests (metadata, link-local, ...)."""
+
+
+class SessionBusy(ChatloomError):
+    """A session stayed busy with other turns for longer than a turn may wait (HTTP 409)."""

@@ -1,7 +1,7 @@
 """Builds a turn's context: which assistant answers, the history it sees, and its rendered prompt.
 
 All lookups happen here, in one short read transaction, before any model is called. Another org's
-ids are simply not found.
+ids are simply not found. A session's history is read only once its turn lease is held.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from chatloom.domain.errors import InvalidRequest, NotFound
 from chatloom.domain.messages import Message
 from chatloom.engine.templates import default_variables, render_prompt
-from chatloom.store import assistants, chats
+from chatloom.store import assistants, chats, sessions
 from chatloom.store.db import Database
 
 RENDERED_ROLES = frozenset(("system", "developer"))
@@ -79,7 +79,17 @@ async def build_context(db: Database, request: TurnRequest, now: datetime) -> Tu
     inline = request.assistant
     overrides = request.assistant_overrides
     history: list[Message] = []
+    session_prompt: list[Message] | None = None
     async with db.read() as conn:
+        if request.session_id is not None:
+            state = await sessions.read_for_turn(conn, request.org_id, request.session_id, now)
+            if state is None:
+                raise NotFound(f"Session {request.session_id} not found")
+            history = list(state.document.get("messages", []))
+            assistant_id = state.document.get("assistantId")
+            inline = state.document.get("assistant")
+            overrides = state.document.get("assistantOverrides")
+            session_prompt = state.prompt
         if request.previous_chat_id is not None:
             previous = await chats.get(conn, request.org_id, request.previous_chat_id)
             if previous is None:
@@ -102,7 +112,7 @@ async def build_context(db: Database, request: TurnRequest, now: datetime) -> Tu
                 "the chat has no assistant: give assistantId or assistant", field="assistantId"
             )
     model = _model_of(assistant)
-    prompt = render_system_messages(model, overrides, now)
+    prompt = session_prompt if session_prompt is not None else render_system_messages(model, overrides, now)
     if request.instructions:
         prompt.append({"role": "system", "content": request.instructions})
     return TurnContext(

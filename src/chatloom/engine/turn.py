@@ -8,7 +8,7 @@ short transaction at the end. A failed turn yields `TurnFailed` and stores nothi
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,9 +28,10 @@ from chatloom.domain.messages import Message
 from chatloom.domain.usage import ModelCall
 from chatloom.engine.context import TurnContext, TurnRequest, build_context
 from chatloom.engine.pricing import PriceBook
+from chatloom.engine.sessions import SessionLeases
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.registry import Endpoint, ProviderRegistry
-from chatloom.store import chats
+from chatloom.store import chats, sessions
 from chatloom.store.db import Database
 from chatloom.tools.outbound import OutboundPolicy
 
@@ -44,6 +45,7 @@ class PreparedTurn:
     endpoint: Endpoint
     model_request: ModelRequest
     started_at: datetime
+    session_lease: str | None = None
 
 
 def cost_entry(call: ModelCall) -> dict[str, Any]:
@@ -65,15 +67,31 @@ class ChatEngine:
         providers: ProviderRegistry,
         prices: PriceBook,
         outbound: OutboundPolicy,
+        leases: SessionLeases,
         llm_timeout_seconds: float,
     ) -> None:
         self.db = db
+        self.leases = leases
         self.outbound = outbound
         self.providers = providers
         self.prices = prices
         self.llm_timeout_seconds = llm_timeout_seconds
 
     async def prepare(self, request: TurnRequest) -> PreparedTurn:
+        """Looks everything up and validates it; on a session, waits for and takes its turn lease."""
+        lease = None
+        if request.session_id is not None:
+            lease = await self.leases.acquire(request.org_id, request.session_id)
+        try:
+            turn = await self._prepare(request)
+        except BaseException:
+            if lease is not None:
+                await self.leases.release(request.org_id, str(request.session_id), lease)
+            raise
+        turn.session_lease = lease
+        return turn
+
+    async def _prepare(self, request: TurnRequest) -> PreparedTurn:
         now = utc_now()
         context = await build_context(self.db, request, now)
         model = context.model
@@ -101,7 +119,18 @@ class ChatEngine:
         )
         return PreparedTurn(new_id(), context, endpoint, model_request, now)
 
-    async def run(self, turn: PreparedTurn, stream: bool) -> AsyncIterator[TurnEvent]:
+    async def run(self, turn: PreparedTurn, stream: bool) -> AsyncGenerator[TurnEvent, None]:
+        session_id = turn.context.request.session_id
+        stored = False
+        try:
+            async for event in self._run(turn, stream):
+                stored = stored or isinstance(event, TurnCompleted)
+                yield event
+        finally:
+            if turn.session_lease is not None and session_id is not None and not stored:
+                await self.leases.release(turn.context.request.org_id, session_id, turn.session_lease)
+
+    async def _run(self, turn: PreparedTurn, stream: bool) -> AsyncIterator[TurnEvent]:
         session_id = turn.context.request.session_id
         yield TurnStarted(turn.chat_id, session_id)
         try:
@@ -160,5 +189,17 @@ class ChatEngine:
         chat["cost"] = sum(call.cost for call in calls)
         async with self.db.write() as conn:
             await chats.insert(conn, request.org_id, turn.chat_id, chat, now)
+            if request.session_id is not None and turn.session_lease is not None:
+                await sessions.append_turn(
+                    conn,
+                    request.org_id,
+                    request.session_id,
+                    turn.session_lease,
+                    [*request.input, *output],
+                    chat["costs"],
+                    now,
+                )
+        if request.session_id is not None:
+            self.leases.released(request.session_id)
         chat["createdAt"] = chat["updatedAt"] = iso(now)
         return chat

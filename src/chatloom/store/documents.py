@@ -7,7 +7,7 @@ for filtering; the document is the source of truth for what the API returns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -127,7 +127,13 @@ def _conditions(table: Table, org_id: str, query: ListQuery) -> list[ColumnEleme
 
 
 async def list_documents(
-    conn: AsyncConnection, table: Table, org_id: str, query: ListQuery, *, count: bool = False
+    conn: AsyncConnection,
+    table: Table,
+    org_id: str,
+    query: ListQuery,
+    *,
+    count: bool = False,
+    convert: Callable[[Row[Any]], Document] = to_document,
 ) -> Page:
     """One page of documents, newest first by default; `count` also computes the total matches."""
     where = and_(*_conditions(table, org_id, query))
@@ -142,4 +148,4 @@ async def list_documents(
     total = len(rows)
     if count:
         total = int((await conn.execute(select(func.count()).select_from(table).where(where))).scalar_one())
-    return Page(items=[to_document(row) for row in rows], total=total)
+    return Page(items=[convert(row) for row in rows], total=total)

@@ -106,3 +106,25 @@ chats = Table(
     Index(None, "org_id", "previous_chat_id"),
     Index(None, "org_id", "cost"),
 )
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    Column("assistant_id", ID, nullable=True),
+    Column("squad_id", ID, nullable=True),
+    Column("name", String(40), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("lease_owner", ID, nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("cost", Float, nullable=False, default=0.0),
+    Column("body", Text, nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "org_id", "created_at"),
+    Index(None, "org_id", "assistant_id", "created_at"),
+    Index(None, "org_id", "name"),
+)

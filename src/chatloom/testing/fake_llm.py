@@ -249,6 +249,8 @@ class FakeLLM:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._startup_error: BaseException | None = None
+        self.default_delay_seconds = 0.0
+        """How long unscripted (default) replies wait before answering; `reset()` sets it back to 0."""
 
     @property
     def port(self) -> int:
@@ -281,6 +283,7 @@ class FakeLLM:
         with self._lock:
             self._replies.clear()
             self._requests.clear()
+            self.default_delay_seconds = 0.0
 
     def start(self) -> FakeLLM:
         if self._thread is not None:
@@ -375,6 +378,7 @@ class FakeLLM:
             reply = self._replies.popleft() if self._replies else None
         if reply is None:
             reply = dialect.default_reply(body)
+            reply.delay_seconds = self.default_delay_seconds
         if reply.delay_seconds > 0:
             await asyncio.sleep(reply.delay_seconds)
         if reply.status >= 400:

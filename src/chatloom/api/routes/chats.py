@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import Annotated, Any
 
 import orjson
@@ -96,11 +97,12 @@ async def create_chat(request: Request, org_id: OrgId, services: ServicesDep) ->
     if body.stream:
         events = services.in_flight.detach(services.engine.run(turn, stream=True))
         return StreamingResponse(vapi_frames(events), media_type="text/event-stream", headers=SSE_HEADERS)
-    async for event in services.engine.run(turn, stream=False):
-        if isinstance(event, TurnCompleted):
-            return json_response(event.chat)
-        if isinstance(event, TurnFailed):
-            return domain_error_response(event.error)
+    async with aclosing(services.engine.run(turn, stream=False)) as events:
+        async for event in events:
+            if isinstance(event, TurnCompleted):
+                return json_response(event.chat)
+            if isinstance(event, TurnFailed):
+                return domain_error_response(event.error)
     raise RuntimeError("a turn ended without a result")
 
 

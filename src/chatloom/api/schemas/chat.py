@@ -40,9 +40,13 @@ class ChatTurnFields(Strict):
             raise ValueError("assistantId and assistant are mutually exclusive")
         if self.session_id is not None and self.previous_chat_id is not None:
             raise ValueError("sessionId and previousChatId are mutually exclusive")
-        if self.session_id is not None and self.assistant_id is not None:
+        if self.session_id is not None and (self.assistant_id is not None or self.assistant is not None):
             raise ValueError(
-                "sessionId and assistantId are mutually exclusive: a session is tied to one assistant"
+                "sessionId and assistantId/assistant are mutually exclusive: a session has its assistant"
+            )
+        if self.session_id is not None and self.assistant_overrides is not None:
+            raise ValueError(
+                "assistantOverrides cannot change a session's assistant: set them when creating the session"
             )
         if not any(
             (

@@ -1,0 +1,81 @@
+"""`/session`: create, list, get, update and delete sessions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, json_response, parse_model
+from chatloom.api.routes.chats import to_message
+from chatloom.api.routes.listing import base_query, paginated, split_ids
+from chatloom.api.schemas.common import ChatMessageIn
+from chatloom.api.schemas.session import CreateSessionIn, ListSessionsParams, UpdateSessionIn
+from chatloom.domain.errors import InvalidRequest
+
+router = APIRouter(tags=["Sessions"])
+
+
+def _messages(items: list[ChatMessageIn]) -> list[dict[str, Any]]:
+    return [dict(to_message(item)) for item in items]
+
+
+@router.post("/session", status_code=201, openapi_extra=json_request_body("CreateSessionIn"))
+async def create_session(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
+    body = parse_model(CreateSessionIn, await json_body(request))
+    if body.squad_id is not None or body.squad is not None:
+        raise InvalidRequest(
+            "squadId/squad: squads are not supported in sessions by this server yet", "squadId"
+        )
+    if body.phone_number_id is not None or body.phone_number is not None:
+        raise InvalidRequest(
+            "phoneNumberId/phoneNumber: SMS sessions are not supported by this server", "phoneNumber"
+        )
+    fields = body.model_dump(by_alias=True, exclude_unset=True, exclude={"messages"}, mode="json")
+    fields["status"] = body.status
+    fields["expirationSeconds"] = body.expiration_seconds
+    fields["messages"] = _messages(body.messages or [])
+    return json_response(await services.sessions.create(org_id, fields), status_code=201)
+
+
+@router.get("/session")
+async def list_sessions(
+    org_id: OrgId, services: ServicesDep, params: Annotated[ListSessionsParams, Query()]
+) -> Response:
+    query = base_query(params)
+    for column, value in (
+        ("id", params.id),
+        ("name", params.name),
+        ("assistant_id", params.assistant_id),
+        ("squad_id", params.squad_id),
+    ):
+        if value:
+            query.equal[column] = value
+    if params.id_any:
+        query.any_of["id"] = split_ids(params.id_any)
+    if params.assistant_id_any:
+        query.any_of["assistant_id"] = split_ids(params.assistant_id_any)
+    return json_response(paginated(await services.sessions.list(org_id, query), query))
+
+
+@router.get("/session/{session_id}")
+async def get_session(session_id: str, org_id: OrgId, services: ServicesDep) -> Response:
+    return json_response(await services.sessions.get(org_id, session_id))
+
+
+@router.patch("/session/{session_id}", openapi_extra=json_request_body("UpdateSessionIn"))
+async def update_session(session_id: str, request: Request, org_id: OrgId, services: ServicesDep) -> Response:
+    body = parse_model(UpdateSessionIn, await json_body(request))
+    changes = body.model_dump(by_alias=True, exclude_unset=True, exclude={"messages"}, mode="json")
+    if body.messages is not None:
+        changes["messages"] = _messages(body.messages)
+    for field in ("status", "expirationSeconds", "name"):
+        if field in changes and changes[field] is None:
+            raise InvalidRequest(f"{field}: must not be null", field)
+    return json_response(await services.sessions.update(org_id, session_id, changes))
+
+
+@router.delete("/session/{session_id}")
+async def delete_session(session_id: str, org_id: OrgId, services: ServicesDep) -> Response:
+    return json_response(await services.sessions.delete(org_id, session_id))

@@ -1,0 +1,66 @@
+"""Session DTOs: `CreateSessionDTO`, `UpdateSessionDTO` and the `GET /session` query."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from chatloom.api.schemas.assistant import AssistantIn
+from chatloom.api.schemas.chat import AssistantOverridesIn
+from chatloom.api.schemas.common import ChatMessageIn, Name40, NonEmptyStr, Open, PagedListParams, Strict
+
+ExpirationSeconds = Annotated[int, Field(ge=60, le=2_592_000)]
+
+
+class CustomerIn(Open):
+    number: str | None = None
+    name: str | None = None
+    email: str | None = None
+
+
+class CreateSessionIn(Strict):
+    name: Name40 | None = None
+    status: Literal["active", "completed"] = "active"
+    expiration_seconds: ExpirationSeconds = Field(86_400, alias="expirationSeconds")
+    assistant_id: NonEmptyStr | None = Field(None, alias="assistantId")
+    assistant: AssistantIn | None = None
+    assistant_overrides: AssistantOverridesIn | None = Field(None, alias="assistantOverrides")
+    squad_id: NonEmptyStr | None = Field(None, alias="squadId")
+    squad: dict[str, Any] | None = None
+    messages: list[ChatMessageIn] | None = None
+    customer: CustomerIn | None = None
+    customer_id: str | None = Field(None, alias="customerId")
+    phone_number_id: str | None = Field(None, alias="phoneNumberId")
+    phone_number: dict[str, Any] | None = Field(None, alias="phoneNumber")
+
+    @model_validator(mode="after")
+    def _one_assistant(self) -> CreateSessionIn:
+        if self.assistant_id is not None and self.assistant is not None:
+            raise ValueError("assistantId and assistant are mutually exclusive")
+        if (
+            self.squad_id is None
+            and self.squad is None
+            and self.assistant_id is None
+            and self.assistant is None
+        ):
+            raise ValueError("one of assistantId or assistant is required")
+        if self.assistant is not None and self.assistant.model is None:
+            raise ValueError("assistant.model is required for an inline assistant")
+        return self
+
+
+class UpdateSessionIn(Strict):
+    name: Name40 | None = None
+    status: Literal["active", "completed"] | None = None
+    expiration_seconds: ExpirationSeconds | None = Field(None, alias="expirationSeconds")
+    messages: list[ChatMessageIn] | None = None
+
+
+class ListSessionsParams(PagedListParams):
+    id: str | None = None
+    id_any: str | None = Field(None, alias="idAny")
+    name: str | None = None
+    assistant_id: str | None = Field(None, alias="assistantId")
+    assistant_id_any: str | None = Field(None, alias="assistantIdAny")
+    squad_id: str | None = Field(None, alias="squadId")

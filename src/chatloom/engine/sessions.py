@@ -1,0 +1,173 @@
+"""Sessions: server-side conversations tied to one assistant, and the lease that serializes their turns.
+
+A session's prompt is rendered once, at creation (its `variableValues` and `customer` are fixed then),
+and kept. A session expires `expirationSeconds` after its last activity: creation, a completed turn, or
+a PATCH that reopens it (`status: "active"`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from chatloom.domain.errors import InvalidRequest, NotFound, SessionBusy
+from chatloom.domain.ids import iso, new_id, utc_now
+from chatloom.domain.messages import Message
+from chatloom.engine.context import render_system_messages
+from chatloom.store import assistants, sessions
+from chatloom.store.db import Database
+from chatloom.store.documents import Document, ListQuery, Page
+
+DEFAULT_EXPIRATION_SECONDS = 86_400
+
+
+def _expires(now: datetime, document: Document) -> datetime:
+    return now + timedelta(seconds=float(document.get("expirationSeconds", DEFAULT_EXPIRATION_SECONDS)))
+
+
+def _not_found(session_id: str) -> NotFound:
+    return NotFound(f"Session {session_id} not found")
+
+
+class SessionRecords:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, org_id: str, fields: dict[str, Any]) -> Document:
+        """Stores a new session; `fields` are validated API fields. The prompt is rendered now."""
+        doc_id, now = new_id(), utc_now()
+        document: Document = {"status": "active", "expirationSeconds": DEFAULT_EXPIRATION_SECONDS, **fields}
+        document.setdefault("messages", [])
+        document.update(cost=0.0, costs=[])
+        async with self.db.write() as conn:
+            assistant = document.get("assistant")
+            if document.get("assistantId") is not None:
+                assistant = await assistants.get(conn, org_id, document["assistantId"])
+                if assistant is None:
+                    raise NotFound(f"Assistant {document['assistantId']} not found")
+            model = (assistant or {}).get("model") or {}
+            overrides = dict(document.get("assistantOverrides") or {})
+            values = dict(overrides.get("variableValues") or {})
+            if "customer" in document and "customer" not in values:
+                values["customer"] = document["customer"]
+            overrides["variableValues"] = values
+            prompt = render_system_messages(model, overrides, now)
+            status = document["status"]
+            expires_at = _expires(now, document)
+            await sessions.insert(conn, org_id, doc_id, document, prompt, now, expires_at)
+        return {
+            "id": doc_id,
+            "orgId": org_id,
+            **document,
+            "status": status,
+            "createdAt": iso(now),
+            "updatedAt": iso(now),
+        }
+
+    async def get(self, org_id: str, session_id: str) -> Document:
+        async with self.db.read() as conn:
+            document = await sessions.get(conn, org_id, session_id, utc_now())
+        if document is None:
+            raise _not_found(session_id)
+        return document
+
+    async def update(self, org_id: str, session_id: str, changes: dict[str, Any]) -> Document:
+        now = utc_now()
+        async with self.db.write() as conn:
+            document = await sessions.get(conn, org_id, session_id, now, lock=True)
+            if document is None:
+                raise _not_found(session_id)
+            expires_at = await self._new_expiry(conn, org_id, session_id, document, changes, now)
+            document.update(changes)
+            await sessions.replace(conn, org_id, session_id, dict(document), now, expires_at)
+        document["updatedAt"] = iso(now)
+        document["status"] = sessions.effective_status(document["status"], expires_at, now)
+        return document
+
+    @staticmethod
+    async def _new_expiry(
+        conn: Any, org_id: str, session_id: str, document: Document, changes: dict[str, Any], now: datetime
+    ) -> datetime:
+        """Reopening restarts the clock; a new `expirationSeconds` moves the end, from the last activity."""
+        current = await sessions.expiry(conn, org_id, session_id)
+        if changes.get("status") == "active" and document["status"] == "completed":
+            return _expires(now, {**document, **changes})
+        if "expirationSeconds" in changes:
+            old = float(document.get("expirationSeconds", DEFAULT_EXPIRATION_SECONDS))
+            return current + timedelta(seconds=float(changes["expirationSeconds"]) - old)
+        return current
+
+    async def delete(self, org_id: str, session_id: str) -> Document:
+        async with self.db.write() as conn:
+            document = await sessions.delete(conn, org_id, session_id, utc_now())
+        if document is None:
+            raise _not_found(session_id)
+        return document
+
+    async def list(self, org_id: str, query: ListQuery) -> Page:
+        async with self.db.read() as conn:
+            return await sessions.list_(conn, org_id, query, utc_now())
+
+
+@dataclass(slots=True)
+class SessionLeases:
+    """Serializes turns on a session across processes, holding no DB connection while waiting.
+
+    Waiters in this process are woken as soon as a lease is released here; leases released by other
+    processes are noticed by polling (every 10 ms, backing off to 100 ms).
+    """
+
+    db: Database
+    lease_seconds: float
+    wait_seconds: float
+    _released: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    async def acquire(self, org_id: str, session_id: str) -> str:
+        """Takes the session's lease and returns its owner token; refuses closed or missing sessions."""
+        owner = new_id()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_seconds
+        pause = 0.01
+        while True:
+            now = utc_now()
+            async with self.db.write() as conn:
+                state = await sessions.try_lease(
+                    conn, org_id, session_id, owner, now, now + timedelta(seconds=self.lease_seconds)
+                )
+            if state == "acquired":
+                return owner
+            if state == "missing":
+                raise _not_found(session_id)
+            if state == "completed":
+                raise InvalidRequest(
+                    f"Session {session_id} is completed and accepts no more chats", field="sessionId"
+                )
+            if state == "expired":
+                raise InvalidRequest(
+                    f"Session {session_id} has expired and accepts no more chats", field="sessionId"
+                )
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise SessionBusy(f"Session {session_id} is busy with another chat; try again")
+            event = self._released.setdefault(session_id, asyncio.Event())
+            try:
+                await asyncio.wait_for(event.wait(), timeout=min(pause, remaining))
+            except TimeoutError:
+                pause = min(pause * 2, 0.1)
+
+    def released(self, session_id: str) -> None:
+        """Wakes this process's waiters for the session (call after the releasing commit)."""
+        event = self._released.pop(session_id, None)
+        if event is not None:
+            event.set()
+
+    async def release(self, org_id: str, session_id: str, owner: str) -> None:
+        async with self.db.write() as conn:
+            await sessions.release_lease(conn, org_id, session_id, owner)
+        self.released(session_id)
+
+
+def session_history(document: Document) -> list[Message]:
+    return list(document.get("messages", []))

@@ -1,0 +1,26 @@
+"""Moves a stored session's expiry into the past, standing in for the passage of time."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+
+from chatloom.store.db import Database, create_engine
+from chatloom.store.tables import sessions
+
+
+def expire_session(database_url: str, session_id: str) -> None:
+    async def run() -> None:
+        db = Database(create_engine(database_url, pool_size=1))
+        try:
+            async with db.write() as conn:
+                past = datetime.now(UTC) - timedelta(seconds=1)
+                await conn.execute(
+                    update(sessions).where(sessions.c.id == session_id).values(expires_at=past)
+                )
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
