@@ -14,9 +14,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chatloom import __version__
 from chatloom.api.deps import Services
 from chatloom.api.errors import error_body, install_error_handlers
-from chatloom.api.routes import assistants, chats, health, sessions
+from chatloom.api.routes import assistants, chats, health, responses, sessions
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.chat import CreateChatIn
+from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
 from chatloom.config import Settings
 from chatloom.engine.keys import KeyVerifier
@@ -38,6 +39,7 @@ BODY_SCHEMAS: tuple[type[BaseModel], ...] = (
     AssistantPatch,
     CreateSessionIn,
     UpdateSessionIn,
+    ResponsesRequestIn,
 )
 
 
@@ -142,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(responses.router)
     app.include_router(chats.router)
     app.include_router(assistants.router)
     app.include_router(sessions.router)

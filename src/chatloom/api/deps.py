@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
-from chatloom.api.errors import validation_messages
+from chatloom.api.errors import first_field, validation_messages
 from chatloom.domain.errors import InvalidRequest, Unauthorized
 from chatloom.engine.keys import KeyVerifier
 from chatloom.engine.records import AssistantRecords, ChatRecords
@@ -102,4 +102,5 @@ def parse_model(model: type[ModelT], data: Any, prefix: str = "") -> ModelT:
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise InvalidRequest(validation_messages(list(error.errors()), prefix)) from None
+        errors = list(error.errors())
+        raise InvalidRequest(validation_messages(errors, prefix), field=first_field(errors, prefix)) from None

@@ -105,6 +105,58 @@ def validation_messages(errors: list[Any], prefix: str = "") -> list[str]:
     return messages or ["invalid request"]
 
 
+OPENAI_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+OPENAI_ERROR_CODES = {
+    401: "invalid_api_key",
+    404: "not_found",
+    502: "upstream_error",
+    504: "upstream_timeout",
+}
+OPENAI_PATH_PREFIX = "/chat/responses"
+
+
+def error_envelope(status: int, message: str | list[str], param: str | None = None) -> dict[str, Any]:
+    """OpenAI's error body (so the OpenAI SDK raises the right class with the message), plus Vapi's
+    top-level `message`/`statusCode` for Vapi clients."""
+    text = message if isinstance(message, str) else "; ".join(message)
+    kind = OPENAI_ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {
+        "error": {"message": text, "type": kind, "param": param, "code": OPENAI_ERROR_CODES.get(status)},
+        "message": message,
+        "statusCode": status,
+    }
+
+
+def error_envelope_of(error: Exception) -> tuple[int, dict[str, Any]]:
+    """The status and OpenAI envelope for an error. A provider's 429 stays a 429 here, so OpenAI clients
+    back off and retry as they do against OpenAI (Vapi routes answer it as 502)."""
+    status = status_of(error)
+    if status == 500 or not isinstance(error, ChatloomError):
+        return 500, error_envelope(500, "Internal server error")
+    if isinstance(error, UpstreamError) and error.status == 429:
+        status = 429
+    param = error.field if isinstance(error, InvalidRequest) else None
+    return status, error_envelope(status, error.message, param)
+
+
+def first_field(errors: list[Any], prefix: str = "") -> str | None:
+    """The wire path of the first invalid field (OpenAI's `param`), if the error names one."""
+    for error in errors:
+        loc = tuple(p for p in error["loc"] if p not in ("body", "query", "path"))
+        path = _field_path(loc)
+        if path or prefix:
+            return f"{prefix}.{path}" if prefix and path else (path or prefix)
+    return None
+
+
 def error_body(status: int, message: str | list[str]) -> dict[str, Any]:
     return {"message": message, "error": HTTPStatus(status).phrase, "statusCode": status}
 
@@ -120,30 +172,49 @@ def error_response(
     )
 
 
-def domain_error_response(error: Exception) -> Response:
+def domain_error_response(error: Exception, openai: bool = False) -> Response:
     status = status_of(error)
     if status == 500:
-        log.exception("unhandled error", exc_info=error)
+        log.error("unhandled error", exc_info=error)
+    if openai:
+        status, envelope = error_envelope_of(error)
+        headers = None
+        if isinstance(error, UpstreamError) and error.retry_after is not None and status == 429:
+            headers = {"retry-after": str(max(1, round(error.retry_after)))}
+        return Response(
+            orjson.dumps(envelope), status_code=status, media_type="application/json", headers=headers
+        )
+    if status == 500:
         return error_response(500, "Internal server error")
     message = error.message if isinstance(error, ChatloomError) else str(error)
     return error_response(status, message)
 
 
+def _openai(request: Request) -> bool:
+    return request.url.path.startswith(OPENAI_PATH_PREFIX)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    async def on_domain_error(_request: Request, exc: Exception) -> Response:
-        return domain_error_response(exc)
+    """Vapi's error body everywhere, OpenAI's envelope (with Vapi's fields) under /chat/responses."""
 
-    async def on_validation_error(_request: Request, exc: Exception) -> Response:
+    async def on_domain_error(request: Request, exc: Exception) -> Response:
+        return domain_error_response(exc, _openai(request))
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError | ValidationError)
-        return error_response(400, validation_messages(list(exc.errors())))
+        errors = list(exc.errors())
+        error = InvalidRequest(validation_messages(errors), field=first_field(errors))
+        return domain_error_response(error, _openai(request))
 
-    async def on_http_error(_request: Request, exc: Exception) -> Response:
+    async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        if _openai(request):
+            body = error_envelope(exc.status_code, str(exc.detail))
+            return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json")
         return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
-    async def on_unexpected(_request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "Internal server error")
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        return domain_error_response(exc, _openai(request))
 
     app.add_exception_handler(ChatloomError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -1,0 +1,119 @@
+"""`POST /chat/responses`: the OpenAI Responses API over the same engine as `/chat`.
+
+Only the framing differs: OpenAI input items in, a `Response` object or OpenAI stream events out,
+errors in OpenAI's envelope. `stream` defaults to true (Vapi's spec).
+"""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response, StreamingResponse
+
+from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, json_response, parse_model
+from chatloom.api.errors import domain_error_response
+from chatloom.api.responses_wire import ResponseShape, completed_response, response_frames
+from chatloom.api.routes.chats import to_message, turn_request
+from chatloom.api.schemas.common import ChatMessageIn
+from chatloom.api.schemas.responses import ResponsesRequestIn
+from chatloom.api.sse import SSE_HEADERS
+from chatloom.domain.errors import InvalidRequest
+from chatloom.domain.events import TurnCompleted, TurnFailed
+from chatloom.domain.messages import Message, ToolCall
+
+router = APIRouter(tags=["Chats"])
+
+ITEM_BOOKKEEPING = ("type", "id", "status")
+
+
+def _text(value: Any, field: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | dict):
+        return orjson.dumps(value).decode()
+    raise InvalidRequest(f"{field}: must be a string", field=field)
+
+
+def response_input(items: str | list[dict[str, Any]]) -> list[Message]:
+    """OpenAI input items as chat messages: messages, `function_call` and `function_call_output`."""
+    if isinstance(items, str):
+        return [{"role": "user", "content": items}]
+    messages: list[Message] = []
+    for index, item in enumerate(items):
+        where = f"input[{index}]"
+        if not isinstance(item, dict):
+            raise InvalidRequest(f"{where}: must be an object", field=where)
+        kind = item.get("type")
+        if kind == "function_call_output":
+            call_id = item.get("call_id")
+            if not isinstance(call_id, str) or not call_id:
+                raise InvalidRequest(f"{where}.call_id: is required", field=f"{where}.call_id")
+            output = _text(item.get("output", ""), f"{where}.output")
+            messages.append({"role": "tool", "tool_call_id": call_id, "content": output})
+        elif kind == "function_call":
+            call_id, name = item.get("call_id"), item.get("name")
+            if not isinstance(call_id, str) or not isinstance(name, str) or not call_id or not name:
+                raise InvalidRequest(f"{where}: a function_call needs call_id and name", field=where)
+            call: ToolCall = {
+                "id": call_id,
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "arguments": _text(item.get("arguments", "{}"), f"{where}.arguments"),
+                },
+            }
+            previous = messages[-1] if messages else None
+            if previous is not None and previous["role"] == "assistant" and "tool_calls" in previous:
+                previous["tool_calls"].append(call)
+            else:
+                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif kind in (None, "message"):
+            fields = {k: v for k, v in item.items() if k not in ITEM_BOOKKEEPING}
+            messages.append(to_message(parse_model(ChatMessageIn, fields, prefix=where)))
+        else:
+            raise InvalidRequest(
+                f"{where}.type: '{kind}' input items are not supported", field=f"{where}.type"
+            )
+    return messages
+
+
+@router.post(
+    "/chat/responses",
+    openapi_extra=json_request_body("ResponsesRequestIn"),
+    responses={200: {"description": "An OpenAI `Response`, or OpenAI Responses stream events."}},
+)
+async def create_response(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
+    body = parse_model(ResponsesRequestIn, await json_body(request))
+    if body.transport is not None:
+        raise InvalidRequest("transport: SMS transports are not supported by this server", field="transport")
+    messages = response_input(body.input)
+    turn_fields = turn_request(
+        org_id, body, messages, body.input if isinstance(body.input, str) else messages
+    )
+    turn_fields.instructions = body.instructions
+    turn_fields.temperature = body.temperature
+    turn_fields.max_tokens = body.max_output_tokens
+    turn = await services.engine.prepare(turn_fields)
+    shape = ResponseShape(
+        model=turn.model_request.model,
+        instructions=body.instructions,
+        previous_response_id=body.previous_chat_id,
+        max_output_tokens=body.max_output_tokens,
+        temperature=body.temperature,
+        metadata=dict(body.metadata or {}),
+    )
+    if body.stream:
+        events = services.in_flight.detach(services.engine.run(turn, stream=True))
+        return StreamingResponse(
+            response_frames(events, shape), media_type="text/event-stream", headers=SSE_HEADERS
+        )
+    async with aclosing(services.engine.run(turn, stream=False)) as events:
+        async for event in events:
+            if isinstance(event, TurnCompleted):
+                return json_response(completed_response(event, shape, int(turn.started_at.timestamp())))
+            if isinstance(event, TurnFailed):
+                return domain_error_response(event.error, openai=True)
+    raise RuntimeError("a turn ended without a result")
