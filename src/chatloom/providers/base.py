@@ -26,7 +26,10 @@ class ModelRequest:
     max_tokens: int | None = None
     tools: list[dict[str, Any]] = field(default_factory=list)
     timeout_seconds: float = 60.0
+    thinking_budget_tokens: int | None = None
+    """Extended thinking, where the provider has it (Anthropic `thinking`, Gemini `thinkingConfig`)."""
     extra: dict[str, Any] = field(default_factory=dict)
+    """Provider-specific body fields, merged into the request body as given."""
 
 
 class ChatProvider(Protocol):

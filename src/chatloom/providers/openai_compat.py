@@ -7,29 +7,31 @@ API keys and request headers are never logged nor put into error messages.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import os
-import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from email.utils import parsedate_to_datetime
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import aiohttp
-import orjson
 from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict
 
-from chatloom.domain.errors import UpstreamError, UpstreamTimeout
+from chatloom.domain.errors import UpstreamError
 from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.domain.messages import Message, ToolCall, assistant_message
 from chatloom.domain.usage import Usage
 from chatloom.providers.base import ModelRequest
+from chatloom.providers.http_transport import (
+    HttpSession,
+    decode_json,
+    drain,
+    error_detail,
+    read_body,
+    sse_data,
+    token_count,
+    unexpected_shape,
+)
 
 OPENAI_MESSAGE_KEYS = frozenset(("role", "content", "tool_calls", "tool_call_id", "name"))
-ERROR_DETAIL_LIMIT = 500
-DRAIN_AFTER_DONE_SECONDS = 1.0
-"""How long to wait for the rest of the HTTP body after `[DONE]`; reading it lets the connection be reused."""
 
 
 class OpenAICompatibleProvider:
@@ -40,50 +42,25 @@ class OpenAICompatibleProvider:
     ) -> None:
         """`max_connections` bounds open upstream connections; `trust_env` honours HTTP(S)_PROXY variables;
         `resolver` (e.g. one that refuses some addresses) resolves every upstream host name."""
-        self._resolver = resolver
-        self._max_connections = max_connections
-        self._trust_env = trust_env
-        self._session: aiohttp.ClientSession | None = None
-        self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._http = HttpSession(max_connections, trust_env, resolver)
 
     async def complete(self, request: ModelRequest) -> ModelReply:
-        timeout = aiohttp.ClientTimeout(total=request.timeout_seconds)
-        try:
-            async with self._client().post(
-                chat_completions_url(request),
-                data=orjson.dumps(request_body(request, stream=False)),
-                headers=request_headers(request),
-                timeout=timeout,
-                allow_redirects=False,
-            ) as response:
-                raw = await response.read()
-                if not 200 <= response.status < 300:
-                    raise status_error(response.status, response.headers, raw)
-        except TimeoutError as error:
-            raise timeout_error(request) from error
-        except (aiohttp.ClientError, OSError, ValueError) as error:
-            raise connection_error(request, error) from error
-        return parse_completion(decode_json(raw, request), request)
+        data = await self._http.post(
+            chat_completions_url(request),
+            request_body(request, stream=False),
+            request_headers(request),
+            request,
+        )
+        return parse_completion(data, request)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[TextChunk | ModelReply]:
-        seconds = request.timeout_seconds
-        timeout = aiohttp.ClientTimeout(total=None, connect=seconds, sock_read=seconds)
+        response = await self._http.open_stream(
+            chat_completions_url(request),
+            request_body(request, stream=True),
+            request_headers(request),
+            request,
+        )
         try:
-            async with asyncio.timeout(seconds):
-                response = await self._client().post(
-                    chat_completions_url(request),
-                    data=orjson.dumps(request_body(request, stream=True)),
-                    headers=request_headers(request),
-                    timeout=timeout,
-                    allow_redirects=False,
-                )
-        except TimeoutError as error:
-            raise timeout_error(request) from error
-        except (aiohttp.ClientError, OSError, ValueError) as error:
-            raise connection_error(request, error) from error
-        try:
-            if not 200 <= response.status < 300:
-                raise status_error(response.status, response.headers, await read_body(response, request))
             if response.content_type == "application/json":
                 reply = parse_completion(decode_json(await read_body(response, request), request), request)
                 if reply.message.get("content"):
@@ -97,18 +74,7 @@ class OpenAICompatibleProvider:
             response.release()
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-        self._session = self._session_loop = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        """The shared session, created in (and bound to) the running event loop."""
-        loop = asyncio.get_running_loop()
-        if self._session is None or self._session.closed or self._session_loop is not loop:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, resolver=self._resolver)
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=self._trust_env)
-            self._session_loop = loop
-        return self._session
+        await self._http.aclose()
 
 
 def chat_completions_url(request: ModelRequest) -> str:
@@ -150,13 +116,6 @@ def request_body(request: ModelRequest, stream: bool) -> dict[str, Any]:
 
 def openai_message(message: Message) -> dict[str, Any]:
     return {key: value for key, value in message.items() if key in OPENAI_MESSAGE_KEYS}
-
-
-def decode_json(raw: bytes, request: ModelRequest) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise UpstreamError(f"{request.provider} answered with invalid JSON: {excerpt(raw)}") from error
 
 
 def parse_completion(data: Any, request: ModelRequest) -> ModelReply:
@@ -221,10 +180,6 @@ def parse_usage(data: Any) -> Usage:
     )
 
 
-def token_count(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
-
-
 class StreamedReply:
     """Accumulates `chat.completion.chunk`s into the final `ModelReply`."""
 
@@ -263,38 +218,20 @@ class StreamedReply:
 async def read_event_stream(
     response: aiohttp.ClientResponse, request: ModelRequest
 ) -> AsyncGenerator[TextChunk | ModelReply, None]:
-    """Parses SSE `data:` lines as they arrive; ends with one `ModelReply` once `[DONE]` is read."""
+    """Parses `chat.completion.chunk`s as they arrive; ends with one `ModelReply` once `[DONE]` is read."""
     state = StreamedReply(request)
-    pending = b""
-    try:
-        async for data in response.content.iter_any():
-            *lines, pending = (pending + data).split(b"\n")
-            for line in lines:
-                if not line.startswith(b"data:"):
-                    continue
-                payload = line[5:].strip()
-                if not payload:
-                    continue
-                if payload == b"[DONE]":
-                    await drain(response)
-                    yield state.reply()
-                    return
-                chunk = decode_json(payload, request)
-                if not isinstance(chunk, dict):
-                    raise unexpected_shape(request, chunk)
-                if "error" in chunk and not chunk.get("choices"):
-                    raise UpstreamError(f"{request.provider} stream failed: {error_detail(chunk, payload)}")
-                for text in apply_chunk(state, chunk, request):
-                    yield TextChunk(text)
-    except TimeoutError as error:
-        raise timeout_error(request) from error
-    except (aiohttp.ClientError, OSError) as error:
-        raise UpstreamError(
-            f"{request.provider} closed the stream midway ({type(error).__name__})"
-        ) from error
-    if pending.replace(b" ", b"").strip() == b"data:[DONE]":
-        yield state.reply()
-        return
+    async for payload in sse_data(response, request):
+        if payload == b"[DONE]":
+            await drain(response)
+            yield state.reply()
+            return
+        chunk = decode_json(payload, request)
+        if not isinstance(chunk, dict):
+            raise unexpected_shape(request, chunk)
+        if "error" in chunk and not chunk.get("choices"):
+            raise UpstreamError(f"{request.provider} stream failed: {error_detail(chunk, payload)}")
+        for text in apply_chunk(state, chunk, request):
+            yield TextChunk(text)
     raise UpstreamError(f"{request.provider} ended the stream without [DONE]")
 
 
@@ -321,91 +258,3 @@ def apply_chunk(state: StreamedReply, chunk: dict[str, Any], request: ModelReque
     if isinstance(chunk.get("model"), str) and chunk["model"]:
         state.model = chunk["model"]
     return texts
-
-
-async def drain(response: aiohttp.ClientResponse) -> None:
-    """Reads what follows `[DONE]` so the connection returns to the pool; closes it if that takes long."""
-    try:
-        async with asyncio.timeout(DRAIN_AFTER_DONE_SECONDS):
-            await response.content.read()
-    except (TimeoutError, aiohttp.ClientError, OSError):
-        response.close()
-
-
-async def read_body(response: aiohttp.ClientResponse, request: ModelRequest) -> bytes:
-    try:
-        async with asyncio.timeout(request.timeout_seconds):
-            return await response.read()
-    except TimeoutError as error:
-        raise timeout_error(request) from error
-    except (aiohttp.ClientError, OSError) as error:
-        raise connection_error(request, error) from error
-
-
-def status_error(status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamError:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        data = None
-    return UpstreamError(
-        f"HTTP {status}: {error_detail(data, raw)}", status=status, retry_after=retry_after(headers)
-    )
-
-
-def error_detail(data: Any, raw: bytes) -> str:
-    """The upstream's own error message (`error.message`, `error`, `message` or `detail`), else the body."""
-    if isinstance(data, dict):
-        error = data.get("error")
-        candidates = (
-            error.get("message") if isinstance(error, dict) else error,
-            data.get("message"),
-            data.get("detail"),
-        )
-        for candidate in candidates:
-            if isinstance(candidate, str) and candidate:
-                return candidate[:ERROR_DETAIL_LIMIT]
-    return excerpt(raw)
-
-
-def excerpt(raw: bytes) -> str:
-    text = raw.decode("utf-8", errors="replace").strip()
-    if len(text) > ERROR_DETAIL_LIMIT:
-        return text[:ERROR_DETAIL_LIMIT] + "…"
-    return text or "(empty body)"
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
-    milliseconds = headers.get("retry-after-ms")
-    if milliseconds:
-        try:
-            return max(0.0, float(milliseconds) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
-def timeout_error(request: ModelRequest) -> UpstreamTimeout:
-    return UpstreamTimeout(f"{request.provider} did not answer within {request.timeout_seconds:g} seconds")
-
-
-def connection_error(request: ModelRequest, error: BaseException) -> UpstreamError:
-    if isinstance(error, aiohttp.ClientConnectorError):
-        reason = os.strerror(error.errno) if error.errno else error.strerror or str(error)
-        where = f"{error.host}:{error.port}"
-        return UpstreamError(f"could not connect to {request.provider} at {where}: {reason}")
-    return UpstreamError(f"{request.provider} request failed: {type(error).__name__}: {error}")
-
-
-def unexpected_shape(request: ModelRequest, data: Any) -> UpstreamError:
-    return UpstreamError(f"{request.provider} answered in an unexpected shape: {excerpt(orjson.dumps(data))}")

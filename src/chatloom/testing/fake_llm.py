@@ -237,12 +237,20 @@ class OpenAIChatDialect:
 class FakeLLM:
     """The server. `start()` runs it on its own thread and event loop; `push()` scripts replies."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, record_requests: bool = True) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        record_requests: bool = True,
+        dialects: Sequence[FakeDialect] | None = None,
+    ) -> None:
+        """`dialects` are tried in order for each request path (default: every dialect this module knows)."""
         self.host = host
         self._requested_port = port
         self._port: int | None = None
         self._record_requests = record_requests
-        self._dialects: tuple[FakeDialect, ...] = (OpenAIChatDialect(),)
+        self._dialects: tuple[FakeDialect, ...] = tuple(dialects) if dialects else (OpenAIChatDialect(),)
         self._lock = threading.Lock()
         self._replies: deque[FakeReply] = deque()
         self._requests: list[RecordedRequest] = []

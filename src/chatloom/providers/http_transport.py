@@ -1,0 +1,212 @@
+"""HTTP plumbing every provider adapter shares: one aiohttp session per adapter, SSE `data:` lines,
+and the mapping of transport failures to domain errors (`UpstreamError`, `UpstreamTimeout`).
+
+Error messages carry the upstream's own message, never a key or a request header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncGenerator, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp.abc import AbstractResolver
+
+from chatloom.domain.errors import UpstreamError, UpstreamTimeout
+from chatloom.providers.base import ModelRequest
+
+ERROR_DETAIL_LIMIT = 500
+DRAIN_AFTER_END_SECONDS = 1.0
+"""How long to read the rest of a body after a stream's end, so the connection can be reused."""
+
+
+class HttpSession:
+    """The adapter's shared aiohttp session, created in (and bound to) the running event loop."""
+
+    def __init__(
+        self, max_connections: int = 1000, trust_env: bool = False, resolver: AbstractResolver | None = None
+    ) -> None:
+        self._max_connections = max_connections
+        self._trust_env = trust_env
+        self._resolver = resolver
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def client(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, resolver=self._resolver)
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=self._trust_env)
+            self._loop = loop
+        return self._session
+
+    async def post(self, url: str, body: Any, headers: Mapping[str, str], request: ModelRequest) -> Any:
+        """One JSON request/response; non-2xx answers raise `UpstreamError` with the upstream's message."""
+        timeout = aiohttp.ClientTimeout(total=request.timeout_seconds)
+        try:
+            async with self.client().post(
+                url, data=orjson.dumps(body), headers=headers, timeout=timeout, allow_redirects=False
+            ) as response:
+                raw = await response.read()
+                if not 200 <= response.status < 300:
+                    raise status_error(response.status, response.headers, raw)
+        except TimeoutError as error:
+            raise timeout_error(request) from error
+        except (aiohttp.ClientError, OSError, ValueError) as error:
+            raise connection_error(request, error) from error
+        return decode_json(raw, request)
+
+    async def open_stream(
+        self, url: str, body: Any, headers: Mapping[str, str], request: ModelRequest
+    ) -> aiohttp.ClientResponse:
+        """Starts a streamed request. The time to the response headers, and then between reads, is bounded
+        by the request's timeout (not the whole stream). Non-2xx answers raise `UpstreamError`."""
+        seconds = request.timeout_seconds
+        timeout = aiohttp.ClientTimeout(total=None, connect=seconds, sock_read=seconds)
+        try:
+            async with asyncio.timeout(seconds):
+                response = await self.client().post(
+                    url, data=orjson.dumps(body), headers=headers, timeout=timeout, allow_redirects=False
+                )
+        except TimeoutError as error:
+            raise timeout_error(request) from error
+        except (aiohttp.ClientError, OSError, ValueError) as error:
+            raise connection_error(request, error) from error
+        if not 200 <= response.status < 300:
+            try:
+                raise status_error(response.status, response.headers, await read_body(response, request))
+            finally:
+                response.release()
+        return response
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        self._session = self._loop = None
+
+
+async def sse_data(response: aiohttp.ClientResponse, request: ModelRequest) -> AsyncGenerator[bytes, None]:
+    """The payload of each SSE `data:` line as it arrives, until the body ends. A broken connection or a
+    read timeout becomes `UpstreamError`/`UpstreamTimeout`; deciding whether the stream was complete is
+    the dialect's job."""
+    pending = b""
+    try:
+        async for data in response.content.iter_any():
+            *lines, pending = (pending + data).split(b"\n")
+            for line in lines:
+                if line.startswith(b"data:"):
+                    payload = line[5:].strip()
+                    if payload:
+                        yield payload
+    except TimeoutError as error:
+        raise timeout_error(request) from error
+    except (aiohttp.ClientError, OSError) as error:
+        raise UpstreamError(
+            f"{request.provider} closed the stream midway ({type(error).__name__})"
+        ) from error
+    if pending.startswith(b"data:") and pending[5:].strip():
+        yield pending[5:].strip()
+
+
+def decode_json(raw: bytes, request: ModelRequest) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise UpstreamError(f"{request.provider} answered with invalid JSON: {excerpt(raw)}") from error
+
+
+def token_count(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+async def drain(response: aiohttp.ClientResponse) -> None:
+    """Reads what follows `[DONE]` so the connection returns to the pool; closes it if that takes long."""
+    try:
+        async with asyncio.timeout(DRAIN_AFTER_END_SECONDS):
+            await response.content.read()
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        response.close()
+
+
+async def read_body(response: aiohttp.ClientResponse, request: ModelRequest) -> bytes:
+    try:
+        async with asyncio.timeout(request.timeout_seconds):
+            return await response.read()
+    except TimeoutError as error:
+        raise timeout_error(request) from error
+    except (aiohttp.ClientError, OSError) as error:
+        raise connection_error(request, error) from error
+
+
+def status_error(status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamError:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        data = None
+    return UpstreamError(
+        f"HTTP {status}: {error_detail(data, raw)}", status=status, retry_after=retry_after(headers)
+    )
+
+
+def error_detail(data: Any, raw: bytes) -> str:
+    """The upstream's own error message (`error.message`, `error`, `message` or `detail`), else the body."""
+    if isinstance(data, dict):
+        error = data.get("error")
+        candidates = (
+            error.get("message") if isinstance(error, dict) else error,
+            data.get("message"),
+            data.get("detail"),
+        )
+        for candidate in candidates:
+            if isinstance(candidate, str) and candidate:
+                return candidate[:ERROR_DETAIL_LIMIT]
+    return excerpt(raw)
+
+
+def excerpt(raw: bytes) -> str:
+    text = raw.decode("utf-8", errors="replace").strip()
+    if len(text) > ERROR_DETAIL_LIMIT:
+        return text[:ERROR_DETAIL_LIMIT] + "…"
+    return text or "(empty body)"
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def timeout_error(request: ModelRequest) -> UpstreamTimeout:
+    return UpstreamTimeout(f"{request.provider} did not answer within {request.timeout_seconds:g} seconds")
+
+
+def connection_error(request: ModelRequest, error: BaseException) -> UpstreamError:
+    if isinstance(error, aiohttp.ClientConnectorError):
+        reason = os.strerror(error.errno) if error.errno else error.strerror or str(error)
+        where = f"{error.host}:{error.port}"
+        return UpstreamError(f"could not connect to {request.provider} at {where}: {reason}")
+    return UpstreamError(f"{request.provider} request failed: {type(error).__name__}: {error}")
+
+
+def unexpected_shape(request: ModelRequest, data: Any) -> UpstreamError:
+    return UpstreamError(f"{request.provider} answered in an unexpected shape: {excerpt(orjson.dumps(data))}")
