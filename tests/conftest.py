@@ -67,7 +67,10 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 @pytest.fixture(scope="session")
 def server(backend: str, fake_llm: FakeLLM) -> Iterator[ServerThread]:
     settings = Settings(
-        database_url=backend, provider_env=provider_environment(fake_llm), llm_timeout_seconds=5
+        database_url=backend,
+        provider_env=provider_environment(fake_llm),
+        llm_timeout_seconds=5,
+        llm_retry_base_seconds=0.01,
     )
     thread = ServerThread(settings).start()
     yield thread

@@ -43,6 +43,19 @@ class Settings(BaseSettings):
     session_wait_seconds: float = Field(
         120.0, gt=0, description="Longest a chat waits for earlier turns on its session (then 409)."
     )
+    llm_max_retries: int = Field(
+        2, ge=0, le=10, description="Extra attempts per model on 429/5xx/connection errors."
+    )
+    llm_retry_base_seconds: float = Field(
+        0.5, ge=0, description="First backoff; doubles per attempt, jittered."
+    )
+    llm_retry_budget_seconds: float = Field(
+        30.0, ge=0, description="Most time one call may spend waiting to retry."
+    )
+    turn_timeout_seconds: float = Field(300.0, gt=0, description="Longest one model call may take in all.")
+    prices_file: str | None = Field(
+        None, description="JSON file of per-model prices overriding the built-in table."
+    )
     auth_cache_seconds: float = Field(
         5.0, ge=0, description="How long a verified API key is trusted before it is looked up again."
     )

@@ -70,17 +70,20 @@ def test_provider_without_key_names_the_env_var(api: Api) -> None:
     assert "DEEPSEEK_API_KEY" in response.json()["message"]
 
 
-def test_upstream_errors_are_502_with_the_upstreams_message(api: Api, fake_llm: FakeLLM) -> None:
+def test_upstream_errors_name_the_upstreams_message(api: Api, fake_llm: FakeLLM) -> None:
     assistant = api.create_assistant()
+    body = {"assistantId": assistant["id"], "input": "x"}
     fake_llm.push(
         FakeReply(status=400, error_body={"error": {"message": "context too long", "type": "invalid"}})
     )
-    response = api.post("/chat", {"assistantId": assistant["id"], "input": "x"})
-    assert response.status_code == 502 and "context too long" in response.json()["message"]
-    fake_llm.push(FakeReply(status=500))
-    assert api.post("/chat", {"assistantId": assistant["id"], "input": "x"}).status_code == 502
-    fake_llm.push(FakeReply(status=429, headers={"Retry-After": "1"}))
-    assert api.post("/chat", {"assistantId": assistant["id"], "input": "x"}).status_code == 502
+    response = api.post("/chat", body)
+    assert response.status_code == 400 and "context too long" in response.json()["message"]
+    assert len(fake_llm.requests) == 1, "a 4xx is not retried"
+    fake_llm.push(*[FakeReply(status=500)] * 3)
+    assert api.post("/chat", body).status_code == 502
+    fake_llm.push(*[FakeReply(status=429, headers={"Retry-After": "0"})] * 3)
+    assert api.post("/chat", body).status_code == 502, "Vapi routes report a provider's 429 as 502"
+    assert len(fake_llm.requests) == 7, "429 and 5xx are retried twice"
     assert api.get("/chat").json()["metadata"]["totalItems"] == 0, "a failed turn stores no chat"
 
 

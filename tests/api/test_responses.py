@@ -165,13 +165,13 @@ def test_error_classes(api: Api, fake_llm: FakeLLM) -> None:
     with pytest.raises(openai.NotFoundError) as missing:
         client.responses.create(model="m", input="x", previous_response_id=UNKNOWN)
     assert UNKNOWN in missing.value.message
-    fake_llm.push(FakeReply(status=429, headers={"Retry-After": "7"}))
+    fake_llm.push(FakeReply(status=429, headers={"Retry-After": "70"}))  # longer than the retry budget
     with pytest.raises(openai.RateLimitError) as limited:
         client.responses.create(
             model="m", input="x", stream=False, extra_body={"assistantId": assistant["id"]}
         )
-    assert limited.value.response.headers["retry-after"] == "7"
-    fake_llm.push(FakeReply(status=500))
+    assert limited.value.response.headers["retry-after"] == "70"
+    fake_llm.push(*[FakeReply(status=500)] * 3)
     with pytest.raises(openai.InternalServerError) as failed:
         client.responses.create(
             model="m", input="x", stream=False, extra_body={"assistantId": assistant["id"]}
@@ -192,7 +192,7 @@ def test_failure_mid_stream_ends_with_response_failed(api: Api, fake_llm: FakeLL
     )
     assert [e.type for e in events[-2:]] == ["error", "response.failed"]
     assert events[-1].response.status == "failed" and events[-1].response.error is not None  # type: ignore[union-attr]
-    fake_llm.push(FakeReply(status=503))
+    fake_llm.push(*[FakeReply(status=503)] * 3)
     with client.responses.stream(model="m", input="x", extra_body={"assistantId": assistant["id"]}) as stream:
         seen = [event.type for event in stream]
         with pytest.raises(RuntimeError, match=r"response\.completed"):

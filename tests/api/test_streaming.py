@@ -45,7 +45,7 @@ def test_failure_mid_stream_sends_an_error_frame_and_stores_nothing(api: Api, fa
 
 def test_upstream_error_before_the_first_token_is_an_error_frame(api: Api, fake_llm: FakeLLM) -> None:
     assistant = api.create_assistant()
-    fake_llm.push(FakeReply(status=503))
+    fake_llm.push(*[FakeReply(status=503)] * 3)
     frames = list(api.stream({"assistantId": assistant["id"], "input": "hi"}))
     assert frames[-1] == "[DONE]" and frames[0]["error"]["statusCode"] == 502
 

@@ -21,6 +21,7 @@ from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
 from chatloom.config import Settings
 from chatloom.engine.keys import KeyVerifier
+from chatloom.engine.model_calls import ModelCaller, RetryPolicy
 from chatloom.engine.pricing import PriceBook
 from chatloom.engine.records import AssistantRecords, ChatRecords
 from chatloom.engine.sessions import SessionLeases, SessionRecords
@@ -104,7 +105,16 @@ def build_services(settings: Settings, db: Database) -> Services:
     }
     providers = ProviderRegistry(adapters, settings.provider_env)
     leases = SessionLeases(db, settings.session_lease_seconds, settings.session_wait_seconds)
-    engine = ChatEngine(db, providers, PriceBook(), outbound, leases, settings.llm_timeout_seconds)
+    models = ModelCaller(
+        RetryPolicy(
+            max_retries=settings.llm_max_retries,
+            base_delay_seconds=settings.llm_retry_base_seconds,
+            budget_seconds=settings.llm_retry_budget_seconds,
+            turn_timeout_seconds=settings.turn_timeout_seconds,
+        )
+    )
+    prices = PriceBook.from_file(settings.prices_file) if settings.prices_file else PriceBook()
+    engine = ChatEngine(db, providers, prices, outbound, leases, models, settings.llm_timeout_seconds)
     return Services(
         engine=engine,
         assistants=AssistantRecords(db),

@@ -38,6 +38,8 @@ class PayloadTooLarge(ChatloomError):
 
 
 def status_of(error: Exception) -> int:
+    """The HTTP status for an error. A provider's 4xx is the caller's problem (400, with the provider's
+    message); its 429 is reported as 429 here, which Vapi routes answer as 502 (see `vapi_status`)."""
     if isinstance(error, InvalidRequest):
         return 400
     if isinstance(error, Unauthorized):
@@ -50,6 +52,8 @@ def status_of(error: Exception) -> int:
         return 413
     if isinstance(error, UpstreamTimeout):
         return 504
+    if isinstance(error, UpstreamError) and error.status is not None and 400 <= error.status < 500:
+        return 429 if error.status == 429 else 400
     if isinstance(error, UpstreamError):
         return 502
     return 500
@@ -135,14 +139,18 @@ def error_envelope(status: int, message: str | list[str], param: str | None = No
     }
 
 
+def vapi_status(error: Exception) -> int:
+    """Vapi routes answer a provider's rate limit as any upstream failure: 502."""
+    status = status_of(error)
+    return 502 if status == 429 else status
+
+
 def error_envelope_of(error: Exception) -> tuple[int, dict[str, Any]]:
     """The status and OpenAI envelope for an error. A provider's 429 stays a 429 here, so OpenAI clients
-    back off and retry as they do against OpenAI (Vapi routes answer it as 502)."""
+    back off and retry as they do against OpenAI."""
     status = status_of(error)
     if status == 500 or not isinstance(error, ChatloomError):
         return 500, error_envelope(500, "Internal server error")
-    if isinstance(error, UpstreamError) and error.status == 429:
-        status = 429
     param = error.field if isinstance(error, InvalidRequest) else None
     return status, error_envelope(status, error.message, param)
 
@@ -187,7 +195,7 @@ def domain_error_response(error: Exception, openai: bool = False) -> Response:
     if status == 500:
         return error_response(500, "Internal server error")
     message = error.message if isinstance(error, ChatloomError) else str(error)
-    return error_response(status, message)
+    return error_response(vapi_status(error), message)
 
 
 def _openai(request: Request) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from chatloom.api.errors import status_of
+from chatloom.api.errors import vapi_status
 from chatloom.domain.errors import ChatloomError
 from chatloom.domain.events import TurnDelta, TurnEvent, TurnFailed
 
@@ -24,11 +24,13 @@ def data_frame(payload: Any) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
+ERROR_TYPES = {400: "upstream_rejected", 502: "upstream_error", 504: "upstream_timeout"}
+
+
 def error_payload(error: Exception) -> dict[str, Any]:
-    status = status_of(error)
+    status = vapi_status(error)
     message = error.message if isinstance(error, ChatloomError) and status != 500 else "Internal server error"
-    kind = "upstream_timeout" if status == 504 else "upstream_error" if status == 502 else "server_error"
-    return {"message": message, "type": kind, "statusCode": status}
+    return {"message": message, "type": ERROR_TYPES.get(status, "server_error"), "statusCode": status}
 
 
 async def vapi_frames(events: AsyncIterator[TurnEvent]) -> AsyncIterator[bytes]:

@@ -27,6 +27,7 @@ from chatloom.domain.ids import iso, new_id, utc_now
 from chatloom.domain.messages import Message
 from chatloom.domain.usage import ModelCall
 from chatloom.engine.context import TurnContext, TurnRequest, build_context
+from chatloom.engine.model_calls import ModelCaller
 from chatloom.engine.pricing import PriceBook
 from chatloom.engine.sessions import SessionLeases
 from chatloom.providers.base import ModelRequest
@@ -45,6 +46,7 @@ class PreparedTurn:
     endpoint: Endpoint
     model_request: ModelRequest
     started_at: datetime
+    fallbacks: list[str]
     session_lease: str | None = None
 
 
@@ -60,6 +62,14 @@ def cost_entry(call: ModelCall) -> dict[str, Any]:
     }
 
 
+def thinking_budget(model: dict[str, Any]) -> int | None:
+    """Vapi's `model.thinking: {"type": "enabled", "budgetTokens": N}`, as a token budget."""
+    thinking = model.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled" and thinking.get("budgetTokens"):
+        return int(thinking["budgetTokens"])
+    return None
+
+
 class ChatEngine:
     def __init__(
         self,
@@ -68,8 +78,10 @@ class ChatEngine:
         prices: PriceBook,
         outbound: OutboundPolicy,
         leases: SessionLeases,
+        models: ModelCaller,
         llm_timeout_seconds: float,
     ) -> None:
+        self.models = models
         self.db = db
         self.leases = leases
         self.outbound = outbound
@@ -116,8 +128,10 @@ class ChatEngine:
             temperature=temperature,
             max_tokens=int(max_tokens) if max_tokens is not None else None,
             timeout_seconds=float(timeout),
+            thinking_budget_tokens=thinking_budget(model),
         )
-        return PreparedTurn(new_id(), context, endpoint, model_request, now)
+        fallbacks = [str(name) for name in model.get("fallbackModels") or []]
+        return PreparedTurn(new_id(), context, endpoint, model_request, now, fallbacks)
 
     async def run(self, turn: PreparedTurn, stream: bool) -> AsyncGenerator[TurnEvent, None]:
         session_id = turn.context.request.session_id
@@ -136,7 +150,9 @@ class ChatEngine:
         try:
             if stream:
                 reply: ModelReply | None = None
-                async for item in turn.endpoint.adapter.stream(turn.model_request):
+                async for item in self.models.stream(
+                    turn.endpoint.adapter, turn.model_request, turn.fallbacks
+                ):
                     if isinstance(item, TextChunk):
                         yield TurnDelta(turn.chat_id, 0, item.text, session_id)
                     else:
@@ -144,7 +160,7 @@ class ChatEngine:
                 if reply is None:
                     raise UpstreamError("the model's stream ended without a reply")
             else:
-                reply = await turn.endpoint.adapter.complete(turn.model_request)
+                reply = await self.models.complete(turn.endpoint.adapter, turn.model_request, turn.fallbacks)
             call = self._bill(turn.model_request.provider, reply)
             output = [reply.message]
             chat = await self._store(turn, output, [call])
