@@ -40,6 +40,10 @@ def provider_environment(fake: FakeLLM) -> dict[str, str]:
         "OPENAI_BASE_URL": fake.base_url,
         "GROQ_API_KEY": "gsk-test-groq",
         "GROQ_BASE_URL": fake.base_url,
+        "ANTHROPIC_API_KEY": "sk-ant-test",
+        "ANTHROPIC_BASE_URL": fake.root_url,
+        "GOOGLE_API_KEY": "goog-test",
+        "GOOGLE_GEMINI_BASE_URL": fake.root_url,
     }
 
 

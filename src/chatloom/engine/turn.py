@@ -30,6 +30,7 @@ from chatloom.engine.context import TurnContext, TurnRequest, build_context
 from chatloom.engine.model_calls import ModelCaller
 from chatloom.engine.pricing import PriceBook
 from chatloom.engine.sessions import SessionLeases
+from chatloom.engine.tool_definitions import function_definitions
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.registry import Endpoint, ProviderRegistry
 from chatloom.store import chats, sessions
@@ -129,6 +130,7 @@ class ChatEngine:
             max_tokens=int(max_tokens) if max_tokens is not None else None,
             timeout_seconds=float(timeout),
             thinking_budget_tokens=thinking_budget(model),
+            tools=function_definitions(model),
         )
         fallbacks = [str(name) for name in model.get("fallbackModels") or []]
         return PreparedTurn(new_id(), context, endpoint, model_request, now, fallbacks)

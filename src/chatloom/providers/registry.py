@@ -19,6 +19,18 @@ class ProviderSpec:
     dialect: str
     default_base_url: str | None
     key_required: bool = True
+    key_variables: tuple[str, ...] = ()
+    """Where the key is read from, in order; by default `<PROVIDER>_API_KEY`."""
+    base_url_variables: tuple[str, ...] = ()
+    """Where a base URL override is read from, in order; by default `<PROVIDER>_BASE_URL`."""
+
+    @property
+    def key_names(self) -> tuple[str, ...]:
+        return self.key_variables or (f"{env_prefix(self.name)}_API_KEY",)
+
+    @property
+    def base_url_names(self) -> tuple[str, ...]:
+        return self.base_url_variables or (f"{env_prefix(self.name)}_BASE_URL",)
 
 
 OPENAI_COMPATIBLE: tuple[ProviderSpec, ...] = (
@@ -35,6 +47,17 @@ OPENAI_COMPATIBLE: tuple[ProviderSpec, ...] = (
     ProviderSpec("mistral", "openai", "https://api.mistral.ai/v1"),
     ProviderSpec("custom-llm", "openai", None, key_required=False),
 )
+NATIVE: tuple[ProviderSpec, ...] = (
+    ProviderSpec("anthropic", "anthropic", "https://api.anthropic.com"),
+    ProviderSpec(
+        "google",
+        "google",
+        "https://generativelanguage.googleapis.com",
+        key_variables=("GOOGLE_API_KEY", "GEMINI_API_KEY"),
+        base_url_variables=("GOOGLE_GEMINI_BASE_URL", "GOOGLE_BASE_URL"),
+    ),
+)
+SPECS: tuple[ProviderSpec, ...] = OPENAI_COMPATIBLE + NATIVE
 
 
 def env_prefix(provider: str) -> str:
@@ -57,7 +80,7 @@ class ProviderRegistry:
         `environ` holds keys and base URLs."""
         self._adapters = dict(adapters)
         self._environ = environ
-        self._specs = {spec.name: spec for spec in OPENAI_COMPATIBLE if spec.dialect in self._adapters}
+        self._specs = {spec.name: spec for spec in SPECS if spec.dialect in self._adapters}
 
     @property
     def providers(self) -> list[str]:
@@ -74,15 +97,17 @@ class ProviderRegistry:
                 f"(supported: {', '.join(self.providers)})",
                 field="model.provider",
             )
-        prefix = env_prefix(provider)
-        key = self._environ.get(f"{prefix}_API_KEY")
+        key = self._first(spec.key_names)
         if spec.key_required and not key:
-            raise ProviderNotConfigured(provider, f"{prefix}_API_KEY")
-        base_url = url or self._environ.get(f"{prefix}_BASE_URL") or spec.default_base_url
+            raise ProviderNotConfigured(provider, " or ".join(spec.key_names))
+        base_url = url or self._first(spec.base_url_names) or spec.default_base_url
         if base_url is None:
             raise InvalidRequest(f"model.url is required for provider '{provider}'", field="model.url")
         adapter = self._adapters.get(spec.name) or self._adapters[spec.dialect]
         return Endpoint(adapter, base_url, key, headers or {})
+
+    def _first(self, names: tuple[str, ...]) -> str | None:
+        return next((self._environ[name] for name in names if self._environ.get(name)), None)
 
     async def aclose(self) -> None:
         for adapter in self._adapters.values():
