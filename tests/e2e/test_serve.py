@@ -21,9 +21,12 @@ CHATLOOM = str(Path(sys.executable).with_name("chatloom"))
 
 
 @pytest.fixture
-def environment(backend: str, fake_llm: FakeLLM) -> dict[str, str]:
+def environment(backend: str, fake_llm: FakeLLM, tmp_path: Path) -> dict[str, str]:
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"openai/gpt-4o-mini": {"input": 1.0, "output": 2.0}}')
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
     env.update(
+        CHATLOOM_PRICES_FILE=str(prices),
         CHATLOOM_DATABASE_URL=backend,
         CHATLOOM_AUTH_CACHE_SECONDS="0",
         OPENAI_API_KEY="sk-e2e",
@@ -79,6 +82,9 @@ def test_serve_keys_chat_stream_and_revoke(served: str, environment: dict[str, s
         ).json()
         chat = client.post("/chat", json={"assistantId": assistant["id"], "input": "hello"}).json()
         assert chat["output"][0]["content"] == "You said: hello"
+        usage = chat["costs"][0]
+        expected = (usage["promptTokens"] * 1.0 + usage["completionTokens"] * 2.0) / 1_000_000
+        assert abs(chat["cost"] - expected) < 1e-12, "CHATLOOM_PRICES_FILE overrides the price table"
         with client.stream(
             "POST", "/chat", json={"previousChatId": chat["id"], "input": "more", "stream": True}
         ) as r:
