@@ -8,7 +8,7 @@ import ipaddress
 import pytest
 
 from chatloom.domain.errors import OutboundUrlRefused
-from chatloom.tools.outbound import GuardedResolver, OutboundPolicy
+from chatloom.outbound.guard import GuardedResolver, OutboundPolicy
 
 
 @pytest.mark.parametrize(

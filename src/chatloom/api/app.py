@@ -27,10 +27,10 @@ from chatloom.engine.records import AssistantRecords, ChatRecords
 from chatloom.engine.sessions import SessionLeases, SessionRecords
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
+from chatloom.outbound.guard import GuardedResolver, OutboundPolicy
 from chatloom.providers.openai_compat import OpenAICompatibleProvider
 from chatloom.providers.registry import ProviderRegistry
 from chatloom.store.db import Database, create_engine
-from chatloom.tools.outbound import GuardedResolver, OutboundPolicy
 
 log = logging.getLogger("chatloom")
 

@@ -31,11 +31,11 @@ from chatloom.engine.model_calls import ModelCaller
 from chatloom.engine.pricing import PriceBook
 from chatloom.engine.sessions import SessionLeases
 from chatloom.engine.tool_definitions import function_definitions
+from chatloom.outbound.guard import OutboundPolicy
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.registry import Endpoint, ProviderRegistry
 from chatloom.store import chats, sessions
 from chatloom.store.db import Database
-from chatloom.tools.outbound import OutboundPolicy
 
 log = logging.getLogger("chatloom.turn")
 

@@ -1,4 +1,4 @@
-"""The outbound URL guard for every user-supplied URL (custom-llm, tool servers, webhooks).
+"""The URL guard for every user-supplied URL (custom-llm, tool servers, apiRequest tools, webhooks).
 
 Link-local, cloud-metadata, multicast, unspecified and reserved addresses are always refused.
 Private and loopback ranges are allowed (self-hosters run local models) unless `block_private`.
