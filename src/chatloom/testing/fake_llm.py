@@ -234,6 +234,13 @@ class OpenAIChatDialect:
         return opening, frames
 
 
+def every_dialect() -> tuple[FakeDialect, ...]:
+    """OpenAI chat completions, Anthropic Messages and Gemini, each on its own paths."""
+    from chatloom.testing.fake_anthropic import AnthropicMessagesDialect
+
+    return (OpenAIChatDialect(), AnthropicMessagesDialect())
+
+
 class FakeLLM:
     """The server. `start()` runs it on its own thread and event loop; `push()` scripts replies."""
 
@@ -250,7 +257,7 @@ class FakeLLM:
         self._requested_port = port
         self._port: int | None = None
         self._record_requests = record_requests
-        self._dialects: tuple[FakeDialect, ...] = tuple(dialects) if dialects else (OpenAIChatDialect(),)
+        self._dialects: tuple[FakeDialect, ...] = tuple(dialects) if dialects else every_dialect()
         self._lock = threading.Lock()
         self._replies: deque[FakeReply] = deque()
         self._requests: list[RecordedRequest] = []
