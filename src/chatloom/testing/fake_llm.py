@@ -237,8 +237,9 @@ class OpenAIChatDialect:
 def every_dialect() -> tuple[FakeDialect, ...]:
     """OpenAI chat completions, Anthropic Messages and Gemini, each on its own paths."""
     from chatloom.testing.fake_anthropic import AnthropicMessagesDialect
+    from chatloom.testing.fake_gemini import GeminiDialect
 
-    return (OpenAIChatDialect(), AnthropicMessagesDialect())
+    return (OpenAIChatDialect(), AnthropicMessagesDialect(), GeminiDialect())
 
 
 class FakeLLM:
