@@ -14,20 +14,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chatloom import __version__
 from chatloom.api.deps import Services
 from chatloom.api.errors import error_body, install_error_handlers
-from chatloom.api.routes import assistants, chats, health, responses, sessions
+from chatloom.api.routes import assistants, chats, health, responses, sessions, tools
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.chat import CreateChatIn
 from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
+from chatloom.api.schemas.tool import ToolIn, ToolPatch
 from chatloom.config import Settings
 from chatloom.engine.keys import KeyVerifier
 from chatloom.engine.model_calls import ModelCaller, RetryPolicy
 from chatloom.engine.pricing import PriceBook
-from chatloom.engine.records import AssistantRecords, ChatRecords
+from chatloom.engine.records import AssistantRecords, ChatRecords, ToolRecords
 from chatloom.engine.sessions import SessionLeases, SessionRecords
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
 from chatloom.outbound.guard import GuardedResolver, OutboundPolicy
+from chatloom.providers.anthropic import AnthropicProvider
+from chatloom.providers.base import ChatProvider
+from chatloom.providers.google import GoogleProvider
 from chatloom.providers.openai_compat import OpenAICompatibleProvider
 from chatloom.providers.registry import ProviderRegistry
 from chatloom.store.db import Database, create_engine
@@ -41,6 +45,8 @@ BODY_SCHEMAS: tuple[type[BaseModel], ...] = (
     CreateSessionIn,
     UpdateSessionIn,
     ResponsesRequestIn,
+    ToolIn,
+    ToolPatch,
 )
 
 
@@ -98,8 +104,10 @@ class _BodyTooLarge(Exception):
 
 def build_services(settings: Settings, db: Database) -> Services:
     outbound = OutboundPolicy(block_private=settings.block_private_urls)
-    adapters = {
+    adapters: dict[str, ChatProvider] = {
         "openai": OpenAICompatibleProvider(),
+        "anthropic": AnthropicProvider(),
+        "google": GoogleProvider(),
         # custom-llm URLs come from users: their host names are checked again at connect time.
         "custom-llm": OpenAICompatibleProvider(resolver=GuardedResolver(outbound)),
     }
@@ -119,6 +127,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         engine=engine,
         assistants=AssistantRecords(db),
         sessions=SessionRecords(db),
+        tools=ToolRecords(db),
         chats=ChatRecords(db),
         keys=KeyVerifier(db),
         in_flight=TurnsInFlight(),
@@ -158,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chats.router)
     app.include_router(assistants.router)
     app.include_router(sessions.router)
+    app.include_router(tools.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     _document_body_schemas(app)
     return app

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from chatloom.api.errors import first_field, validation_messages
 from chatloom.domain.errors import InvalidRequest, Unauthorized
 from chatloom.engine.keys import KeyVerifier
-from chatloom.engine.records import AssistantRecords, ChatRecords
+from chatloom.engine.records import AssistantRecords, ChatRecords, ToolRecords
 from chatloom.engine.sessions import SessionRecords
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
@@ -30,6 +30,7 @@ class Services:
     engine: ChatEngine
     assistants: AssistantRecords
     sessions: SessionRecords
+    tools: ToolRecords
     chats: ChatRecords
     keys: KeyVerifier
     in_flight: TurnsInFlight

@@ -128,3 +128,16 @@ sessions = Table(
     Index(None, "org_id", "assistant_id", "created_at"),
     Index(None, "org_id", "name"),
 )
+
+tools = Table(
+    "tools",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("name", String(64), nullable=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "org_id", "created_at"),
+)

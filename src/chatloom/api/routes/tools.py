@@ -1,0 +1,51 @@
+"""`/tool`: create, list, get, update and delete stored `function` and `apiRequest` tools."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, json_response, parse_model
+from chatloom.api.routes.listing import base_query
+from chatloom.api.schemas.common import ListParams
+from chatloom.api.schemas.tool import STORED_FIELDS, ToolPatch, apply_tool_patch, parse_tool, tool_fields
+
+router = APIRouter(tags=["Tools"])
+
+
+@router.post("/tool", status_code=201, openapi_extra=json_request_body("ToolIn"))
+async def create_tool(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
+    fields = tool_fields(parse_tool(await json_body(request)))
+    for protected in STORED_FIELDS:
+        fields.pop(protected, None)
+    return json_response(await services.tools.create(org_id, fields), status_code=201)
+
+
+@router.get("/tool")
+async def list_tools(
+    org_id: OrgId, services: ServicesDep, params: Annotated[ListParams, Query()]
+) -> Response:
+    return json_response(await services.tools.list(org_id, base_query(params)))
+
+
+@router.get("/tool/{tool_id}")
+async def get_tool(tool_id: str, org_id: OrgId, services: ServicesDep) -> Response:
+    return json_response(await services.tools.get(org_id, tool_id))
+
+
+@router.patch("/tool/{tool_id}", openapi_extra=json_request_body("ToolPatch"))
+async def update_tool(tool_id: str, request: Request, org_id: OrgId, services: ServicesDep) -> Response:
+    body = parse_model(ToolPatch, await json_body(request))
+    changes = body.model_dump(by_alias=True, exclude_unset=True, mode="json")
+
+    def revise(stored: dict[str, Any]) -> dict[str, Any]:
+        return apply_tool_patch(stored, changes)
+
+    return json_response(await services.tools.update(org_id, tool_id, revise))
+
+
+@router.delete("/tool/{tool_id}")
+async def delete_tool(tool_id: str, org_id: OrgId, services: ServicesDep) -> Response:
+    return json_response(await services.tools.delete(org_id, tool_id))
