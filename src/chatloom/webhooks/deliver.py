@@ -1,0 +1,180 @@
+"""Server messages (webhooks), delivered off the request path: `dispatch` returns at once and never raises.
+
+Each message is POSTed as `{"message": {...}}` to the server's `url` with its `headers`, retried per its
+`backoffPlan`, signed with HMAC-SHA256 when a secret is set (see docs/webhooks.md), and its outcome logged
+on `chatloom.webhooks` without headers, secrets or bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from chatloom.domain.errors import OutboundUrlRefused
+from chatloom.outbound.http import Backoff, OutboundFailure, OutboundHttp, Signer
+from chatloom.outbound.signing import signer_for
+
+logger = logging.getLogger("chatloom.webhooks")
+
+MIN_TIMEOUT_SECONDS, MAX_TIMEOUT_SECONDS = 1.0, 300.0
+REASON_LIMIT = 300
+DEFAULT_BACKOFF = Backoff(max_retries=4, base_delay_seconds=1.0)
+"""Five attempts over about 15 s: 1, 2, 4 and 8 s apart."""
+
+
+class WebhookDispatcher:
+    """Sends server messages in background tasks. The `OutboundHttp` is shared and stays the caller's
+    to close; `aclose` only abandons deliveries still in flight."""
+
+    def __init__(
+        self,
+        http: OutboundHttp,
+        default_secret: str | None = None,
+        default_backoff: Backoff = DEFAULT_BACKOFF,
+        timeout_seconds: float = 20.0,
+    ) -> None:
+        self.http = http
+        self.default_secret = default_secret
+        self.default_backoff = default_backoff
+        self.timeout_seconds = timeout_seconds
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    def dispatch(self, server: Mapping[str, Any], message: dict[str, Any]) -> None:
+        """Starts delivering `message` to `server["url"]` (nothing without a url) and returns at once."""
+        kind = message.get("type") if isinstance(message, Mapping) else None
+        try:
+            self._start(server, message)
+        except Exception as error:  # a webhook must never fail the request that caused it
+            reason = f"{type(error).__name__}: {error}"[:REASON_LIMIT]
+            logger.warning(
+                "webhook %s not sent: %s", kind, reason, extra={"webhook_type": kind, "reason": reason}
+            )
+
+    def _start(self, server: Mapping[str, Any], message: dict[str, Any]) -> None:
+        url = server.get("url") if isinstance(server, Mapping) else None
+        if not isinstance(url, str) or not url:
+            return
+        loop = asyncio.get_running_loop()
+        kind = str(message.get("type", "unknown"))
+        envelope = {**message}
+        envelope.setdefault("timestamp", int(time.time() * 1000))
+        # Encoded now: the bytes sent (and signed) are the message as it was when dispatched.
+        body = orjson.dumps({"message": envelope})
+        headers = header_values(server.get("headers"))
+        if not any(name.lower() == "content-type" for name in headers):
+            headers["content-type"] = "application/json"
+        delivery = self._deliver(
+            kind,
+            url,
+            body,
+            headers,
+            timeout_seconds(server.get("timeoutSeconds"), self.timeout_seconds),
+            Backoff.from_plan(server.get("backoffPlan"), self.default_backoff),
+            signer_for(server.get("secret"), self.default_secret),
+        )
+        task = loop.create_task(delivery, name=f"webhook {kind}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(
+        self,
+        kind: str,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+        seconds: float,
+        backoff: Backoff,
+        sign: Signer | None,
+    ) -> None:
+        host = display_host(url)
+        facts: dict[str, Any] = {"webhook_type": kind, "host": host}
+        try:
+            response = await self.http.request(
+                "POST",
+                url,
+                content=body,
+                headers=headers,
+                timeout_seconds=seconds,
+                backoff=backoff,
+                field="server.url",
+                sign=sign,
+            )
+        except OutboundUrlRefused as refused:
+            reason = f"refused URL: {refused.message}"
+        except OutboundFailure as failure:
+            reason = str(failure)
+        except asyncio.CancelledError:
+            logger.warning("webhook %s to %s abandoned: shutting down", kind, host, extra=facts)
+            raise
+        except Exception as error:  # a bug must not leave an unretrieved task exception behind
+            reason = f"unexpected {type(error).__name__}"
+        else:
+            facts.update(status=response.status, attempts=response.attempts)
+            if 200 <= response.status < 300:
+                logger.info(
+                    "webhook %s delivered to %s: HTTP %d after %d attempt(s)",
+                    kind,
+                    host,
+                    response.status,
+                    response.attempts,
+                    extra=facts,
+                )
+                return
+            reason = f"HTTP {response.status} after {response.attempts} attempt(s)"
+        logger.warning("webhook %s to %s failed: %s", kind, host, reason, extra={**facts, "reason": reason})
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Waits up to `grace_seconds` for deliveries in flight, including ones started meanwhile."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_seconds
+        while self._tasks:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+
+    async def aclose(self) -> None:
+        """Cancels deliveries still in flight (each is logged as abandoned) and waits for them to end."""
+        tasks = set(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def header_values(headers: Any) -> dict[str, str]:
+    """The server's `headers` as strings; entries without a value are left out."""
+    if not isinstance(headers, Mapping):
+        return {}
+    return {
+        str(name): value if isinstance(value, str) else str(value)
+        for name, value in headers.items()
+        if value is not None
+    }
+
+
+def timeout_seconds(value: Any, default: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return default
+    return float(min(max(value, MIN_TIMEOUT_SECONDS), MAX_TIMEOUT_SECONDS))
+
+
+def display_host(url: str) -> str:
+    """`host[:port]` for logs: no credentials, path or query."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return (parts.hostname or "?") + (f":{port}" if port is not None else "")
