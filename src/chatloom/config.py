@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     prices_file: str | None = Field(
         None, description="JSON file of per-model prices overriding the built-in table."
     )
+    max_tool_rounds: int = Field(10, ge=1, le=100, description="Model/tool rounds in one chat turn.")
+    webhook_secret: str | None = Field(
+        None, description="Signs server messages (HMAC-SHA256) when an assistant's server has no secret."
+    )
     auth_cache_seconds: float = Field(
         5.0, ge=0, description="How long a verified API key is trusted before it is looked up again."
     )

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatloom.testing.fake_llm import FakeLLM
+from chatloom.testing.fake_llm import FakeLLM, FakeReply
+from chatloom.testing.http_recorder import HttpRecorder, Scripted
 from tests.support.concurrency import assert_serialized, parallel_session_chats
 from tests.support.server import free_port
 
@@ -119,3 +120,39 @@ def test_two_server_processes_serialize_one_session(environment: dict[str, str],
         assert [r.status_code for r in responses] == [200] * 10, [r.text for r in responses]
         stored = httpx.get(f"{second}/session/{session['id']}", headers=headers).json()
     assert_serialized(stored, fake_llm, 10)
+
+
+def test_tool_server_and_webhooks_end_to_end(
+    served: str, environment: dict[str, str], fake_llm: FakeLLM
+) -> None:
+    key = (
+        cli(environment, "keys", "create", "--org", f"e2e-tools-{time.monotonic_ns()}")
+        .strip()
+        .splitlines()[-1]
+    )
+    with HttpRecorder().start() as backend:
+        backend.script("/tools", Scripted(json={"results": [{"toolCallId": "t1", "result": "42 apples"}]}))
+        tool = {
+            "type": "function",
+            "function": {"name": "count_apples", "parameters": {"type": "object", "properties": {}}},
+            "server": {"url": f"{backend.url}/tools"},
+        }
+        assistant = {
+            "model": {"provider": "openai", "model": "gpt-4o-mini", "tools": [tool]},
+            "server": {"url": f"{backend.url}/hooks", "secret": "e2e-secret"},
+            "serverMessages": ["chat.created"],
+        }
+        call = {"id": "t1", "type": "function", "function": {"name": "count_apples", "arguments": "{}"}}
+        fake_llm.push(FakeReply(tool_calls=[call]), FakeReply(text="There are 42 apples."))
+        headers = {"Authorization": f"Bearer {key}"}
+        chat = httpx.post(
+            f"{served}/chat", json={"assistant": assistant, "input": "Apples?"}, headers=headers
+        ).json()
+        assert [m["role"] for m in chat["output"]] == ["assistant", "tool", "assistant"]
+        assert chat["output"][1]["content"] == "42 apples"
+        [hook] = backend.wait_for(1, path="/hooks")
+        assert (
+            hook.json["message"]["type"] == "chat.created"
+            and hook.json["message"]["chat"]["id"] == chat["id"]
+        )
+        assert hook.headers["X-Chatloom-Signature"].startswith("sha256=")

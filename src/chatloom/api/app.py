@@ -25,16 +25,23 @@ from chatloom.engine.keys import KeyVerifier
 from chatloom.engine.model_calls import ModelCaller, RetryPolicy
 from chatloom.engine.pricing import PriceBook
 from chatloom.engine.records import AssistantRecords, ChatRecords, ToolRecords
+from chatloom.engine.server_messages import ServerMessages
 from chatloom.engine.sessions import SessionLeases, SessionRecords
+from chatloom.engine.templates import render_prompt
+from chatloom.engine.tool_runner import ToolRunner
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
 from chatloom.outbound.guard import GuardedResolver, OutboundPolicy
+from chatloom.outbound.http import OutboundHttp
 from chatloom.providers.anthropic import AnthropicProvider
 from chatloom.providers.base import ChatProvider
 from chatloom.providers.google import GoogleProvider
 from chatloom.providers.openai_compat import OpenAICompatibleProvider
 from chatloom.providers.registry import ProviderRegistry
 from chatloom.store.db import Database, create_engine
+from chatloom.tools.api_request import ApiRequestRunner
+from chatloom.tools.function import FunctionToolServer
+from chatloom.webhooks.deliver import WebhookDispatcher
 
 log = logging.getLogger("chatloom")
 
@@ -122,16 +129,33 @@ def build_services(settings: Settings, db: Database) -> Services:
         )
     )
     prices = PriceBook.from_file(settings.prices_file) if settings.prices_file else PriceBook()
-    engine = ChatEngine(db, providers, prices, outbound, leases, models, settings.llm_timeout_seconds)
+    http = OutboundHttp(outbound)
+    server_messages = ServerMessages(WebhookDispatcher(http, default_secret=settings.webhook_secret))
+    tools = ToolRunner(
+        FunctionToolServer(http, settings.webhook_secret), ApiRequestRunner(http, render_prompt)
+    )
+    engine = ChatEngine(
+        db,
+        providers,
+        prices,
+        outbound,
+        leases,
+        models,
+        tools,
+        server_messages,
+        settings.llm_timeout_seconds,
+        max_tool_rounds=settings.max_tool_rounds,
+    )
     return Services(
         engine=engine,
         assistants=AssistantRecords(db),
-        sessions=SessionRecords(db),
+        sessions=SessionRecords(db, server_messages),
         tools=ToolRecords(db),
-        chats=ChatRecords(db),
+        chats=ChatRecords(db, server_messages),
         keys=KeyVerifier(db),
         in_flight=TurnsInFlight(),
         auth_cache_seconds=settings.auth_cache_seconds,
+        outbound_http=http,
     )
 
 
@@ -149,6 +173,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await services.in_flight.wait(grace_seconds=settings.llm_timeout_seconds)
+            dispatcher = services.engine.server_messages.dispatcher
+            if isinstance(dispatcher, WebhookDispatcher):
+                await dispatcher.drain(grace_seconds=5.0)
+                await dispatcher.aclose()
+            await services.outbound_http.aclose()
             await services.engine.providers.aclose()
             await db.dispose()
 

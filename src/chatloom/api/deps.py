@@ -21,6 +21,7 @@ from chatloom.engine.records import AssistantRecords, ChatRecords, ToolRecords
 from chatloom.engine.sessions import SessionRecords
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
+from chatloom.outbound.http import OutboundHttp
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -35,6 +36,7 @@ class Services:
     keys: KeyVerifier
     in_flight: TurnsInFlight
     auth_cache_seconds: float
+    outbound_http: OutboundHttp
     _trusted: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     async def org_for_key(self, key: str) -> str | None:

@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from chatloom.domain.errors import InvalidRequest, NotFound
 from chatloom.domain.messages import Message
 from chatloom.engine.templates import default_variables, render_prompt
 from chatloom.store import assistants, chats, sessions
+from chatloom.store import tools as tools_store
 from chatloom.store.db import Database
 
 RENDERED_ROLES = frozenset(("system", "developer"))
@@ -44,9 +47,12 @@ class TurnContext:
     assistant_id: str | None
     inline_assistant: dict[str, Any] | None
     assistant_overrides: dict[str, Any] | None
+    assistant: dict[str, Any]
     model: dict[str, Any]
     history: list[Message]
     prompt: list[Message]
+    tools: list[dict[str, Any]]
+    """The assistant's tools: inline `model.tools`, then the stored tools named by `model.toolIds`."""
 
 
 def _model_of(assistant: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +117,9 @@ async def build_context(db: Database, request: TurnRequest, now: datetime) -> Tu
             raise InvalidRequest(
                 "the chat has no assistant: give assistantId or assistant", field="assistantId"
             )
-    model = _model_of(assistant)
+        model = _model_of(assistant)
+        tools = await resolve_tools(conn, request.org_id, model)
+    check_tool_results(history, request.input)
     prompt = session_prompt if session_prompt is not None else render_system_messages(model, overrides, now)
     if request.instructions:
         prompt.append({"role": "system", "content": request.instructions})
@@ -120,7 +128,46 @@ async def build_context(db: Database, request: TurnRequest, now: datetime) -> Tu
         assistant_id=assistant_id,
         inline_assistant=inline if assistant_id is None else None,
         assistant_overrides=overrides,
+        assistant=assistant,
         model=model,
         history=history,
         prompt=prompt,
+        tools=tools,
     )
+
+
+async def resolve_tools(conn: AsyncConnection, org_id: str, model: dict[str, Any]) -> list[dict[str, Any]]:
+    """Inline `model.tools`, then the caller's stored tools named by `model.toolIds` (all must exist)."""
+    tools = [tool for tool in model.get("tools") or [] if isinstance(tool, dict)]
+    tool_ids = [str(tool_id) for tool_id in model.get("toolIds") or []]
+    if tool_ids:
+        found = {tool["id"]: tool for tool in await tools_store.get_many(conn, org_id, tool_ids)}
+        missing = [tool_id for tool_id in tool_ids if tool_id not in found]
+        if missing:
+            raise InvalidRequest(f"model.toolIds: tool {missing[0]} not found", field="model.toolIds")
+        tools.extend(found[tool_id] for tool_id in tool_ids)
+    return tools
+
+
+def check_tool_results(history: list[Message], new_input: list[Message]) -> None:
+    """Each tool message in the input must answer a call that is still open (a client-side tool call of
+    the conversation, or one in the input itself), once."""
+    open_calls: set[str] = set()
+    for message in history:
+        _track(open_calls, message)
+    for index, message in enumerate(new_input):
+        if message["role"] == "tool":
+            call_id = message.get("tool_call_id", "")
+            if call_id not in open_calls:
+                where = f"input[{index}].tool_call_id"
+                raise InvalidRequest(
+                    f"{where}: '{call_id}' answers no pending tool call of this conversation", field=where
+                )
+        _track(open_calls, message)
+
+
+def _track(open_calls: set[str], message: Message) -> None:
+    if message["role"] == "assistant":
+        open_calls.update(call["id"] for call in message.get("tool_calls", []))
+    elif message["role"] == "tool":
+        open_calls.discard(message.get("tool_call_id", ""))

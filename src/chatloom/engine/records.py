@@ -11,6 +11,7 @@ from typing import Any
 
 from chatloom.domain.errors import NotFound
 from chatloom.domain.ids import iso, new_id, utc_now
+from chatloom.engine.server_messages import ServerMessages
 from chatloom.store import assistants, chats, tools
 from chatloom.store.db import Database
 from chatloom.store.documents import Document, ListQuery, Page
@@ -109,8 +110,9 @@ class ToolRecords:
 
 
 class ChatRecords:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, server_messages: ServerMessages) -> None:
         self.db = db
+        self.server_messages = server_messages
 
     async def get(self, org_id: str, doc_id: str) -> Document:
         async with self.db.read() as conn:
@@ -122,8 +124,13 @@ class ChatRecords:
     async def delete(self, org_id: str, doc_id: str) -> Document:
         async with self.db.write() as conn:
             document = await chats.delete(conn, org_id, doc_id)
-        if document is None:
-            raise NotFound(f"Chat {doc_id} not found")
+            if document is None:
+                raise NotFound(f"Chat {doc_id} not found")
+            assistant = document.get("assistant")
+            if document.get("assistantId") is not None:
+                assistant = await assistants.get(conn, org_id, document["assistantId"])
+        overrides = document.get("assistantOverrides")
+        self.server_messages.send("chat.deleted", assistant, overrides, {"chat": document})
         return document
 
     async def list(self, org_id: str, query: ListQuery) -> Page:

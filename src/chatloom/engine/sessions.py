@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from chatloom.domain.errors import InvalidRequest, NotFound, SessionBusy
 from chatloom.domain.ids import iso, new_id, utc_now
 from chatloom.domain.messages import Message
 from chatloom.engine.context import render_system_messages
+from chatloom.engine.server_messages import ServerMessages
 from chatloom.store import assistants, sessions
 from chatloom.store.db import Database
 from chatloom.store.documents import Document, ListQuery, Page
@@ -32,8 +35,18 @@ def _not_found(session_id: str) -> NotFound:
 
 
 class SessionRecords:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, server_messages: ServerMessages) -> None:
         self.db = db
+        self.server_messages = server_messages
+
+    async def _assistant_of(self, conn: AsyncConnection, org_id: str, document: Document) -> Document | None:
+        if document.get("assistantId") is not None:
+            return await assistants.get(conn, org_id, document["assistantId"])
+        assistant = document.get("assistant")
+        return assistant if isinstance(assistant, dict) else None
+
+    def _notify(self, kind: str, assistant: Document | None, session: Document) -> None:
+        self.server_messages.send(kind, assistant, session.get("assistantOverrides"), {"session": session})
 
     async def create(self, org_id: str, fields: dict[str, Any]) -> Document:
         """Stores a new session; `fields` are validated API fields. The prompt is rendered now."""
@@ -57,7 +70,7 @@ class SessionRecords:
             status = document["status"]
             expires_at = _expires(now, document)
             await sessions.insert(conn, org_id, doc_id, document, prompt, now, expires_at)
-        return {
+        session = {
             "id": doc_id,
             "orgId": org_id,
             **document,
@@ -65,6 +78,8 @@ class SessionRecords:
             "createdAt": iso(now),
             "updatedAt": iso(now),
         }
+        self._notify("session.created", assistant, session)
+        return session
 
     async def get(self, org_id: str, session_id: str) -> Document:
         async with self.db.read() as conn:
@@ -82,8 +97,10 @@ class SessionRecords:
             expires_at = await self._new_expiry(conn, org_id, session_id, document, changes, now)
             document.update(changes)
             await sessions.replace(conn, org_id, session_id, dict(document), now, expires_at)
+            assistant = await self._assistant_of(conn, org_id, document)
         document["updatedAt"] = iso(now)
         document["status"] = sessions.effective_status(document["status"], expires_at, now)
+        self._notify("session.updated", assistant, document)
         return document
 
     @staticmethod
@@ -102,8 +119,10 @@ class SessionRecords:
     async def delete(self, org_id: str, session_id: str) -> Document:
         async with self.db.write() as conn:
             document = await sessions.delete(conn, org_id, session_id, utc_now())
-        if document is None:
-            raise _not_found(session_id)
+            if document is None:
+                raise _not_found(session_id)
+            assistant = await self._assistant_of(conn, org_id, document)
+        self._notify("session.deleted", assistant, document)
         return document
 
     async def list(self, org_id: str, query: ListQuery) -> Page:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,18 +24,21 @@ from chatloom.domain.events import (
     TurnStarted,
 )
 from chatloom.domain.ids import iso, new_id, utc_now
-from chatloom.domain.messages import Message
+from chatloom.domain.messages import Message, ToolCall
 from chatloom.domain.usage import ModelCall
 from chatloom.engine.context import TurnContext, TurnRequest, build_context
 from chatloom.engine.model_calls import ModelCaller
 from chatloom.engine.pricing import PriceBook
+from chatloom.engine.server_messages import ServerMessages, public_assistant
 from chatloom.engine.sessions import SessionLeases
-from chatloom.engine.tool_definitions import function_definitions
+from chatloom.engine.tool_definitions import Toolbox
+from chatloom.engine.tool_runner import ToolRunner
 from chatloom.outbound.guard import OutboundPolicy
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.registry import Endpoint, ProviderRegistry
 from chatloom.store import chats, sessions
 from chatloom.store.db import Database
+from chatloom.tools.calls import error_result
 
 log = logging.getLogger("chatloom.turn")
 
@@ -48,6 +51,7 @@ class PreparedTurn:
     model_request: ModelRequest
     started_at: datetime
     fallbacks: list[str]
+    toolbox: Toolbox
     session_lease: str | None = None
 
 
@@ -80,9 +84,15 @@ class ChatEngine:
         outbound: OutboundPolicy,
         leases: SessionLeases,
         models: ModelCaller,
+        tools: ToolRunner,
+        server_messages: ServerMessages,
         llm_timeout_seconds: float,
+        max_tool_rounds: int = 10,
     ) -> None:
         self.models = models
+        self.tools = tools
+        self.server_messages = server_messages
+        self.max_tool_rounds = max_tool_rounds
         self.db = db
         self.leases = leases
         self.outbound = outbound
@@ -119,6 +129,7 @@ class ChatEngine:
         temperature = request.temperature if request.temperature is not None else model.get("temperature")
         max_tokens = request.max_tokens if request.max_tokens is not None else model.get("maxTokens")
         timeout = model.get("timeoutSeconds") or self.llm_timeout_seconds
+        toolbox = Toolbox.of(context.tools)
         model_request = ModelRequest(
             provider=provider,
             model=str(model["model"]),
@@ -130,10 +141,10 @@ class ChatEngine:
             max_tokens=int(max_tokens) if max_tokens is not None else None,
             timeout_seconds=float(timeout),
             thinking_budget_tokens=thinking_budget(model),
-            tools=function_definitions(model),
+            tools=toolbox.definitions(),
         )
         fallbacks = [str(name) for name in model.get("fallbackModels") or []]
-        return PreparedTurn(new_id(), context, endpoint, model_request, now, fallbacks)
+        return PreparedTurn(new_id(), context, endpoint, model_request, now, fallbacks, toolbox)
 
     async def run(self, turn: PreparedTurn, stream: bool) -> AsyncGenerator[TurnEvent, None]:
         session_id = turn.context.request.session_id
@@ -149,23 +160,39 @@ class ChatEngine:
     async def _run(self, turn: PreparedTurn, stream: bool) -> AsyncIterator[TurnEvent]:
         session_id = turn.context.request.session_id
         yield TurnStarted(turn.chat_id, session_id)
+        output: list[Message] = []
+        calls: list[ModelCall] = []
         try:
-            if stream:
+            for round_number in range(self.max_tool_rounds + 1):
+                final_round = round_number == self.max_tool_rounds
+                request = replace(
+                    turn.model_request,
+                    messages=[*turn.model_request.messages, *output],
+                    tools=[] if final_round else turn.model_request.tools,
+                )
                 reply: ModelReply | None = None
-                async for item in self.models.stream(
-                    turn.endpoint.adapter, turn.model_request, turn.fallbacks
-                ):
-                    if isinstance(item, TextChunk):
-                        yield TurnDelta(turn.chat_id, 0, item.text, session_id)
-                    else:
-                        reply = item
-                if reply is None:
-                    raise UpstreamError("the model's stream ended without a reply")
-            else:
-                reply = await self.models.complete(turn.endpoint.adapter, turn.model_request, turn.fallbacks)
-            call = self._bill(turn.model_request.provider, reply)
-            output = [reply.message]
-            chat = await self._store(turn, output, [call])
+                if stream:
+                    async for item in self.models.stream(turn.endpoint.adapter, request, turn.fallbacks):
+                        if isinstance(item, TextChunk):
+                            yield TurnDelta(turn.chat_id, len(output), item.text, session_id)
+                        else:
+                            reply = item
+                    if reply is None:
+                        raise UpstreamError("the model's stream ended without a reply")
+                else:
+                    reply = await self.models.complete(turn.endpoint.adapter, request, turn.fallbacks)
+                calls.append(self._bill(turn.model_request.provider, reply))
+                output.append(reply.message)
+                tool_calls = reply.message.get("tool_calls")
+                if not tool_calls:
+                    break
+                if final_round:
+                    limit = f"the limit of {self.max_tool_rounds} tool rounds per chat turn was reached"
+                    output.extend(error_result(call, limit).message() for call in tool_calls)
+                    break
+                if not await self._run_tools(turn, tool_calls, output):
+                    break
+            chat = await self._store(turn, output, calls)
         except ChatloomError as error:
             yield TurnFailed(turn.chat_id, error, session_id)
             return
@@ -173,7 +200,24 @@ class ChatEngine:
             log.exception("turn %s failed", turn.chat_id)
             yield TurnFailed(turn.chat_id, error, session_id)
             return
-        yield TurnCompleted(chat, output, [call])
+        yield TurnCompleted(chat, output, calls)
+
+    async def _run_tools(self, turn: PreparedTurn, tool_calls: list[ToolCall], output: list[Message]) -> bool:
+        """Runs one round of tool calls, appending their results to `output`. False when some calls are
+        left to the client, which ends the turn."""
+        context = turn.context
+        chat = {
+            "id": turn.chat_id,
+            "orgId": context.request.org_id,
+            **({"assistantId": context.assistant_id} if context.assistant_id else {}),
+            **({"sessionId": context.request.session_id} if context.request.session_id else {}),
+            "messages": [*context.history, *context.request.input],
+            "output": list(output),
+        }
+        assistant = public_assistant(context.assistant)
+        round_ = await self.tools.run(tool_calls, turn.toolbox, assistant, chat)
+        output.extend(result.message() for result in round_.results)
+        return not round_.client_calls
 
     def _bill(self, provider: str, reply: ModelReply) -> ModelCall:
         return ModelCall(
@@ -220,4 +264,7 @@ class ChatEngine:
         if request.session_id is not None:
             self.leases.released(request.session_id)
         chat["createdAt"] = chat["updatedAt"] = iso(now)
+        self.server_messages.send(
+            "chat.created", context.assistant, context.assistant_overrides, {"chat": chat}
+        )
         return chat

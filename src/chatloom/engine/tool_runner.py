@@ -1,0 +1,74 @@
+"""Runs one round of a model's tool calls: server-side function tools, apiRequest tools, and which
+calls are left to the client (function tools with no server anywhere).
+
+Calls to one tool server go in one `tool-calls` message; different servers and apiRequest calls run
+concurrently. Results come back in the order of the calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatloom.domain.messages import ToolCall
+from chatloom.engine.tool_definitions import Toolbox
+from chatloom.tools.api_request import ApiRequestRunner
+from chatloom.tools.calls import ToolResult, error_result
+from chatloom.tools.function import FunctionToolServer
+
+
+@dataclass(slots=True)
+class ToolRound:
+    results: list[ToolResult] = field(default_factory=list)
+    client_calls: list[ToolCall] = field(default_factory=list)
+    """Calls the client must answer in its next chat (function tools without a server)."""
+
+
+def server_of(tool: Mapping[str, Any], assistant: Mapping[str, Any]) -> dict[str, Any] | None:
+    for server in (tool.get("server"), assistant.get("server")):
+        if isinstance(server, dict) and server.get("url"):
+            return server
+    return None
+
+
+class ToolRunner:
+    def __init__(self, function_tools: FunctionToolServer, api_requests: ApiRequestRunner) -> None:
+        self.function_tools = function_tools
+        self.api_requests = api_requests
+
+    async def run(
+        self,
+        calls: list[ToolCall],
+        toolbox: Toolbox,
+        assistant: Mapping[str, Any],
+        chat: Mapping[str, Any],
+    ) -> ToolRound:
+        round_ = ToolRound()
+        by_server: dict[str, tuple[dict[str, Any], list[tuple[ToolCall, dict[str, Any]]]]] = {}
+        jobs: list[asyncio.Task[list[ToolResult]]] = []
+        immediate: list[ToolResult] = []
+        async with asyncio.TaskGroup() as group:
+            for call in calls:
+                tool = toolbox.by_name.get(call["function"]["name"])
+                if tool is None:
+                    immediate.append(
+                        error_result(call, f"there is no tool named '{call['function']['name']}'")
+                    )
+                elif tool.get("type") == "apiRequest":
+                    jobs.append(group.create_task(self._one(tool, call)))
+                elif (server := server_of(tool, assistant)) is None:
+                    round_.client_calls.append(call)
+                else:
+                    by_server.setdefault(str(server["url"]), (server, []))[1].append((call, tool))
+            for server, server_calls in by_server.values():
+                jobs.append(group.create_task(self.function_tools.run(server, server_calls, chat, assistant)))
+        found = {result.call["id"]: result for result in immediate}
+        for job in jobs:
+            found.update((result.call["id"], result) for result in job.result())
+        round_.results = [found[call["id"]] for call in calls if call["id"] in found]
+        return round_
+
+    async def _one(self, tool: dict[str, Any], call: ToolCall) -> list[ToolResult]:
+        return [await self.api_requests.run(tool, call)]
