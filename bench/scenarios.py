@@ -1,0 +1,118 @@
+"""The requests the benchmark makes: chat turns through chatloom (`POST /chat`), and the equivalent chat
+completion sent straight to the fake LLM (the baseline). Bodies are fixed, so every run sends the same bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bench.load import JSON_HEADERS, RequestFailed, post_json, post_stream
+
+MODEL = "gpt-4o-mini"
+CUSTOMER_NAME = "Ada"
+SYSTEM_PROMPT = (
+    "You are a concise, friendly assistant helping {{ name }}. Answer in one or two sentences, "
+    "and address {{ name }} by name when it feels natural."
+)
+USER_INPUT = "Could you remind me what we planned for the garden this weekend, please?"
+EXPECTED_REPLY = f"You said: {USER_INPUT}"
+CHAIN_TURNS = 20
+"""Chained turns: a conversation grows to this many turns, then a new one starts."""
+
+
+def assistant_body() -> dict[str, Any]:
+    """`POST /assistant`: an OpenAI assistant whose system prompt uses a Liquid variable."""
+    return {
+        "name": "Bench assistant",
+        "model": {
+            "provider": "openai",
+            "model": MODEL,
+            "messages": [{"role": "system", "content": SYSTEM_PROMPT}],
+        },
+    }
+
+
+async def create_assistant(session: aiohttp.ClientSession, url: str, key: str) -> str:
+    headers = {"Authorization": f"Bearer {key}", **JSON_HEADERS}
+    created = await post_json(session, f"{url}/assistant", orjson.dumps(assistant_body()), headers, 201)
+    return str(created["id"])
+
+
+class ServerTurns:
+    """Chat turns through chatloom, as `load.Request`s: non-streamed, streamed, and chained."""
+
+    def __init__(self, url: str, key: str, assistant_id: str) -> None:
+        self.chat_url = f"{url}/chat"
+        self.headers = {"Authorization": f"Bearer {key}", **JSON_HEADERS}
+        self._first_turn = self._turn_body(assistant_id, stream=False)
+        self._plain = orjson.dumps(self._first_turn)
+        self._streamed = orjson.dumps(self._turn_body(assistant_id, stream=True))
+        self._chains: dict[int, tuple[str, int]] = {}
+
+    @staticmethod
+    def _turn_body(assistant_id: str, stream: bool) -> dict[str, Any]:
+        return {
+            "assistantId": assistant_id,
+            "input": USER_INPUT,
+            "stream": stream,
+            "assistantOverrides": {"variableValues": {"name": CUSTOMER_NAME}},
+        }
+
+    async def non_streamed(self, session: aiohttp.ClientSession, worker: int) -> None:
+        chat = await post_json(session, self.chat_url, self._plain, self.headers)
+        check_reply(chat)
+
+    async def streamed(self, session: aiohttp.ClientSession, worker: int) -> float:
+        return await post_stream(session, self.chat_url, self._streamed, self.headers)
+
+    async def chained(self, session: aiohttp.ClientSession, worker: int) -> None:
+        """Each worker carries its own conversation: `previousChatId` of its last turn, restarted at 20."""
+        previous, length = self._chains.get(worker, ("", CHAIN_TURNS))
+        if length >= CHAIN_TURNS:
+            body, length = self._plain, 0
+        else:
+            body = orjson.dumps({"previousChatId": previous, "input": USER_INPUT, "stream": False})
+        chat = await post_json(session, self.chat_url, body, self.headers)
+        check_reply(chat)
+        expected_messages = 2 * length + 1
+        if len(chat.get("messages", ())) != expected_messages:
+            raise RequestFailed(f"turn {length + 1} of a chain has {len(chat['messages'])} messages")
+        self._chains[worker] = (str(chat["id"]), length + 1)
+
+    def reset_chains(self) -> None:
+        self._chains.clear()
+
+
+def check_reply(chat: Any) -> None:
+    try:
+        content = chat["output"][0]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise RequestFailed(f"unexpected chat: {str(chat)[:300]}") from None
+    if content != EXPECTED_REPLY:
+        raise RequestFailed(f"unexpected reply: {content[:200]!r}")
+
+
+class DirectTurns:
+    """The baseline: the chat completion chatloom would send, sent straight to the fake LLM."""
+
+    def __init__(self, llm_base_url: str) -> None:
+        self.url = f"{llm_base_url}/chat/completions"
+        self.headers = {"Authorization": "Bearer x", **JSON_HEADERS}
+        messages = [
+            {"role": "system", "content": SYSTEM_PROMPT.replace("{{ name }}", CUSTOMER_NAME)},
+            {"role": "user", "content": USER_INPUT},
+        ]
+        body: dict[str, Any] = {"model": MODEL, "messages": messages}
+        self._plain = orjson.dumps(body)
+        self._streamed = orjson.dumps({**body, "stream": True, "stream_options": {"include_usage": True}})
+
+    async def non_streamed(self, session: aiohttp.ClientSession, worker: int) -> None:
+        completion = await post_json(session, self.url, self._plain, self.headers)
+        if completion["choices"][0]["message"]["content"] != EXPECTED_REPLY:
+            raise RequestFailed(f"unexpected completion: {str(completion)[:300]}")
+
+    async def streamed(self, session: aiohttp.ClientSession, worker: int) -> float:
+        return await post_stream(session, self.url, self._streamed, self.headers)
