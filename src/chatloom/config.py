@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     webhook_secret: str | None = Field(
         None, description="Signs server messages (HMAC-SHA256) when an assistant's server has no secret."
     )
+    assistant_cache_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="How long a process reuses an assistant it read (changes made elsewhere show then).",
+    )
     auth_cache_seconds: float = Field(
         5.0, ge=0, description="How long a verified API key is trusted before it is looked up again."
     )

@@ -21,6 +21,7 @@ from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
 from chatloom.api.schemas.tool import ToolIn, ToolPatch
 from chatloom.config import Settings
+from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.keys import KeyVerifier
 from chatloom.engine.model_calls import ModelCaller, RetryPolicy
 from chatloom.engine.pricing import PriceBook
@@ -130,6 +131,7 @@ def build_services(settings: Settings, db: Database) -> Services:
     )
     prices = PriceBook.from_file(settings.prices_file) if settings.prices_file else PriceBook()
     http = OutboundHttp(outbound)
+    assistant_cache = AssistantCache(settings.assistant_cache_seconds)
     server_messages = ServerMessages(WebhookDispatcher(http, default_secret=settings.webhook_secret))
     tools = ToolRunner(
         FunctionToolServer(http, settings.webhook_secret), ApiRequestRunner(http, render_prompt)
@@ -145,10 +147,11 @@ def build_services(settings: Settings, db: Database) -> Services:
         server_messages,
         settings.llm_timeout_seconds,
         max_tool_rounds=settings.max_tool_rounds,
+        assistant_cache=assistant_cache,
     )
     return Services(
         engine=engine,
-        assistants=AssistantRecords(db),
+        assistants=AssistantRecords(db, assistant_cache),
         sessions=SessionRecords(db, server_messages),
         tools=ToolRecords(db),
         chats=ChatRecords(db, server_messages),

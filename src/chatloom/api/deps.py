@@ -52,9 +52,14 @@ class Services:
         return org_id
 
 
-def services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
+
+
+async def services(request: Request) -> Services:
+    # async: a plain function dependency would run in the threadpool on every request.
+    return services_of(request)
 
 
 async def caller_org(request: Request) -> str:
@@ -64,7 +69,7 @@ async def caller_org(request: Request) -> str:
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
         raise Unauthorized("Missing API key: send 'Authorization: Bearer <key>'")
-    org_id = await services(request).org_for_key(key)
+    org_id = await services_of(request).org_for_key(key)
     if org_id is None:
         raise Unauthorized("Invalid API key")
     return org_id

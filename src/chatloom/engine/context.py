@@ -6,6 +6,7 @@ ids are simply not found. A session's history is read only once its turn lease i
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatloom.domain.errors import InvalidRequest, NotFound
 from chatloom.domain.messages import Message
+from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.templates import default_variables, render_prompt
 from chatloom.store import assistants, chats, sessions
 from chatloom.store import tools as tools_store
@@ -80,15 +82,26 @@ def render_system_messages(
     return rendered
 
 
-async def build_context(db: Database, request: TurnRequest, now: datetime) -> TurnContext:
+async def build_context(
+    db: Database, request: TurnRequest, now: datetime, cache: AssistantCache
+) -> TurnContext:
     assistant_id = request.assistant_id
     inline = request.assistant
     overrides = request.assistant_overrides
     history: list[Message] = []
     session_prompt: list[Message] | None = None
-    async with db.read() as conn:
+    async with AsyncExitStack() as stack:
+        connection: AsyncConnection | None = None
+
+        async def conn() -> AsyncConnection:
+            # Opened only when something must be read: a cached assistant alone needs no connection.
+            nonlocal connection
+            if connection is None:
+                connection = await stack.enter_async_context(db.read())
+            return connection
+
         if request.session_id is not None:
-            state = await sessions.read_for_turn(conn, request.org_id, request.session_id, now)
+            state = await sessions.read_for_turn(await conn(), request.org_id, request.session_id, now)
             if state is None:
                 raise NotFound(f"Session {request.session_id} not found")
             history = list(state.document.get("messages", []))
@@ -97,7 +110,7 @@ async def build_context(db: Database, request: TurnRequest, now: datetime) -> Tu
             overrides = state.document.get("assistantOverrides")
             session_prompt = state.prompt
         if request.previous_chat_id is not None:
-            previous = await chats.get(conn, request.org_id, request.previous_chat_id)
+            previous = await chats.get(await conn(), request.org_id, request.previous_chat_id)
             if previous is None:
                 raise NotFound(f"Chat {request.previous_chat_id} (previousChatId) not found")
             history = [*previous.get("messages", []), *previous.get("output", [])]
@@ -107,9 +120,12 @@ async def build_context(db: Database, request: TurnRequest, now: datetime) -> Tu
                 if overrides is None:
                     overrides = previous.get("assistantOverrides")
         if assistant_id is not None:
-            stored = await assistants.get(conn, request.org_id, assistant_id)
+            stored = cache.get(request.org_id, assistant_id)
             if stored is None:
-                raise NotFound(f"Assistant {assistant_id} not found")
+                stored = await assistants.get(await conn(), request.org_id, assistant_id)
+                if stored is None:
+                    raise NotFound(f"Assistant {assistant_id} not found")
+                cache.put(request.org_id, assistant_id, stored)
             assistant = stored
         elif inline is not None:
             assistant = inline
@@ -118,7 +134,8 @@ async def build_context(db: Database, request: TurnRequest, now: datetime) -> Tu
                 "the chat has no assistant: give assistantId or assistant", field="assistantId"
             )
         model = _model_of(assistant)
-        tools = await resolve_tools(conn, request.org_id, model)
+        tools = await resolve_tools(await conn(), request.org_id, model) if model.get("toolIds") else []
+        tools = [*(tool for tool in model.get("tools") or [] if isinstance(tool, dict)), *tools]
     check_tool_results(history, request.input)
     prompt = session_prompt if session_prompt is not None else render_system_messages(model, overrides, now)
     if request.instructions:
@@ -137,16 +154,13 @@ async def build_context(db: Database, request: TurnRequest, now: datetime) -> Tu
 
 
 async def resolve_tools(conn: AsyncConnection, org_id: str, model: dict[str, Any]) -> list[dict[str, Any]]:
-    """Inline `model.tools`, then the caller's stored tools named by `model.toolIds` (all must exist)."""
-    tools = [tool for tool in model.get("tools") or [] if isinstance(tool, dict)]
+    """The caller's stored tools named by `model.toolIds`, in that order (all must exist)."""
     tool_ids = [str(tool_id) for tool_id in model.get("toolIds") or []]
-    if tool_ids:
-        found = {tool["id"]: tool for tool in await tools_store.get_many(conn, org_id, tool_ids)}
-        missing = [tool_id for tool_id in tool_ids if tool_id not in found]
-        if missing:
-            raise InvalidRequest(f"model.toolIds: tool {missing[0]} not found", field="model.toolIds")
-        tools.extend(found[tool_id] for tool_id in tool_ids)
-    return tools
+    found = {tool["id"]: tool for tool in await tools_store.get_many(conn, org_id, tool_ids)}
+    missing = [tool_id for tool_id in tool_ids if tool_id not in found]
+    if missing:
+        raise InvalidRequest(f"model.toolIds: tool {missing[0]} not found", field="model.toolIds")
+    return [found[tool_id] for tool_id in tool_ids]
 
 
 def check_tool_results(history: list[Message], new_input: list[Message]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from chatloom.domain.errors import NotFound
 from chatloom.domain.ids import iso, new_id, utc_now
+from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.server_messages import ServerMessages
 from chatloom.store import assistants, chats, tools
 from chatloom.store.db import Database
@@ -18,8 +19,9 @@ from chatloom.store.documents import Document, ListQuery, Page
 
 
 class AssistantRecords:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache: AssistantCache | None = None) -> None:
         self.db = db
+        self.cache = cache or AssistantCache(ttl_seconds=0)
 
     async def create(self, org_id: str, fields: dict[str, Any]) -> Document:
         doc_id, now = new_id(), utc_now()
@@ -42,12 +44,14 @@ class AssistantRecords:
                 raise NotFound(f"Assistant {doc_id} not found")
             document.update(changes)
             await assistants.replace(conn, org_id, doc_id, document, now)
+        self.cache.forget(org_id, doc_id)  # after the commit, so no turn can cache the old version
         document["updatedAt"] = iso(now)
         return document
 
     async def delete(self, org_id: str, doc_id: str) -> Document:
         async with self.db.write() as conn:
             document = await assistants.delete(conn, org_id, doc_id)
+        self.cache.forget(org_id, doc_id)
         if document is None:
             raise NotFound(f"Assistant {doc_id} not found")
         return document

@@ -26,6 +26,7 @@ from chatloom.domain.events import (
 from chatloom.domain.ids import iso, new_id, utc_now
 from chatloom.domain.messages import Message, ToolCall
 from chatloom.domain.usage import ModelCall
+from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.context import TurnContext, TurnRequest, build_context
 from chatloom.engine.model_calls import ModelCaller
 from chatloom.engine.pricing import PriceBook
@@ -88,7 +89,9 @@ class ChatEngine:
         server_messages: ServerMessages,
         llm_timeout_seconds: float,
         max_tool_rounds: int = 10,
+        assistant_cache: AssistantCache | None = None,
     ) -> None:
+        self.assistant_cache = assistant_cache or AssistantCache(ttl_seconds=0)
         self.models = models
         self.tools = tools
         self.server_messages = server_messages
@@ -116,7 +119,7 @@ class ChatEngine:
 
     async def _prepare(self, request: TurnRequest) -> PreparedTurn:
         now = utc_now()
-        context = await build_context(self.db, request, now)
+        context = await build_context(self.db, request, now, self.assistant_cache)
         model = context.model
         provider = str(model.get("provider"))
         custom_url: str | None = None

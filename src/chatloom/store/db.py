@@ -6,6 +6,7 @@ is held while an LLM call is in flight.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,7 +41,11 @@ def create_engine(url: str, pool_size: int = 10, sqlite_synchronous: str = "FULL
         path = _sqlite_file(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        # Transactions always end in COMMIT or ROLLBACK and reads run outside transactions, so the
+        # pool's rollback on check-in would only cost a thread hop per use.
+        engine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_reset_on_return=None
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -57,32 +62,42 @@ def create_engine(url: str, pool_size: int = 10, sqlite_synchronous: str = "FULL
         def _begin(conn: Any) -> None:
             # Writers take the write lock up front: two deferred transactions that both read and then
             # write would otherwise fail with SQLITE_BUSY instead of waiting their turn.
-            readonly = conn.get_execution_options().get(READ_ONLY, False)
-            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+            if not conn.get_execution_options().get(READ_ONLY, False):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, pool_recycle=1800
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        pool_recycle=1800,
+        pool_reset_on_return=None,
     )
 
 
 class Database:
-    """Short transactions: `read()` for queries, `write()` for one atomic unit of changes."""
+    """`read()` runs queries without a transaction (each statement sees committed data; no BEGIN/COMMIT
+    round trips); `write()` is one atomic transaction. On SQLite, writers of this process queue on an
+    asyncio lock instead of sleeping in SQLite's busy handler, which keeps tail latency low."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._sqlite_writer = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
-            conn = await conn.execution_options(**{READ_ONLY: True})
-            async with conn.begin():
-                yield conn
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT", **{READ_ONLY: True})
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as conn:
+        if self._sqlite_writer is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._sqlite_writer, self.engine.begin() as conn:
             yield conn
 
     async def dispose(self) -> None:
