@@ -7,13 +7,14 @@ for filtering; the document is the source of truth for what the API returns.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Table, and_, delete, func, insert, select, update
+from sqlalchemy import Insert, Select, Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
@@ -70,21 +71,32 @@ async def insert_document(
     created_at: datetime,
     columns: Mapping[str, Any],
 ) -> None:
-    await conn.execute(
-        insert(table).values(
-            id=doc_id,
-            org_id=org_id,
-            body=dump_body(document),
-            created_at=created_at,
-            updated_at=created_at,
-            **columns,
-        )
-    )
+    row = {
+        "id": doc_id,
+        "org_id": org_id,
+        "body": dump_body(document),
+        "created_at": created_at,
+        "updated_at": created_at,
+        **columns,
+    }
+    await conn.execute(_insert_statement(table), row)
 
 
 async def get_document(conn: AsyncConnection, table: Table, org_id: str, doc_id: str) -> Document | None:
-    row = (await conn.execute(select(table).where(table.c.id == doc_id, table.c.org_id == org_id))).first()
+    row = (await conn.execute(_get_statement(table), {"doc_id": doc_id, "org_id": org_id})).first()
     return to_document(row) if row is not None else None
+
+
+# Hot statements are built once per table: SQLAlchemy then only binds parameters, instead of
+# constructing and hashing a new statement on every turn.
+@functools.cache
+def _insert_statement(table: Table) -> Insert:
+    return insert(table)
+
+
+@functools.cache
+def _get_statement(table: Table) -> Select[Any]:
+    return select(table).where(table.c.id == bindparam("doc_id"), table.c.org_id == bindparam("org_id"))
 
 
 async def update_document(
