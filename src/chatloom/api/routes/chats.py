@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Annotated, Any
 
@@ -9,16 +10,25 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
 
-from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, json_response, parse_model
+from chatloom.api.deps import (
+    OrgId,
+    Services,
+    ServicesDep,
+    json_body,
+    json_request_body,
+    json_response,
+    parse_model,
+)
 from chatloom.api.errors import domain_error_response
-from chatloom.api.routes.listing import base_query, paginated, split_ids
+from chatloom.api.routes.listing import filtered_query, paginated
 from chatloom.api.schemas.chat import ChatTurnFields, CreateChatIn, ListChatsParams
 from chatloom.api.schemas.common import ChatMessageIn
 from chatloom.api.sse import SSE_HEADERS, vapi_frames
 from chatloom.domain.errors import InvalidRequest
-from chatloom.domain.events import TurnCompleted, TurnFailed
+from chatloom.domain.events import TurnCompleted, TurnEvent, TurnFailed
 from chatloom.domain.messages import Message
 from chatloom.engine.context import TurnRequest
+from chatloom.engine.turn import PreparedTurn
 from chatloom.store.chats import SORTABLE
 
 router = APIRouter(tags=["Chats"])
@@ -94,15 +104,33 @@ async def create_chat(request: Request, org_id: OrgId, services: ServicesDep) ->
         messages = [to_message(item) for item in body.input]
         raw_input = messages
     turn = await services.engine.prepare(turn_request(org_id, body, messages, raw_input))
-    if body.stream:
+    return await respond(
+        services,
+        turn,
+        frames=vapi_frames if body.stream else None,
+        completed=lambda done: json_response(done.chat),
+        failed=domain_error_response,
+    )
+
+
+async def respond(
+    services: Services,
+    turn: PreparedTurn,
+    frames: Callable[[AsyncIterator[TurnEvent]], AsyncIterator[bytes]] | None,
+    completed: Callable[[TurnCompleted], Response],
+    failed: Callable[[Exception], Response],
+) -> Response:
+    """Runs a prepared turn: framed as SSE when `frames` is given (the turn then runs in its own task, so
+    a client that leaves does not cancel it), else drained into one JSON response."""
+    if frames is not None:
         events = services.in_flight.detach(services.engine.run(turn, stream=True))
-        return StreamingResponse(vapi_frames(events), media_type="text/event-stream", headers=SSE_HEADERS)
+        return StreamingResponse(frames(events), media_type="text/event-stream", headers=SSE_HEADERS)
     async with aclosing(services.engine.run(turn, stream=False)) as events:
         async for event in events:
             if isinstance(event, TurnCompleted):
-                return json_response(event.chat)
+                return completed(event)
             if isinstance(event, TurnFailed):
-                return domain_error_response(event.error)
+                return failed(event.error)
     raise RuntimeError("a turn ended without a result")
 
 
@@ -110,21 +138,18 @@ async def create_chat(request: Request, org_id: OrgId, services: ServicesDep) ->
 async def list_chats(
     org_id: OrgId, services: ServicesDep, params: Annotated[ListChatsParams, Query()]
 ) -> Response:
-    query = base_query(params)
+    query = filtered_query(
+        params,
+        equal={
+            "id": params.id,
+            "assistant_id": params.assistant_id,
+            "squad_id": params.squad_id,
+            "session_id": params.session_id,
+            "previous_chat_id": params.previous_chat_id,
+        },
+        any_of={"id": params.id_any, "assistant_id": params.assistant_id_any},
+    )
     query.sort_by = SORTABLE[params.sort_by]
-    for column, value in (
-        ("id", params.id),
-        ("assistant_id", params.assistant_id),
-        ("squad_id", params.squad_id),
-        ("session_id", params.session_id),
-        ("previous_chat_id", params.previous_chat_id),
-    ):
-        if value:
-            query.equal[column] = value
-    if params.id_any:
-        query.any_of["id"] = split_ids(params.id_any)
-    if params.assistant_id_any:
-        query.any_of["assistant_id"] = split_ids(params.assistant_id_any)
     return json_response(paginated(await services.chats.list(org_id, query), query))
 
 

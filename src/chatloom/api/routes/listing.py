@@ -27,6 +27,16 @@ def base_query(params: ListParams) -> ListQuery:
     return query
 
 
+def filtered_query(
+    params: ListParams, equal: dict[str, str | None], any_of: dict[str, str | None]
+) -> ListQuery:
+    """`base_query` plus equality filters and comma-separated "any of" filters, by column name."""
+    query = base_query(params)
+    query.equal.update({column: value for column, value in equal.items() if value})
+    query.any_of.update({column: split_ids(value) for column, value in any_of.items() if value})
+    return query
+
+
 def split_ids(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 

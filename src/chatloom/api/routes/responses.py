@@ -6,22 +6,19 @@ errors in OpenAI's envelope. `stream` defaults to true (Vapi's spec).
 
 from __future__ import annotations
 
-from contextlib import aclosing
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, json_response, parse_model
 from chatloom.api.errors import domain_error_response
 from chatloom.api.responses_wire import ResponseShape, completed_response, response_frames
-from chatloom.api.routes.chats import to_message, turn_request
+from chatloom.api.routes.chats import respond, to_message, turn_request
 from chatloom.api.schemas.common import ChatMessageIn
 from chatloom.api.schemas.responses import ResponsesRequestIn
-from chatloom.api.sse import SSE_HEADERS
 from chatloom.domain.errors import InvalidRequest
-from chatloom.domain.events import TurnCompleted, TurnFailed
 from chatloom.domain.messages import Message, ToolCall
 
 router = APIRouter(tags=["Chats"])
@@ -105,15 +102,11 @@ async def create_response(request: Request, org_id: OrgId, services: ServicesDep
         temperature=body.temperature,
         metadata=dict(body.metadata or {}),
     )
-    if body.stream:
-        events = services.in_flight.detach(services.engine.run(turn, stream=True))
-        return StreamingResponse(
-            response_frames(events, shape), media_type="text/event-stream", headers=SSE_HEADERS
-        )
-    async with aclosing(services.engine.run(turn, stream=False)) as events:
-        async for event in events:
-            if isinstance(event, TurnCompleted):
-                return json_response(completed_response(event, shape, int(turn.started_at.timestamp())))
-            if isinstance(event, TurnFailed):
-                return domain_error_response(event.error, openai=True)
-    raise RuntimeError("a turn ended without a result")
+    created_at = int(turn.started_at.timestamp())
+    return await respond(
+        services,
+        turn,
+        frames=(lambda events: response_frames(events, shape)) if body.stream else None,
+        completed=lambda done: json_response(completed_response(done, shape, created_at)),
+        failed=lambda error: domain_error_response(error, openai=True),
+    )

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, json_response, parse_model
 from chatloom.api.routes.chats import to_message
-from chatloom.api.routes.listing import base_query, paginated, split_ids
+from chatloom.api.routes.listing import filtered_query, paginated
 from chatloom.api.schemas.common import ChatMessageIn
 from chatloom.api.schemas.session import CreateSessionIn, ListSessionsParams, UpdateSessionIn
 from chatloom.domain.errors import InvalidRequest
@@ -43,19 +43,16 @@ async def create_session(request: Request, org_id: OrgId, services: ServicesDep)
 async def list_sessions(
     org_id: OrgId, services: ServicesDep, params: Annotated[ListSessionsParams, Query()]
 ) -> Response:
-    query = base_query(params)
-    for column, value in (
-        ("id", params.id),
-        ("name", params.name),
-        ("assistant_id", params.assistant_id),
-        ("squad_id", params.squad_id),
-    ):
-        if value:
-            query.equal[column] = value
-    if params.id_any:
-        query.any_of["id"] = split_ids(params.id_any)
-    if params.assistant_id_any:
-        query.any_of["assistant_id"] = split_ids(params.assistant_id_any)
+    query = filtered_query(
+        params,
+        equal={
+            "id": params.id,
+            "name": params.name,
+            "assistant_id": params.assistant_id,
+            "squad_id": params.squad_id,
+        },
+        any_of={"id": params.id_any, "assistant_id": params.assistant_id_any},
+    )
     return json_response(paginated(await services.sessions.list(org_id, query), query))
 
 

@@ -9,26 +9,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from chatloom.api.schemas.common import Name40, NonEmptyStr, Open, UrlStr
 
-MODEL_PROVIDERS = (
-    "openai",
-    "anthropic",
-    "anthropic-bedrock",
-    "google",
-    "groq",
-    "together-ai",
-    "deepinfra",
-    "openrouter",
-    "perplexity-ai",
-    "anyscale",
-    "deepseek",
-    "xai",
-    "cerebras",
-    "mistral",
-    "inflection-ai",
-    "minimax",
-    "custom-llm",
-)
-ProviderName = Literal[
+ProviderName = Literal[  # Vapi's model providers; which of them chats can use is the registry's call
     "openai",
     "anthropic",
     "anthropic-bedrock",
