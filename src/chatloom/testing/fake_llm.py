@@ -12,18 +12,18 @@ import asyncio
 import contextlib
 import itertools
 import re
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Protocol
 
 import orjson
 from aiohttp import web
 from multidict import CIMultiDictProxy
+
+from chatloom.testing.loopback import LoopbackServer
 
 WORDISH_PIECE = re.compile(r"\S+\s*|\s+")
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -242,8 +242,10 @@ def every_dialect() -> tuple[FakeDialect, ...]:
     return (OpenAIChatDialect(), AnthropicMessagesDialect(), GeminiDialect())
 
 
-class FakeLLM:
+class FakeLLM(LoopbackServer):
     """The server. `start()` runs it on its own thread and event loop; `push()` scripts replies."""
+
+    thread_name = "fake-llm"
 
     def __init__(
         self,
@@ -254,30 +256,14 @@ class FakeLLM:
         dialects: Sequence[FakeDialect] | None = None,
     ) -> None:
         """`dialects` are tried in order for each request path (default: every dialect this module knows)."""
-        self.host = host
-        self._requested_port = port
-        self._port: int | None = None
+        super().__init__(host, port)
         self._record_requests = record_requests
         self._dialects: tuple[FakeDialect, ...] = tuple(dialects) if dialects else every_dialect()
         self._lock = threading.Lock()
         self._replies: deque[FakeReply] = deque()
         self._requests: list[RecordedRequest] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._startup_error: BaseException | None = None
         self.default_delay_seconds = 0.0
         """How long unscripted (default) replies wait before answering; `reset()` sets it back to 0."""
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("FakeLLM is not started")
-        return self._port
-
-    @property
-    def root_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -301,40 +287,6 @@ class FakeLLM:
             self._requests.clear()
             self.default_delay_seconds = 0.0
 
-    def start(self) -> FakeLLM:
-        if self._thread is not None:
-            raise RuntimeError("FakeLLM is already running")
-        sock = self._bind()
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        thread = threading.Thread(
-            target=self._run_in_thread, args=(loop, sock, ready), name=f"fake-llm:{self._port}", daemon=True
-        )
-        self._loop, self._thread, self._startup_error = loop, thread, None
-        thread.start()
-        ready.wait()
-        if self._startup_error is not None:
-            thread.join()
-            self._loop = self._thread = None
-            raise RuntimeError("FakeLLM failed to start") from self._startup_error
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        self._loop = self._thread = None
-
-    def __enter__(self) -> FakeLLM:
-        return self if self._thread is not None else self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
-
     async def serve_forever(self, on_ready: Callable[[FakeLLM], None] | None = None) -> None:
         """Serve on the running event loop until cancelled (the standalone process)."""
         runner = await self._open(self._bind())
@@ -344,38 +296,6 @@ class FakeLLM:
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()
-
-    def _bind(self) -> socket.socket:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._requested_port))
-        self._port = int(sock.getsockname()[1])
-        return sock
-
-    async def _open(self, sock: socket.socket) -> web.ServerRunner:
-        server = web.Server(self._handle, handler_cancellation=True, access_log=None)
-        runner = web.ServerRunner(server, shutdown_timeout=0.5)
-        await runner.setup()
-        await web.SockSite(runner, sock, backlog=1024).start()
-        return runner
-
-    def _run_in_thread(
-        self, loop: asyncio.AbstractEventLoop, sock: socket.socket, ready: threading.Event
-    ) -> None:
-        asyncio.set_event_loop(loop)
-        runner: web.ServerRunner | None = None
-        try:
-            runner = loop.run_until_complete(self._open(sock))
-        except BaseException as error:
-            self._startup_error = error
-            sock.close()
-        ready.set()
-        if runner is not None:
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         dialect = next((dialect for dialect in self._dialects if dialect.handles(request.path)), None)

@@ -8,18 +8,18 @@ Runs on its own thread and event loop, like `FakeLLM`; `wait_for()` blocks until
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import orjson
 from aiohttp import web
 from multidict import CIMultiDictProxy
+
+from chatloom.testing.loopback import LoopbackServer
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,31 +50,21 @@ Handler = Callable[[RecordedCall], Scripted]
 DEFAULT_ANSWER = Scripted(json={})
 
 
-class HttpRecorder:
+class HttpRecorder(LoopbackServer):
     """The server. `start()` runs it on its own thread; `url` is `http://127.0.0.1:PORT`."""
 
+    thread_name = "http-recorder"
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self._requested_port = port
-        self._port: int | None = None
+        super().__init__(host, port)
         self._changed = threading.Condition()
         self._calls: list[RecordedCall] = []
         self._scripts: dict[str, deque[Scripted]] = {}
         self._handlers: dict[str, Handler] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._startup_error: BaseException | None = None
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("HttpRecorder is not started")
-        return self._port
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return self.root_url
 
     @property
     def calls(self) -> list[RecordedCall]:
@@ -119,70 +109,6 @@ class HttpRecorder:
             self._calls.clear()
             self._scripts.clear()
             self._handlers.clear()
-
-    def start(self) -> HttpRecorder:
-        if self._thread is not None:
-            raise RuntimeError("HttpRecorder is already running")
-        sock = self._bind()
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        thread = threading.Thread(
-            target=self._run, args=(loop, sock, ready), name=f"http-recorder:{self._port}", daemon=True
-        )
-        self._loop, self._thread, self._startup_error = loop, thread, None
-        thread.start()
-        ready.wait()
-        if self._startup_error is not None:
-            thread.join()
-            self._loop = self._thread = None
-            raise RuntimeError("HttpRecorder failed to start") from self._startup_error
-        return self
-
-    def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        self._loop = self._thread = None
-
-    def __enter__(self) -> HttpRecorder:
-        return self if self._thread is not None else self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def _bind(self) -> socket.socket:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._requested_port))
-        self._port = int(sock.getsockname()[1])
-        return sock
-
-    def _run(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, ready: threading.Event) -> None:
-        asyncio.set_event_loop(loop)
-        runner: web.ServerRunner | None = None
-        try:
-            runner = loop.run_until_complete(self._open(sock))
-        except BaseException as error:
-            self._startup_error = error
-            sock.close()
-        ready.set()
-        if runner is not None:
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-
-    async def _open(self, sock: socket.socket) -> web.ServerRunner:
-        server = web.Server(self._handle, handler_cancellation=True, access_log=None)
-        runner = web.ServerRunner(server, shutdown_timeout=0.5)
-        await runner.setup()
-        await web.SockSite(runner, sock, backlog=1024).start()
-        return runner
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
         body = await request.read()
