@@ -6,13 +6,11 @@ unreadable answers, `UpstreamTimeout` for slow upstreams. Keys and headers never
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import aiohttp
 import orjson
-from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict
 
 from chatloom.domain.errors import UpstreamError
@@ -21,11 +19,10 @@ from chatloom.domain.messages import Message, ToolCall, assistant_message
 from chatloom.domain.usage import Usage
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.http_transport import (
-    HttpSession,
+    HttpChatProvider,
     decode_json,
     drain,
     error_detail,
-    read_body,
     sse_data,
     token_count,
     unexpected_shape,
@@ -49,41 +46,25 @@ STREAM_ERROR_STATUSES = {
 """An `error` event's type as the HTTP status it stands for, so retries treat it like a status error."""
 
 
-class AnthropicProvider:
+class AnthropicProvider(HttpChatProvider):
     """`ChatProvider` for the Anthropic Messages API."""
 
-    def __init__(
-        self, max_connections: int = 1000, trust_env: bool = False, resolver: AbstractResolver | None = None
-    ) -> None:
-        """`max_connections` bounds open upstream connections; `trust_env` honours HTTP(S)_PROXY variables;
-        `resolver` (e.g. one that refuses some addresses) resolves every upstream host name."""
-        self._http = HttpSession(max_connections, trust_env, resolver)
+    def url(self, request: ModelRequest, stream: bool) -> str:
+        return messages_url(request)
 
-    async def complete(self, request: ModelRequest) -> ModelReply:
-        data = await self._http.post(
-            messages_url(request), request_body(request, stream=False), request_headers(request), request
-        )
+    def headers(self, request: ModelRequest) -> CIMultiDict[str]:
+        return request_headers(request)
+
+    def body(self, request: ModelRequest, stream: bool) -> dict[str, Any]:
+        return request_body(request, stream)
+
+    def parse_reply(self, data: Any, request: ModelRequest) -> ModelReply:
         return parse_message(data, request)
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[TextChunk | ModelReply]:
-        response = await self._http.open_stream(
-            messages_url(request), request_body(request, stream=True), request_headers(request), request
-        )
-        try:
-            if response.content_type == "application/json":
-                reply = parse_message(decode_json(await read_body(response, request), request), request)
-                if reply.message.get("content"):
-                    yield TextChunk(str(reply.message["content"]))
-                yield reply
-                return
-            async with contextlib.aclosing(read_event_stream(response, request)) as items:
-                async for item in items:
-                    yield item
-        finally:
-            response.release()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    def read_stream(
+        self, response: aiohttp.ClientResponse, request: ModelRequest
+    ) -> AsyncGenerator[TextChunk | ModelReply, None]:
+        return read_event_stream(response, request)
 
 
 def messages_url(request: ModelRequest) -> str:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 import orjson
-from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDict
 
 from chatloom.domain.errors import UpstreamError
@@ -25,11 +24,10 @@ from chatloom.domain.messages import Message, ToolCall, assistant_message
 from chatloom.domain.usage import Usage
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.http_transport import (
-    HttpSession,
+    HttpChatProvider,
     decode_json,
     drain,
     error_detail,
-    read_body,
     sse_data,
     token_count,
     unexpected_shape,
@@ -44,47 +42,37 @@ SKIP_THOUGHT_SIGNATURE = "skip_thought_signature_validator"
 signature Gemini sent, and Gemini 3 rejects a replayed function call step that carries none."""
 
 
-class GoogleProvider:
+class GoogleProvider(HttpChatProvider):
     """`ChatProvider` for the Gemini API (v1beta `models/*:generateContent`)."""
 
-    def __init__(
-        self, max_connections: int = 1000, trust_env: bool = False, resolver: AbstractResolver | None = None
-    ) -> None:
-        """`max_connections` bounds open upstream connections; `trust_env` honours HTTP(S)_PROXY variables;
-        `resolver` (e.g. one that refuses some addresses) resolves every upstream host name."""
-        self._http = HttpSession(max_connections, trust_env, resolver)
+    def url(self, request: ModelRequest, stream: bool) -> str:
+        return generate_url(request, stream)
 
-    async def complete(self, request: ModelRequest) -> ModelReply:
-        data = await self._http.post(
-            generate_url(request, stream=False), request_body(request), request_headers(request), request
-        )
+    def headers(self, request: ModelRequest) -> CIMultiDict[str]:
+        return request_headers(request)
+
+    def body(self, request: ModelRequest, stream: bool) -> dict[str, Any]:
+        return request_body(request)
+
+    def parse_reply(self, data: Any, request: ModelRequest) -> ModelReply:
         state = GeminiReply(request)
         state.add(data)
         if not state.answered:
             raise UpstreamError(f"{request.provider} answered without candidates")
         return state.reply()
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[TextChunk | ModelReply]:
-        response = await self._http.open_stream(
-            generate_url(request, stream=True), request_body(request), request_headers(request), request
-        )
-        try:
-            if response.content_type == "application/json":
-                data = decode_json(await read_body(response, request), request)
-                state = GeminiReply(request)
-                for chunk in data if isinstance(data, list) else [data]:
-                    for text in state.add(chunk):
-                        yield TextChunk(text)
-                yield state.final_reply()
-                return
-            async with contextlib.aclosing(read_event_stream(response, request)) as items:
-                async for item in items:
-                    yield item
-        finally:
-            response.release()
+    def read_stream(
+        self, response: aiohttp.ClientResponse, request: ModelRequest
+    ) -> AsyncGenerator[TextChunk | ModelReply, None]:
+        return read_event_stream(response, request)
 
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    def replay_json(self, data: Any, request: ModelRequest) -> Iterator[TextChunk | ModelReply]:
+        """Gemini may answer a stream request with one response or an array of chunks."""
+        state = GeminiReply(request)
+        for chunk in data if isinstance(data, list) else [data]:
+            for text in state.add(chunk):
+                yield TextChunk(text)
+        yield state.final_reply()
 
 
 def generate_url(request: ModelRequest, stream: bool) -> str:

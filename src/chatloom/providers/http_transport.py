@@ -7,9 +7,10 @@ Error messages carry the upstream's own message, never a key or a request header
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ import orjson
 from aiohttp.abc import AbstractResolver
 
 from chatloom.domain.errors import UpstreamError, UpstreamTimeout
+from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.providers.base import ModelRequest
 
 ERROR_DETAIL_LIMIT = 500
@@ -210,3 +212,65 @@ def connection_error(request: ModelRequest, error: BaseException) -> UpstreamErr
 
 def unexpected_shape(request: ModelRequest, data: Any) -> UpstreamError:
     return UpstreamError(f"{request.provider} answered in an unexpected shape: {excerpt(orjson.dumps(data))}")
+
+
+class HttpChatProvider:
+    """The shared shape of an HTTP provider adapter: one session, a JSON call, and a streamed call that
+    also copes with upstreams answering a stream request with one JSON body. Dialects fill in the hooks."""
+
+    def __init__(
+        self, max_connections: int = 1000, trust_env: bool = False, resolver: AbstractResolver | None = None
+    ) -> None:
+        """`max_connections` bounds open upstream connections; `trust_env` honours HTTP(S)_PROXY variables;
+        `resolver` (e.g. one that refuses some addresses) resolves every upstream host name."""
+        self._http = HttpSession(max_connections, trust_env, resolver)
+
+    def url(self, request: ModelRequest, stream: bool) -> str:
+        raise NotImplementedError
+
+    def headers(self, request: ModelRequest) -> Mapping[str, str]:
+        raise NotImplementedError
+
+    def body(self, request: ModelRequest, stream: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def parse_reply(self, data: Any, request: ModelRequest) -> ModelReply:
+        raise NotImplementedError
+
+    def read_stream(
+        self, response: aiohttp.ClientResponse, request: ModelRequest
+    ) -> AsyncGenerator[TextChunk | ModelReply, None]:
+        raise NotImplementedError
+
+    def replay_json(self, data: Any, request: ModelRequest) -> Iterator[TextChunk | ModelReply]:
+        """A whole JSON answer to a stream request, as the stream it stands for."""
+        reply = self.parse_reply(data, request)
+        if reply.message.get("content"):
+            yield TextChunk(str(reply.message["content"]))
+        yield reply
+
+    async def complete(self, request: ModelRequest) -> ModelReply:
+        data = await self._http.post(
+            self.url(request, False), self.body(request, False), self.headers(request), request
+        )
+        return self.parse_reply(data, request)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[TextChunk | ModelReply]:
+        response = await self._http.open_stream(
+            self.url(request, True), self.body(request, True), self.headers(request), request
+        )
+        try:
+            if response.content_type == "application/json":
+                for item in self.replay_json(
+                    decode_json(await read_body(response, request), request), request
+                ):
+                    yield item
+                return
+            async with contextlib.aclosing(self.read_stream(response, request)) as items:
+                async for item in items:
+                    yield item
+        finally:
+            response.release()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
