@@ -9,7 +9,7 @@ import asyncio
 import math
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ class RequestFailed(Exception):
 
 
 def client_cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process, the load generator."""
     times = os.times()
     return times.user + times.system
 
@@ -53,6 +54,22 @@ class PhaseResult:
     @property
     def rate(self) -> float:
         return self.ok / self.seconds if self.seconds else 0.0
+
+    @classmethod
+    def combined(cls, parts: Sequence[PhaseResult]) -> PhaseResult:
+        """One result from phases that measured the same scenario in slices (times, CPU and turns added)."""
+        total = cls()
+        for part in parts:
+            total.requests += part.requests
+            total.errors += part.errors
+            total.seconds += part.seconds
+            total.latencies += part.latencies
+            total.first_tokens += part.first_tokens
+            for name, seconds in part.cpu.items():
+                total.cpu[name] = total.cpu.get(name, 0.0) + seconds
+            total.first_error = total.first_error or part.first_error
+            total.timed_out = total.timed_out or part.timed_out
+        return total
 
     def cpu_ms_per_turn(self, name: str) -> float | None:
         if name not in self.cpu or not self.ok:
@@ -142,3 +159,45 @@ async def post_stream(
     if first is None or last.strip() != b"data: [DONE]":
         raise RequestFailed(f"the stream ended without [DONE] (last frame {last[:200]!r})")
     return first
+
+
+@dataclass
+class EventStream:
+    """A stream of named SSE events (`event:` then `data:`), read to its end."""
+
+    first: float
+    """When the first event of the awaited kind (e.g. the first text delta) arrived."""
+    last_event: bytes
+    last_data: bytes
+
+
+async def post_event_stream(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    first_event: bytes,
+    failures: frozenset[bytes],
+) -> EventStream:
+    """POSTs a streamed request answered with named SSE events and reads them to the end of the stream.
+
+    Only the event names are looked at on the way; the caller decodes the last event's data if it needs it.
+    Raises RequestFailed for a non-200 answer, an event named in `failures`, or no `first_event` at all.
+    """
+    async with session.post(url, data=body, headers=headers) as response:
+        if response.status != 200:
+            raise RequestFailed(f"HTTP {response.status}: {(await response.read())[:300]!r}")
+        first: float | None = None
+        event = last_event = last_data = b""
+        async for line in response.content:
+            if line.startswith(b"event:"):
+                event = line[6:].strip()
+                if first is None and event == first_event:
+                    first = time.perf_counter()
+            elif line.startswith(b"data:"):
+                last_event, last_data = event, line[5:].strip()
+                if event in failures:
+                    raise RequestFailed(f"{event.decode()} event: {last_data[:300]!r}")
+    if first is None:
+        raise RequestFailed(f"the stream had no {first_event.decode()} event (last {last_event!r})")
+    return EventStream(first, last_event, last_data)

@@ -1,5 +1,5 @@
-"""Renders the turn benchmark's results as Markdown: a header naming the machine and settings, the
-throughput/CPU table, the time-to-first-token table, and a line per budget saying whether it holds.
+"""Renders the turn benchmark's results as Markdown: a header naming the machine and settings, then the
+tables of bench/tables.py (throughput/CPU, `/chat/responses` vs `/chat`, time to first token, budgets).
 """
 
 from __future__ import annotations
@@ -9,60 +9,14 @@ import os
 import platform
 import sqlite3
 import subprocess
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.load import PhaseResult, percentile
-
-SERVER_CPU_BUDGET_MS = 2.0
-SERVER_CPU_AIM_MS = 1.0
-FIRST_TOKEN_BUDGET_MS = 1.0
-
-
-@dataclass
-class Row:
-    """One measured phase: who served it (a backend, or the fake LLM alone) and what it did."""
-
-    target: str
-    scenario: str
-    result: PhaseResult
-
-
-@dataclass
-class FirstTokens:
-    """Time to the first `data:` frame through chatloom and straight from the fake LLM, in seconds."""
-
-    backend: str
-    server: list[float]
-    direct: list[float]
-    errors: int = 0
-
-
-@dataclass
-class Run:
-    turns: int
-    concurrency: int
-    warmup: int
-    first_token_turns: int
-    rows: list[Row] = field(default_factory=list)
-    first_tokens: list[FirstTokens] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    versions: dict[str, str] = field(default_factory=dict)
-    load_average: str = field(default_factory=lambda: " ".join(f"{x:.2f}" for x in os.getloadavg()))
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.2f}"
-
-
-def _cpu(result: PhaseResult, name: str) -> str:
-    value = result.cpu_ms_per_turn(name)
-    return "—" if value is None else f"{value:.2f}"
+from bench.measurements import Run
+from bench.tables import budget_lines, first_token_table, responses_vs_chat_table, throughput_table
 
 
 def cpu_model() -> str:
+    """The CPU model from /proc/cpuinfo, else what `platform` knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -73,6 +27,7 @@ def cpu_model() -> str:
 
 
 def git_commit() -> str:
+    """The short commit measured, saying so when the work tree has uncommitted changes."""
     try:
         result = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, check=False
@@ -85,6 +40,7 @@ def git_commit() -> str:
 
 
 def header(run: Run) -> list[str]:
+    """The title and what the numbers were measured on: date, commit, machine, versions, N and C."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     versions = " · ".join(f"{name} {version}" for name, version in run.versions.items())
     return [
@@ -97,86 +53,30 @@ def header(run: Run) -> list[str]:
         + (f" · {versions}" if versions else ""),
         f"- N = {run.turns} turns per scenario after {run.warmup} warm-up turns, C = {run.concurrency} "
         f"concurrent clients; first token: {run.first_token_turns} streamed turns at concurrency 1, "
-        "each right after the same request sent straight to the fake LLM",
+        "each right after the same request sent straight to the fake LLM"
+        + (" (`--quick`)" if run.quick else ""),
     ]
-
-
-def throughput_table(rows: Sequence[Row]) -> list[str]:
-    lines = [
-        "| target | scenario | turns | turns/s | p50 ms | p99 ms | **server CPU ms/turn** "
-        "| PostgreSQL CPU ms/turn | fake LLM CPU ms/turn | client CPU ms/turn | errors |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
-    ]
-    for row in rows:
-        result = row.result
-        latency = (
-            (_ms(percentile(result.latencies, 0.5)), _ms(percentile(result.latencies, 0.99)))
-            if result.latencies
-            else ("—", "—")
-        )
-        server_cpu = _cpu(result, "server")
-        server_cpu = server_cpu if server_cpu == "—" else f"**{server_cpu}**"
-        scenario = row.scenario + (" (time limit hit)" if result.timed_out else "")
-        lines.append(
-            f"| {row.target} | {scenario} | {result.ok} | {result.rate:.0f} | {latency[0]} | {latency[1]} "
-            f"| {server_cpu} | {_cpu(result, 'postgresql')} "
-            f"| {_cpu(result, 'fake LLM')} | {_cpu(result, 'client')} | {result.errors} |"
-        )
-    return lines
-
-
-def first_token_table(items: Sequence[FirstTokens]) -> list[str]:
-    lines = [
-        "| backend | turns | through chatloom p50 / p99 ms | fake LLM direct p50 / p99 ms "
-        "| **added p50 ms** | **added p99 ms** | errors |",
-        "|---|--:|--:|--:|--:|--:|--:|",
-    ]
-    for item in items:
-        if not item.server or not item.direct:
-            lines.append(f"| {item.backend} | 0 | — | — | — | — | {item.errors} |")
-            continue
-        server = percentile(item.server, 0.5), percentile(item.server, 0.99)
-        direct = percentile(item.direct, 0.5), percentile(item.direct, 0.99)
-        lines.append(
-            f"| {item.backend} | {len(item.server)} | {_ms(server[0])} / {_ms(server[1])} "
-            f"| {_ms(direct[0])} / {_ms(direct[1])} | **{_ms(server[0] - direct[0])}** "
-            f"| **{_ms(server[1] - direct[1])}** | {item.errors} |"
-        )
-    return lines
-
-
-def budget_lines(run: Run) -> list[str]:
-    lines: list[str] = []
-    for row in run.rows:
-        value = row.result.cpu_ms_per_turn("server")
-        if row.scenario != "non-streamed" or value is None:
-            continue
-        verdict = (
-            "within the aim"
-            if value <= SERVER_CPU_AIM_MS
-            else "within budget"
-            if value <= SERVER_CPU_BUDGET_MS
-            else "**over budget**"
-        )
-        lines.append(
-            f"- {row.target}: {value:.2f} ms server CPU per non-streamed turn — {verdict} "
-            f"(budget ≤ {SERVER_CPU_BUDGET_MS:g} ms, aim {SERVER_CPU_AIM_MS:g} ms)"
-        )
-    for item in run.first_tokens:
-        if item.server and item.direct:
-            added = percentile(item.server, 0.5) - percentile(item.direct, 0.5)
-            verdict = "within budget" if added < FIRST_TOKEN_BUDGET_MS / 1000 else "**over budget**"
-            lines.append(
-                f"- {item.backend}: {added * 1000:.2f} ms added to the first streamed token (p50) — "
-                f"{verdict} (budget < {FIRST_TOKEN_BUDGET_MS:g} ms)"
-            )
-    return lines
 
 
 def render(run: Run) -> str:
+    """The whole report, ending with a newline."""
     lines = header(run)
     lines += [f"\n**{reason}**" for reason in run.skipped]
     lines += ["", "## Throughput and CPU per turn", "", *throughput_table(run.rows)]
+    comparison = responses_vs_chat_table(run.rows)
+    if len(comparison) > 2:
+        lines += [
+            "",
+            "## `/chat/responses` vs `/chat`: the same turn",
+            "",
+            "Server CPU per turn of the same turn (assistant, input, variable values, hence upstream "
+            "request) through the OpenAI-compatible endpoint and through `/chat`, measured on the same "
+            "server in interleaved slices (`/chat`, `/chat/responses`, `/chat/responses`, `/chat`, N/2 "
+            "turns each); the difference is what the OpenAI framing costs (positive: `/chat/responses` "
+            "costs more). See bench/README.md for how much it moves between runs.",
+            "",
+            *comparison,
+        ]
     lines += ["", "## Time to the first streamed token", "", *first_token_table(run.first_tokens)]
     budget = budget_lines(run)
     if budget:

@@ -1,5 +1,6 @@
-"""The requests the benchmark makes: chat turns through chatloom (`POST /chat`), and the equivalent chat
-completion sent straight to the fake LLM (the baseline). Bodies are fixed, so every run sends the same bytes.
+"""The requests the benchmark makes: chat turns through chatloom (`POST /chat`), the same turns through its
+OpenAI-compatible endpoint (`POST /chat/responses`), and the equivalent chat completion sent straight to the
+fake LLM (the baseline). Bodies are fixed, so every run sends the same bytes.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench.load import JSON_HEADERS, RequestFailed, post_json, post_stream
+from bench.load import JSON_HEADERS, RequestFailed, post_event_stream, post_json, post_stream
 
 MODEL = "gpt-4o-mini"
 CUSTOMER_NAME = "Ada"
@@ -21,6 +22,14 @@ USER_INPUT = "Could you remind me what we planned for the garden this weekend, p
 EXPECTED_REPLY = f"You said: {USER_INPUT}"
 CHAIN_TURNS = 20
 """Chained turns: a conversation grows to this many turns, then a new one starts."""
+
+NON_STREAMED = "non-streamed"
+STREAMED = "streamed"
+RESPONSES_NON_STREAMED = "responses non-streamed"
+RESPONSES_STREAMED = "responses streamed"
+CHAINED = "chained (previousChatId, ≤20 turns)"
+RESPONSES_VS_CHAT = ((NON_STREAMED, RESPONSES_NON_STREAMED), (STREAMED, RESPONSES_STREAMED))
+"""Scenario pairs that make the same turn through `/chat` and through `/chat/responses`."""
 
 
 def assistant_body() -> dict[str, Any]:
@@ -36,6 +45,7 @@ def assistant_body() -> dict[str, Any]:
 
 
 async def create_assistant(session: aiohttp.ClientSession, url: str, key: str) -> str:
+    """Creates the benchmark's assistant; returns its id."""
     headers = {"Authorization": f"Bearer {key}", **JSON_HEADERS}
     created = await post_json(session, f"{url}/assistant", orjson.dumps(assistant_body()), headers, 201)
     return str(created["id"])
@@ -87,12 +97,65 @@ class ServerTurns:
 
 
 def check_reply(chat: Any) -> None:
+    """A Vapi chat whose first output message is the expected reply."""
     try:
         content = chat["output"][0]["content"]
     except (KeyError, IndexError, TypeError):
         raise RequestFailed(f"unexpected chat: {str(chat)[:300]}") from None
     if content != EXPECTED_REPLY:
         raise RequestFailed(f"unexpected reply: {content[:200]!r}")
+
+
+RESPONSE_FAILURES = frozenset({b"error", b"response.failed", b"response.incomplete"})
+
+
+class ResponsesTurns:
+    """The `/chat` turn through `POST /chat/responses`: same assistant, input and variable values, so the
+    upstream request is the same and only the OpenAI framing differs."""
+
+    def __init__(self, url: str, key: str, assistant_id: str) -> None:
+        self.url = f"{url}/chat/responses"
+        self.headers = {"Authorization": f"Bearer {key}", **JSON_HEADERS}
+        self._plain = orjson.dumps(self._body(assistant_id, stream=False))
+        self._streamed = orjson.dumps(self._body(assistant_id, stream=True))
+
+    @staticmethod
+    def _body(assistant_id: str, stream: bool) -> dict[str, Any]:
+        return {
+            "assistantId": assistant_id,
+            "input": USER_INPUT,
+            "model": MODEL,
+            "stream": stream,
+            "assistantOverrides": {"variableValues": {"name": CUSTOMER_NAME}},
+        }
+
+    async def non_streamed(self, session: aiohttp.ClientSession, worker: int) -> None:
+        """`"stream": false`: one OpenAI `Response` whose first output item is the reply."""
+        check_response(await post_json(session, self.url, self._plain, self.headers))
+
+    async def streamed(self, session: aiohttp.ClientSession, worker: int) -> float:
+        """Reads the OpenAI events to the end; the last must be `response.completed` with the reply.
+
+        Returns when the first `response.output_text.delta` arrived (the first token), not the first
+        event: `response.created` is sent before the model is asked.
+        """
+        stream = await post_event_stream(
+            session, self.url, self._streamed, self.headers, b"response.output_text.delta", RESPONSE_FAILURES
+        )
+        if stream.last_event != b"response.completed":
+            raise RequestFailed(f"the stream ended with {stream.last_event!r}, not response.completed")
+        check_response(orjson.loads(stream.last_data).get("response"))
+        return stream.first
+
+
+def check_response(response: Any) -> None:
+    """An OpenAI `Response` whose first output item's text is the expected reply."""
+    try:
+        text = response["output"][0]["content"][0]["text"]
+    except (KeyError, IndexError, TypeError):
+        raise RequestFailed(f"unexpected response: {str(response)[:300]}") from None
+    if text != EXPECTED_REPLY:
+        raise RequestFailed(f"unexpected reply: {str(text)[:200]!r}")
 
 
 class DirectTurns:

@@ -1,8 +1,10 @@
 """`python -m bench.turns`: the server's own cost per chat turn (CPU and latency, LLM excluded).
 
 Runs the fake LLM and `chatloom serve` as processes on loopback, drives non-streamed, streamed and chained
-turns with aiohttp on SQLite and PostgreSQL, reads CPU from /proc, and compares with the fake LLM measured
-alone in the same run. Prints a Markdown table and writes it to bench/results/turns.md.
+turns through `/chat`, and the non-streamed and streamed ones through `/chat/responses` too, with aiohttp on
+SQLite and PostgreSQL, reads CPU from /proc, and compares with the fake LLM measured alone in the same run.
+Prints a Markdown report and writes it to bench/results/turns.md (`--quick`: a smaller run, written to
+bench/results/turns-quick.md).
 """
 
 from __future__ import annotations
@@ -11,56 +13,28 @@ import argparse
 import asyncio
 import contextlib
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
-
-from bench.load import CpuMeter, RequestFailed, client_cpu_seconds, run_phase
+from bench.measurements import Run
+from bench.options import parse_args
+from bench.phases import log, measure_backend, measure_baseline
 from bench.processes import (
     BenchSetupError,
     Child,
     PostgresUnavailable,
     create_key,
-    postgres_cpu_seconds,
     postgresql_database,
     server_environment,
     start_fake_llm,
     start_server,
 )
-from bench.report import FirstTokens, Row, Run, render
-from bench.scenarios import DirectTurns, ServerTurns, create_assistant
+from bench.report import render
 
-RESULTS = Path(__file__).resolve().parent / "results" / "turns.md"
-BACKENDS = ("sqlite", "postgresql")
-PHASE_TIME_LIMIT_SECONDS = 60.0
 T = TypeVar("T")
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.turns", description=__doc__)
-    parser.add_argument("--turns", type=int, default=2000, help="measured turns per scenario (default 2000)")
-    parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
-    parser.add_argument("--warmup", type=int, default=200, help="unmeasured turns before each scenario")
-    parser.add_argument(
-        "--first-token-turns", type=int, default=300, help="streamed turns at concurrency 1 (default 300)"
-    )
-    parser.add_argument(
-        "--backends", default=",".join(BACKENDS), help="comma-separated: sqlite,postgresql (default both)"
-    )
-    parser.add_argument("--output", type=Path, default=RESULTS, help=f"Markdown file (default {RESULTS})")
-    args = parser.parse_args(argv)
-    args.backends = [name.strip() for name in args.backends.split(",") if name.strip()]
-    unknown = set(args.backends) - set(BACKENDS)
-    if unknown or not args.backends:
-        parser.error(f"--backends takes a comma-separated subset of {','.join(BACKENDS)}")
-    if args.turns < 1 or args.concurrency < 1 or args.warmup < 0 or args.first_token_turns < 0:
-        parser.error("--turns and --concurrency must be >= 1; --warmup and --first-token-turns >= 0")
-    return args
 
 
 def run_async(coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -74,101 +48,9 @@ def run_async(coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return runner.run(coroutine())
 
 
-def client_session(concurrency: int) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=concurrency * 2)
-    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60))
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-async def measure_baseline(args: argparse.Namespace, fake: Child, llm_base_url: str) -> list[Row]:
-    """The fake LLM alone, at the same concurrency: what the LLM side costs without chatloom."""
-    direct = DirectTurns(llm_base_url)
-    meters: dict[str, CpuMeter] = {"fake LLM": fake.cpu_seconds, "client": client_cpu_seconds}
-    rows = []
-    async with client_session(args.concurrency) as session:
-        for scenario, request in (("non-streamed", direct.non_streamed), ("streamed", direct.streamed)):
-            log(f"baseline: fake LLM direct, {scenario}")
-            await run_phase(session, request, args.warmup, args.concurrency, {}, PHASE_TIME_LIMIT_SECONDS)
-            result = await run_phase(
-                session, request, args.turns, args.concurrency, meters, PHASE_TIME_LIMIT_SECONDS
-            )
-            rows.append(Row("fake LLM direct (baseline)", scenario, result))
-    return rows
-
-
-async def first_token_pairs(
-    session: aiohttp.ClientSession, backend: str, turns: ServerTurns, direct: DirectTurns, count: int
-) -> FirstTokens:
-    """Time to the first `data:` frame, one request at a time, alternating direct and through chatloom."""
-    measured = FirstTokens(backend, [], [])
-    deadline = time.perf_counter() + PHASE_TIME_LIMIT_SECONDS
-    for index in range(count + min(20, count)):
-        if time.perf_counter() > deadline:
-            log(f"  {backend}: the first-token phase hit its time limit")
-            break
-        try:
-            sent = time.perf_counter()
-            direct_first = await direct.streamed(session, 0) - sent
-            sent = time.perf_counter()
-            server_first = await turns.streamed(session, 0) - sent
-        except (RequestFailed, aiohttp.ClientError, OSError, TimeoutError) as error:
-            measured.errors += 1
-            log(f"  first-token request failed: {error}")
-            continue
-        if index >= min(20, count):  # the first pairs warm both paths up
-            measured.direct.append(direct_first)
-            measured.server.append(server_first)
-    return measured
-
-
-async def measure_backend(
-    args: argparse.Namespace,
-    backend: str,
-    server: Child,
-    url: str,
-    key: str,
-    fake: Child,
-    llm_base_url: str,
-    database_name: str | None,
-) -> tuple[list[Row], FirstTokens]:
-    """The three scenarios and the first-token pairs against one running server."""
-    meters: dict[str, CpuMeter] = {
-        "server": server.cpu_seconds,
-        "fake LLM": fake.cpu_seconds,
-        "client": client_cpu_seconds,
-    }
-    if database_name is not None:
-        meters["postgresql"] = lambda: postgres_cpu_seconds(database_name)
-    rows = []
-    async with client_session(args.concurrency) as session:
-        turns = ServerTurns(url, key, await create_assistant(session, url, key))
-        scenarios = (
-            ("non-streamed", turns.non_streamed),
-            ("streamed", turns.streamed),
-            ("chained (previousChatId, ≤20 turns)", turns.chained),
-        )
-        for scenario, request in scenarios:
-            log(f"{backend}: {scenario}")
-            await run_phase(session, request, args.warmup, args.concurrency, {}, PHASE_TIME_LIMIT_SECONDS)
-            turns.reset_chains()
-            result = await run_phase(
-                session, request, args.turns, args.concurrency, meters, PHASE_TIME_LIMIT_SECONDS
-            )
-            if result.first_error:
-                log(f"  {result.errors} failed turns; the first: {result.first_error}")
-            rows.append(Row(backend, scenario, result))
-        log(f"{backend}: time to first token")
-        first = await first_token_pairs(
-            session, backend, turns, DirectTurns(llm_base_url), args.first_token_turns
-        )
-    return rows, first
-
-
 @contextlib.contextmanager
 def database(backend: str, workdir: Path, run: Run) -> Iterator[str]:
+    """A fresh database for `backend` (a file in `workdir`, or a throwaway PostgreSQL one): its URL."""
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
         return
@@ -178,6 +60,7 @@ def database(backend: str, workdir: Path, run: Run) -> Iterator[str]:
 
 
 def bench_backend(args: argparse.Namespace, backend: str, fake: Child, llm_base_url: str, run: Run) -> None:
+    """Measures one backend with its own database, key and server, adding its rows to `run`."""
     with tempfile.TemporaryDirectory(prefix=f"chatloom-bench-{backend}-") as tmp:
         workdir = Path(tmp)
         with database(backend, workdir, run) as url:
@@ -203,6 +86,7 @@ def bench_backend(args: argparse.Namespace, backend: str, fake: Child, llm_base_
 
 
 def measure(args: argparse.Namespace, run: Run) -> None:
+    """The baseline, then each backend, against one fake LLM process."""
     with tempfile.TemporaryDirectory(prefix="chatloom-bench-") as tmp:
         fake, llm_base_url = start_fake_llm(Path(tmp))
         try:
@@ -220,8 +104,9 @@ def measure(args: argparse.Namespace, run: Run) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
-    run = Run(args.turns, args.concurrency, args.warmup, args.first_token_turns)
+    """Runs the benchmark, prints the report and writes it to `--output`."""
+    args = parse_args(argv, __doc__)
+    run = Run(args.turns, args.concurrency, args.warmup, args.first_token_turns, quick=args.quick)
     started = time.monotonic()
     try:
         measure(args, run)

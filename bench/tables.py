@@ -1,0 +1,132 @@
+"""The Markdown tables of the turn benchmark's report: throughput and CPU per phase, `/chat/responses`
+against `/chat` for the same turn, time to the first streamed token, and a line per budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bench.load import PhaseResult, percentile
+from bench.measurements import FirstTokens, Row, Run
+from bench.scenarios import NON_STREAMED, RESPONSES_VS_CHAT
+
+SERVER_CPU_BUDGET_MS = 2.0
+SERVER_CPU_AIM_MS = 1.0
+FIRST_TOKEN_BUDGET_MS = 1.0
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f}"
+
+
+def _cpu(result: PhaseResult, name: str) -> str:
+    value = result.cpu_ms_per_turn(name)
+    return "—" if value is None else f"{value:.2f}"
+
+
+def throughput_table(rows: Sequence[Row]) -> list[str]:
+    """A line per measured phase: turns/s, latency percentiles, CPU per turn of each process, errors."""
+    lines = [
+        "| target | scenario | turns | turns/s | p50 ms | p99 ms | **server CPU ms/turn** "
+        "| PostgreSQL CPU ms/turn | fake LLM CPU ms/turn | client CPU ms/turn | errors |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in rows:
+        result = row.result
+        latency = (
+            (_ms(percentile(result.latencies, 0.5)), _ms(percentile(result.latencies, 0.99)))
+            if result.latencies
+            else ("—", "—")
+        )
+        server_cpu = _cpu(result, "server")
+        server_cpu = server_cpu if server_cpu == "—" else f"**{server_cpu}**"
+        scenario = row.scenario + (" (time limit hit)" if result.timed_out else "")
+        lines.append(
+            f"| {row.target} | {scenario} | {result.ok} | {result.rate:.0f} | {latency[0]} | {latency[1]} "
+            f"| {server_cpu} | {_cpu(result, 'postgresql')} "
+            f"| {_cpu(result, 'fake LLM')} | {_cpu(result, 'client')} | {result.errors} |"
+        )
+    return lines
+
+
+def _p50(result: PhaseResult) -> str:
+    return _ms(percentile(result.latencies, 0.5)) if result.latencies else "—"
+
+
+def responses_vs_chat_table(rows: Sequence[Row]) -> list[str]:
+    """Per backend and turn kind, the same turn through `/chat` and `/chat/responses` side by side; the
+    difference in server CPU per turn is what the OpenAI framing costs."""
+    by_phase = {(row.target, row.scenario): row.result for row in rows}
+    lines = [
+        "| backend | turn | /chat server CPU ms/turn | /chat/responses server CPU ms/turn "
+        "| **difference ms/turn** | difference % | turns/s /chat → responses | p50 ms /chat → responses |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for backend in dict.fromkeys(row.target for row in rows):
+        for chat_scenario, responses_scenario in RESPONSES_VS_CHAT:
+            chat = by_phase.get((backend, chat_scenario))
+            responses = by_phase.get((backend, responses_scenario))
+            if chat is None or responses is None:
+                continue
+            chat_cpu, responses_cpu = chat.cpu_ms_per_turn("server"), responses.cpu_ms_per_turn("server")
+            if chat_cpu is None or responses_cpu is None:
+                difference = relative = "—"
+            else:
+                difference = f"**{responses_cpu - chat_cpu:+.2f}**"
+                relative = f"{(responses_cpu - chat_cpu) / chat_cpu:+.0%}" if chat_cpu else "—"
+            lines.append(
+                f"| {backend} | {chat_scenario} | {_cpu(chat, 'server')} | {_cpu(responses, 'server')} "
+                f"| {difference} | {relative} | {chat.rate:.0f} → {responses.rate:.0f} "
+                f"| {_p50(chat)} → {_p50(responses)} |"
+            )
+    return lines
+
+
+def first_token_table(items: Sequence[FirstTokens]) -> list[str]:
+    """Per backend, the time to the first token through chatloom and direct, and what chatloom adds."""
+    lines = [
+        "| backend | turns | through chatloom p50 / p99 ms | fake LLM direct p50 / p99 ms "
+        "| **added p50 ms** | **added p99 ms** | errors |",
+        "|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for item in items:
+        if not item.server or not item.direct:
+            lines.append(f"| {item.backend} | 0 | — | — | — | — | {item.errors} |")
+            continue
+        server = percentile(item.server, 0.5), percentile(item.server, 0.99)
+        direct = percentile(item.direct, 0.5), percentile(item.direct, 0.99)
+        lines.append(
+            f"| {item.backend} | {len(item.server)} | {_ms(server[0])} / {_ms(server[1])} "
+            f"| {_ms(direct[0])} / {_ms(direct[1])} | **{_ms(server[0] - direct[0])}** "
+            f"| **{_ms(server[1] - direct[1])}** | {item.errors} |"
+        )
+    return lines
+
+
+def budget_lines(run: Run) -> list[str]:
+    """Per backend, whether the CPU and first-token budgets hold (for `/chat` turns)."""
+    lines: list[str] = []
+    for row in run.rows:
+        value = row.result.cpu_ms_per_turn("server")
+        if row.scenario != NON_STREAMED or value is None:
+            continue
+        verdict = (
+            "within the aim"
+            if value <= SERVER_CPU_AIM_MS
+            else "within budget"
+            if value <= SERVER_CPU_BUDGET_MS
+            else "**over budget**"
+        )
+        lines.append(
+            f"- {row.target}: {value:.2f} ms server CPU per non-streamed turn — {verdict} "
+            f"(budget ≤ {SERVER_CPU_BUDGET_MS:g} ms, aim {SERVER_CPU_AIM_MS:g} ms)"
+        )
+    for item in run.first_tokens:
+        if item.server and item.direct:
+            added = percentile(item.server, 0.5) - percentile(item.direct, 0.5)
+            verdict = "within budget" if added < FIRST_TOKEN_BUDGET_MS / 1000 else "**over budget**"
+            lines.append(
+                f"- {item.backend}: {added * 1000:.2f} ms added to the first streamed token (p50) — "
+                f"{verdict} (budget < {FIRST_TOKEN_BUDGET_MS:g} ms)"
+            )
+    return lines
