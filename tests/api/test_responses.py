@@ -205,3 +205,65 @@ def test_vapi_sdk_create_response(api: Api) -> None:
     client = Vapi(token=api.key, base_url=api.base_url)
     response = client.chats.create_response(input="via vapi", assistant_id=assistant["id"], stream=False)
     assert response.output[0].content[0].text == "You said: via vapi"  # type: ignore[union-attr]
+
+
+def test_tool_calls_are_function_call_items(api: Api, fake_llm: FakeLLM) -> None:
+    weather = {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+    assistant = api.create_assistant(
+        model={
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "tools": [{"type": "function", "function": weather}],
+        }
+    )
+    call = {
+        "id": "call_9",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'},
+    }
+    client = client_for(api, _strict_response_validation=True)
+
+    fake_llm.push(FakeReply(text="Checking.", tool_calls=[call]))
+    response = client.responses.create(
+        model="m", input="Weather?", stream=False, extra_body={"assistantId": assistant["id"]}
+    )
+    assert [item.type for item in response.output] == ["message", "function_call"]
+    function_call = response.output[1]
+    assert function_call.type == "function_call"
+    assert (function_call.call_id, function_call.name, function_call.arguments) == (
+        "call_9",
+        "get_weather",
+        '{"city":"Oslo"}',
+    )
+
+    fake_llm.push(FakeReply(text="Checking.", tool_calls=[call]))
+    with client.responses.stream(
+        model="m", input="Weather?", extra_body={"assistantId": assistant["id"]}
+    ) as stream:
+        types = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert types[-6:] == [
+        "response.output_item.done",
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert [item.type for item in final.output] == ["message", "function_call"]
+    assert final.output_text == "Checking."
+
+    fake_llm.push(FakeReply(text="It is 7 degrees."))
+    answered = client.responses.create(
+        model="m",
+        input=[{"type": "function_call_output", "call_id": "call_9", "output": "7 degrees"}],
+        previous_response_id=final.id,
+        stream=False,
+    )
+    assert answered.output_text == "It is 7 degrees."
+    assert {"role": "tool", "tool_call_id": "call_9", "content": "7 degrees"} in fake_llm.requests[-1].json[
+        "messages"
+    ]

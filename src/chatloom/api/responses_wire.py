@@ -16,8 +16,15 @@ from typing import Any
 import orjson
 
 from chatloom.api.errors import error_envelope_of
-from chatloom.domain.events import TurnCompleted, TurnDelta, TurnEvent, TurnFailed, TurnStarted
-from chatloom.domain.messages import Message
+from chatloom.domain.events import (
+    TurnCompleted,
+    TurnDelta,
+    TurnEvent,
+    TurnFailed,
+    TurnStarted,
+    TurnToolCalls,
+)
+from chatloom.domain.messages import Message, ToolCall
 from chatloom.domain.usage import ModelCall
 
 
@@ -42,25 +49,27 @@ def text_part(text: str) -> dict[str, Any]:
 
 
 def output_items(chat_id: str, output: list[Message]) -> list[dict[str, Any]]:
+    """The Responses `output` of a turn: per assistant message, its text, then its function calls."""
     items: list[dict[str, Any]] = []
     for index, message in enumerate(output):
         if message.get("role") != "assistant":
             continue
-        for call in message.get("tool_calls", []):
-            items.append(
-                {
-                    "id": f"fc_{call['id']}",
-                    "type": "function_call",
-                    "status": "completed",
-                    "call_id": call["id"],
-                    "name": call["function"]["name"],
-                    "arguments": call["function"]["arguments"],
-                }
-            )
         content = message.get("content")
         if content:
             items.append(message_item(chat_id, index, "completed", [text_part(content)]))
+        items.extend(function_call_item(call, "completed") for call in message.get("tool_calls", []))
     return items
+
+
+def function_call_item(call: ToolCall, status: str, arguments: str | None = None) -> dict[str, Any]:
+    return {
+        "id": f"fc_{call['id']}",
+        "type": "function_call",
+        "status": status,
+        "call_id": call["id"],
+        "name": call["function"]["name"],
+        "arguments": call["function"]["arguments"] if arguments is None else arguments,
+    }
 
 
 def message_item(chat_id: str, index: int, status: str, content: list[dict[str, Any]]) -> dict[str, Any]:
@@ -140,14 +149,19 @@ def completed_response(done: TurnCompleted, shape: ResponseShape, created_at: in
 
 
 class ResponseEventStream:
-    """Turns a turn's events into numbered OpenAI Responses SSE frames."""
+    """Turns a turn's events into numbered OpenAI Responses SSE frames. Output items are numbered in the
+    order they appear (text, then function calls, per assistant message), as in the final response."""
 
     def __init__(self, shape: ResponseShape) -> None:
         self.shape = shape
         self.sequence = 0
         self.created_at = int(time.time())
         self.chat_id = ""
-        self.open_index: int | None = None
+        self.items = 0
+        """How many output items were opened so far; the next one gets this `output_index`."""
+        self.open_message: int | None = None
+        """`Chat.output` index of the message whose text is streaming, if any."""
+        self.open_item = 0
         self.open_text: list[str] = []
 
     def frame(self, kind: str, payload: dict[str, Any]) -> bytes:
@@ -158,24 +172,51 @@ class ResponseEventStream:
     def _in_progress(self) -> dict[str, Any]:
         return response_object(self.chat_id, self.shape, self.created_at, "in_progress", [], None)
 
-    def _close_item(self) -> list[bytes]:
-        if self.open_index is None:
+    def _position(self) -> dict[str, Any]:
+        assert self.open_message is not None
+        item_id = message_item_id(self.chat_id, self.open_message)
+        return {"item_id": item_id, "output_index": self.open_item, "content_index": 0}
+
+    def _open_message(self, message_index: int) -> list[bytes]:
+        self.open_message, self.open_item, self.open_text = message_index, self.items, []
+        self.items += 1
+        item = message_item(self.chat_id, message_index, "in_progress", [])
+        return [
+            self.frame("response.output_item.added", {"output_index": self.open_item, "item": item}),
+            self.frame("response.content_part.added", {**self._position(), "part": text_part("")}),
+        ]
+
+    def _close_message(self) -> list[bytes]:
+        if self.open_message is None:
             return []
-        index, text = self.open_index, "".join(self.open_text)
-        item_id = message_item_id(self.chat_id, index)
-        position = {"item_id": item_id, "output_index": index, "content_index": 0}
+        text, position = "".join(self.open_text), self._position()
+        item = message_item(self.chat_id, self.open_message, "completed", [text_part(text)])
         frames = [
             self.frame("response.output_text.done", {**position, "text": text, "logprobs": []}),
             self.frame("response.content_part.done", {**position, "part": text_part(text)}),
-            self.frame(
-                "response.output_item.done",
-                {
-                    "output_index": index,
-                    "item": message_item(self.chat_id, index, "completed", [text_part(text)]),
-                },
-            ),
+            self.frame("response.output_item.done", {"output_index": self.open_item, "item": item}),
         ]
-        self.open_index, self.open_text = None, []
+        self.open_message = None
+        return frames
+
+    def _function_calls(self, calls: list[ToolCall]) -> list[bytes]:
+        frames: list[bytes] = []
+        for call in calls:
+            index, item_id, arguments = self.items, f"fc_{call['id']}", call["function"]["arguments"]
+            self.items += 1
+            at = {"item_id": item_id, "output_index": index}
+            frames += [
+                self.frame(
+                    "response.output_item.added",
+                    {"output_index": index, "item": function_call_item(call, "in_progress", "")},
+                ),
+                self.frame("response.function_call_arguments.delta", {**at, "delta": arguments}),
+                self.frame("response.function_call_arguments.done", {**at, "arguments": arguments}),
+                self.frame(
+                    "response.output_item.done",
+                    {"output_index": index, "item": function_call_item(call, "completed")},
+                ),
+            ]
         return frames
 
     def on_event(self, event: TurnEvent) -> list[bytes]:
@@ -187,46 +228,16 @@ class ResponseEventStream:
             ]
         if isinstance(event, TurnDelta):
             frames: list[bytes] = []
-            if self.open_index != event.output_index:
-                frames.extend(self._close_item())
-                self.open_index = event.output_index
-                item_id = message_item_id(self.chat_id, event.output_index)
-                frames.append(
-                    self.frame(
-                        "response.output_item.added",
-                        {
-                            "output_index": event.output_index,
-                            "item": message_item(self.chat_id, event.output_index, "in_progress", []),
-                        },
-                    )
-                )
-                frames.append(
-                    self.frame(
-                        "response.content_part.added",
-                        {
-                            "item_id": item_id,
-                            "output_index": event.output_index,
-                            "content_index": 0,
-                            "part": text_part(""),
-                        },
-                    )
-                )
+            if self.open_message != event.output_index:
+                frames += self._close_message()
+                frames += self._open_message(event.output_index)
             self.open_text.append(event.text)
-            frames.append(
-                self.frame(
-                    "response.output_text.delta",
-                    {
-                        "item_id": message_item_id(self.chat_id, event.output_index),
-                        "output_index": event.output_index,
-                        "content_index": 0,
-                        "delta": event.text,
-                        "logprobs": [],
-                    },
-                )
-            )
-            return frames
+            delta = {**self._position(), "delta": event.text, "logprobs": []}
+            return [*frames, self.frame("response.output_text.delta", delta)]
+        if isinstance(event, TurnToolCalls):
+            return [*self._close_message(), *self._function_calls(event.calls)]
         if isinstance(event, TurnCompleted):
-            frames = self._close_item()
+            frames = self._close_message()
             final = completed_response(event, self.shape, self.created_at)
             return [*frames, self.frame("response.completed", {"response": final})]
         if isinstance(event, TurnFailed):

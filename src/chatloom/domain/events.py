@@ -1,8 +1,8 @@
 """Events: what a provider yields during one model call, and what one chat turn yields to the API.
 
 A provider stream yields `TextChunk`s as tokens arrive and ends with exactly one `ModelReply`.
-A chat turn yields `TurnDelta`s (text for `Chat.output[output_index]`), then `TurnCompleted` with the
-stored chat, or `TurnFailed` (nothing is stored then).
+A chat turn yields `TurnDelta`s (text for `Chat.output[output_index]`) and `TurnToolCalls` (tools the
+model called), then `TurnCompleted` with the stored chat, or `TurnFailed` (nothing is stored then).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatloom.domain.messages import Message
+from chatloom.domain.messages import Message, ToolCall
 from chatloom.domain.usage import ModelCall, Usage
 
 
@@ -48,6 +48,16 @@ class TurnDelta:
 
 
 @dataclass(slots=True)
+class TurnToolCalls:
+    """The model asked for tools: `Chat.output[output_index]` is the assistant message with `calls`."""
+
+    chat_id: str
+    output_index: int
+    calls: list[ToolCall]
+    session_id: str | None = None
+
+
+@dataclass(slots=True)
 class TurnCompleted:
     """The turn finished and its chat is stored. `chat` is the stored record as the API shows it."""
 
@@ -63,4 +73,4 @@ class TurnFailed:
     session_id: str | None = None
 
 
-TurnEvent = TurnStarted | TurnDelta | TurnCompleted | TurnFailed
+TurnEvent = TurnStarted | TurnDelta | TurnToolCalls | TurnCompleted | TurnFailed

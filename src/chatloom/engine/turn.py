@@ -22,6 +22,7 @@ from chatloom.domain.events import (
     TurnEvent,
     TurnFailed,
     TurnStarted,
+    TurnToolCalls,
 )
 from chatloom.domain.ids import iso, new_id, utc_now
 from chatloom.domain.messages import Message, ToolCall
@@ -189,6 +190,7 @@ class ChatEngine:
                 tool_calls = reply.message.get("tool_calls")
                 if not tool_calls:
                     break
+                yield TurnToolCalls(turn.chat_id, len(output) - 1, tool_calls, session_id)
                 if final_round:
                     limit = f"the limit of {self.max_tool_rounds} tool rounds per chat turn was reached"
                     output.extend(error_result(call, limit).message() for call in tool_calls)

@@ -115,8 +115,11 @@ def alembic_config(url: str) -> Any:
 
 def migrate(url: str) -> None:
     """Apply every pending migration (blocking; call before serving)."""
+    import logging
+
     from alembic import command
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     path = _sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
