@@ -18,8 +18,10 @@ class TurnsInFlight:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def detach(self, events: AsyncIterator[TurnEvent]) -> AsyncIterator[TurnEvent]:
-        """Drives `events` in its own task; the returned iterator relays them while anyone listens."""
+    async def detach(self, events: AsyncIterator[TurnEvent]) -> AsyncIterator[TurnEvent]:
+        """Drives `events` in its own task; the returned iterator relays them while anyone listens.
+        The task runs at once, up to its first wait (the model request on its way), before the caller
+        goes on to send its response headers: that keeps the time to the first token short."""
         queue: asyncio.Queue[object] = asyncio.Queue()
 
         async def drive() -> None:
@@ -34,6 +36,7 @@ class TurnsInFlight:
         task = asyncio.get_running_loop().create_task(drive())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        await asyncio.sleep(0)
         return self._relay(queue)
 
     @staticmethod

@@ -123,7 +123,7 @@ async def respond(
     """Runs a prepared turn: framed as SSE when `frames` is given (the turn then runs in its own task, so
     a client that leaves does not cancel it), else drained into one JSON response."""
     if frames is not None:
-        events = services.in_flight.detach(services.engine.run(turn, stream=True))
+        events = await services.in_flight.detach(services.engine.run(turn, stream=True))
         return StreamingResponse(frames(events), media_type="text/event-stream", headers=SSE_HEADERS)
     async with aclosing(services.engine.run(turn, stream=False)) as events:
         async for event in events:
