@@ -58,7 +58,7 @@ class AssistantRecords:
 
     async def list(self, org_id: str, query: ListQuery) -> list[Document]:
         async with self.db.read() as conn:
-            return await assistants.list_(conn, org_id, query)
+            return (await assistants.list_(conn, org_id, query)).items
 
 
 class ToolRecords:
@@ -110,7 +110,7 @@ class ToolRecords:
 
     async def list(self, org_id: str, query: ListQuery) -> list[Document]:
         async with self.db.read() as conn:
-            return await tools.list_(conn, org_id, query)
+            return (await tools.list_(conn, org_id, query)).items
 
 
 class ChatRecords:
@@ -139,4 +139,4 @@ class ChatRecords:
 
     async def list(self, org_id: str, query: ListQuery) -> Page:
         async with self.db.read() as conn:
-            return await chats.list_(conn, org_id, query)
+            return await chats.list_(conn, org_id, query, count=True)

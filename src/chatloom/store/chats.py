@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from chatloom.store import documents
-from chatloom.store.documents import Document, ListQuery, Page
+from chatloom.store.documents import DocumentStore
 from chatloom.store.tables import chats
 
 SORTABLE = {"createdAt": "created_at", "cost": "cost"}
 
 
-def _columns(document: Document) -> dict[str, Any]:
+def _columns(document: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "assistant_id": document.get("assistantId"),
         "squad_id": document.get("squadId"),
@@ -25,25 +22,5 @@ def _columns(document: Document) -> dict[str, Any]:
     }
 
 
-async def insert(conn: AsyncConnection, org_id: str, doc_id: str, document: Document, now: datetime) -> None:
-    await documents.insert_document(
-        conn,
-        chats,
-        org_id=org_id,
-        doc_id=doc_id,
-        document=document,
-        created_at=now,
-        columns=_columns(document),
-    )
-
-
-async def get(conn: AsyncConnection, org_id: str, doc_id: str) -> Document | None:
-    return await documents.get_document(conn, chats, org_id, doc_id)
-
-
-async def delete(conn: AsyncConnection, org_id: str, doc_id: str) -> Document | None:
-    return await documents.delete_document(conn, chats, org_id, doc_id)
-
-
-async def list_(conn: AsyncConnection, org_id: str, query: ListQuery) -> Page:
-    return await documents.list_documents(conn, chats, org_id, query, count=True)
+STORE = DocumentStore(chats, _columns)
+insert, get, delete, list_ = STORE.insert, STORE.get, STORE.delete, STORE.list_

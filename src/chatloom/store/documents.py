@@ -161,3 +161,59 @@ async def list_documents(
     if count:
         total = int((await conn.execute(select(func.count()).select_from(table).where(where))).scalar_one())
     return Page(items=[convert(row) for row in rows], total=total)
+
+
+class DocumentStore:
+    """The org-scoped CRUD of one document table; `columns` copies a document's filterable fields into
+    their own columns. Modules expose its bound methods as their functions."""
+
+    def __init__(self, table: Table, columns: Callable[[Mapping[str, Any]], dict[str, Any]]) -> None:
+        self.table = table
+        self.columns = columns
+
+    async def insert(
+        self, conn: AsyncConnection, org_id: str, doc_id: str, document: Document, now: datetime
+    ) -> None:
+        await insert_document(
+            conn,
+            self.table,
+            org_id=org_id,
+            doc_id=doc_id,
+            document=document,
+            created_at=now,
+            columns=self.columns(document),
+        )
+
+    async def get(self, conn: AsyncConnection, org_id: str, doc_id: str) -> Document | None:
+        return await get_document(conn, self.table, org_id, doc_id)
+
+    async def get_many(self, conn: AsyncConnection, org_id: str, ids: Sequence[str]) -> list[Document]:
+        """The org's documents among `ids`, in the order of `ids` (each once); unknown ids are left out."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        table = self.table
+        statement = select(table).where(table.c.org_id == org_id, table.c.id.in_(wanted))
+        found = {row.id: to_document(row) for row in (await conn.execute(statement)).all()}
+        return [found[doc_id] for doc_id in wanted if doc_id in found]
+
+    async def replace(
+        self, conn: AsyncConnection, org_id: str, doc_id: str, document: Document, now: datetime
+    ) -> bool:
+        return await update_document(
+            conn,
+            self.table,
+            org_id=org_id,
+            doc_id=doc_id,
+            document=document,
+            updated_at=now,
+            columns=self.columns(document),
+        )
+
+    async def delete(self, conn: AsyncConnection, org_id: str, doc_id: str) -> Document | None:
+        return await delete_document(conn, self.table, org_id, doc_id)
+
+    async def list_(
+        self, conn: AsyncConnection, org_id: str, query: ListQuery, *, count: bool = False
+    ) -> Page:
+        return await list_documents(conn, self.table, org_id, query, count=count)
