@@ -254,7 +254,7 @@ class ChatEngine:
         chat["output"] = output
         chat["costs"] = [cost_entry(call) for call in calls]
         chat["cost"] = sum(call.cost for call in calls)
-        async with self.db.write() as conn:
+        async with self.db.write(starts_with_write=True) as conn:
             await chats.insert(conn, request.org_id, turn.chat_id, chat, now)
             if request.session_id is not None and turn.session_lease is not None:
                 await sessions.append_turn(

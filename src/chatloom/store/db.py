@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 
 READ_ONLY = "chatloom_read_only"
+STARTS_WITH_WRITE = "chatloom_starts_with_write"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -49,8 +50,9 @@ def create_engine(url: str, pool_size: int = 10, sqlite_synchronous: str = "FULL
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-            # Let SQLAlchemy's "begin" event, not the driver, decide how each transaction begins.
-            dbapi_connection.isolation_level = None
+            # The driver begins a write transaction (BEGIN IMMEDIATE) by itself just before the first
+            # INSERT/UPDATE/DELETE, in the same call; SELECTs outside a transaction begin nothing.
+            dbapi_connection.isolation_level = "IMMEDIATE"
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={synchronous}")
@@ -60,11 +62,21 @@ def create_engine(url: str, pool_size: int = 10, sqlite_synchronous: str = "FULL
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn: Any) -> None:
-            # Writers take the write lock up front: two deferred transactions that both read and then
-            # write would otherwise fail with SQLITE_BUSY instead of waiting their turn.
-            if not conn.get_execution_options().get(READ_ONLY, False):
+            # A transaction that reads before it writes takes the write lock up front, so no other
+            # writer can change what it read; one that starts by writing lets the driver begin it.
+            options = conn.get_execution_options()
+            if not options.get(READ_ONLY, False) and not options.get(STARTS_WITH_WRITE, False):
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+        dialect = engine.sync_engine.dialect
+        rollback = dialect.do_rollback
+
+        def _rollback_if_open(dbapi_connection: Any) -> None:
+            # Reads leave no transaction open; rolling back nothing would still cost a thread hop.
+            if dbapi_connection.driver_connection.in_transaction:
+                rollback(dbapi_connection)
+
+        dialect.do_rollback = _rollback_if_open  # type: ignore[method-assign]
         return engine
     return create_async_engine(
         url,
@@ -89,16 +101,24 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
-            yield await conn.execution_options(isolation_level="AUTOCOMMIT", **{READ_ONLY: True})
+            if self._sqlite_writer is None:
+                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                yield await conn.execution_options(**{READ_ONLY: True})
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self, starts_with_write: bool = False) -> AsyncIterator[AsyncConnection]:
+        """One transaction. `starts_with_write` promises that its first statement writes (on SQLite the
+        driver then begins it in that same call); leave it False when the transaction reads first."""
         if self._sqlite_writer is None:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self._sqlite_writer, self.engine.begin() as conn:
-            yield conn
+        async with self._sqlite_writer, self.engine.connect() as conn:
+            if starts_with_write:
+                conn = await conn.execution_options(**{STARTS_WITH_WRITE: True})
+            async with conn.begin():
+                yield conn
 
     async def dispose(self) -> None:
         await self.engine.dispose()
