@@ -28,6 +28,9 @@ class TurnsInFlight:
             try:
                 async for event in events:
                     queue.put_nowait(event)
+                    # Let the listener send it now, not after the rest of the turn (whose next chunks
+                    # may already be buffered) has been worked through.
+                    await asyncio.sleep(0)
             except Exception:
                 log.exception("a detached turn failed")
             finally:
