@@ -41,3 +41,14 @@ def assistant_message(text: str | None, tool_calls: list[ToolCall] | None = None
     if tool_calls:
         message["tool_calls"] = tool_calls
     return message
+
+
+def text_of(content: Any) -> str:
+    """A message's content as text: a string, or the `text` of each part of a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""

@@ -15,7 +15,7 @@ from multidict import CIMultiDict
 
 from chatloom.domain.errors import UpstreamError
 from chatloom.domain.events import ModelReply, TextChunk
-from chatloom.domain.messages import Message, ToolCall, assistant_message
+from chatloom.domain.messages import Message, ToolCall, assistant_message, text_of
 from chatloom.domain.usage import Usage
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.http_transport import (
@@ -174,17 +174,6 @@ def wire_tool(tool: dict[str, Any]) -> dict[str, Any]:
         wire["description"] = function["description"]
     wire["input_schema"] = function.get("parameters") or {"type": "object", "properties": {}}
     return wire
-
-
-def text_of(content: Any) -> str:
-    """A message's content as text: a string, or the `text` of each part of a list."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
-        )
-    return ""
 
 
 def parse_message(data: Any, request: ModelRequest) -> ModelReply:

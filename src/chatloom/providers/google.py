@@ -20,7 +20,7 @@ from multidict import CIMultiDict
 
 from chatloom.domain.errors import UpstreamError
 from chatloom.domain.events import ModelReply, TextChunk
-from chatloom.domain.messages import Message, ToolCall, assistant_message
+from chatloom.domain.messages import Message, ToolCall, assistant_message, text_of
 from chatloom.domain.usage import Usage
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.http_transport import (
@@ -104,7 +104,7 @@ def request_body(request: ModelRequest) -> dict[str, Any]:
     for message in request.messages:
         role = message["role"]
         if role in SYSTEM_ROLES:
-            text = message_text(message.get("content"))
+            text = text_of(message.get("content"))
             if text:
                 system_texts.append(text)
             continue
@@ -113,7 +113,7 @@ def request_body(request: ModelRequest) -> dict[str, Any]:
         elif role == "tool":
             wire_role, parts = "user", [function_response(message, call_names)]
         elif role == "user":
-            text = message_text(message.get("content"))
+            text = text_of(message.get("content"))
             wire_role, parts = "user", [{"text": text}] if text else []
         else:
             continue
@@ -136,19 +136,9 @@ def request_body(request: ModelRequest) -> dict[str, Any]:
     return body
 
 
-def message_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
-        )
-    return ""
-
-
 def assistant_parts(message: Message, call_names: dict[str, str]) -> list[dict[str, Any]]:
     """Text, then one `functionCall` part per tool call; the step's first call carries a thought signature."""
-    text = message_text(message.get("content"))
+    text = text_of(message.get("content"))
     parts: list[dict[str, Any]] = [{"text": text}] if text else []
     for position, call in enumerate(message.get("tool_calls") or ()):
         function = call.get("function") or {}
@@ -165,7 +155,7 @@ def assistant_parts(message: Message, call_names: dict[str, str]) -> list[dict[s
 def function_response(message: Message, call_names: dict[str, str]) -> dict[str, Any]:
     """A tool result, named after the call it answers; a JSON object result is sent as the response."""
     call_id = message.get("tool_call_id") or ""
-    content = message_text(message.get("content"))
+    content = text_of(message.get("content"))
     response = loads_object(content) if content.lstrip().startswith("{") else None
     return {
         "functionResponse": {

@@ -23,6 +23,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from chatloom.domain.messages import text_of
 from chatloom.testing.loopback import LoopbackServer
 
 WORDISH_PIECE = re.compile(r"\S+\s*|\s+")
@@ -95,17 +96,6 @@ class FakeDialect(Protocol):
     def stream_frames(self, body: dict[str, Any], reply: FakeReply) -> tuple[list[bytes], list[bytes]]:
         """A streamed reply without its terminator: (opening frames, which are never cut; chunks)."""
         ...
-
-
-def text_of(content: Any) -> str:
-    """The text of an OpenAI message `content`: a string, or the `text` of each part of a list."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
-        )
-    return ""
 
 
 def chat_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
