@@ -27,7 +27,7 @@ def test_list_filters_sort_and_pages(api: Api, fake_llm: FakeLLM) -> None:
     }
     assert [c["id"] for c in everything["results"]] == [chained["id"], *[c["id"] for c in reversed(chats)]]
 
-    page2 = api.get("/chat", params={"limit": 2, "page": 2, "sortOrder": "ASC"}).json()
+    page2 = api.get("/chat", params={"limit": "2.0", "page": 2, "sortOrder": "ASC"}).json()
     assert [c["id"] for c in page2["results"]] == [chats[2]["id"], chats[3]["id"]]
     assert page2["metadata"]["totalPages"] == 3 and page2["metadata"]["hasNextPage"] is True
 
@@ -59,6 +59,7 @@ def test_list_filters_sort_and_pages(api: Api, fake_llm: FakeLLM) -> None:
 def test_bad_list_parameters_are_400(api: Api) -> None:
     for params in (
         {"limit": 5000},
+        {"limit": "2.5"},
         {"page": 0},
         {"sortOrder": "UP"},
         {"sortBy": "name"},
@@ -75,3 +76,11 @@ def test_delete_returns_the_chat(api: Api) -> None:
     deleted = api.delete(f"/chat/{chat['id']}")
     assert deleted.status_code == 200 and deleted.json() == chat
     assert api.get(f"/chat/{chat['id']}").status_code == 404
+
+
+def test_sort_by_duration_is_accepted(api: Api) -> None:
+    assistant = api.create_assistant()
+    first = api.chat(assistantId=assistant["id"], input="one")
+    second = api.chat(assistantId=assistant["id"], input="two")
+    listed = api.get("/chat", params={"sortBy": "duration", "sortOrder": "ASC"}).json()
+    assert [c["id"] for c in listed["results"]] == [first["id"], second["id"]], "text chats sort by creation"

@@ -8,7 +8,8 @@ from typing import Any
 from chatloom.store.documents import DocumentStore
 from chatloom.store.tables import chats
 
-SORTABLE = {"createdAt": "created_at", "cost": "cost"}
+SORTABLE = {"createdAt": "created_at", "cost": "cost", "duration": "created_at"}
+"""`sortBy` values and their columns; a text chat has no duration, so `duration` sorts by creation."""
 
 
 def _columns(document: Mapping[str, Any]) -> dict[str, Any]:

@@ -90,4 +90,4 @@ class ListChatsParams(PagedListParams):
     squad_id: str | None = Field(None, alias="squadId")
     session_id: str | None = Field(None, alias="sessionId")
     previous_chat_id: str | None = Field(None, alias="previousChatId")
-    sort_by: Literal["createdAt", "cost"] = Field("createdAt", alias="sortBy")
+    sort_by: Literal["createdAt", "cost", "duration"] = Field("createdAt", alias="sortBy")

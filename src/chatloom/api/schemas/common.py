@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    model_validator,
+)
 
 MESSAGE_CONTENT_LIMIT = 100_000
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
@@ -75,12 +84,26 @@ class ChatMessageIn(Open):
         return self
 
 
+def _whole_number(value: Any) -> Any:
+    """Vapi's SDKs type `page` and `limit` as numbers, so `2.0` arrives as "2.0": accept whole values."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return int(number) if number.is_integer() else value
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+
+
 class ListParams(BaseModel):
     """Query parameters shared by every list route."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    limit: Annotated[int, Field(ge=0, le=1000)] = 100
+    limit: Annotated[WholeNumber, Field(ge=0, le=1000)] = 100
     created_at_gt: datetime | None = Field(None, alias="createdAtGt")
     created_at_lt: datetime | None = Field(None, alias="createdAtLt")
     created_at_ge: datetime | None = Field(None, alias="createdAtGe")
@@ -92,5 +115,5 @@ class ListParams(BaseModel):
 
 
 class PagedListParams(ListParams):
-    page: Annotated[int, Field(ge=1)] = 1
+    page: Annotated[WholeNumber, Field(ge=1)] = 1
     sort_order: Literal["ASC", "DESC"] = Field("DESC", alias="sortOrder")
