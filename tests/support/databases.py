@@ -97,7 +97,10 @@ async def _admin(host: str, port: int, statement: str) -> None:
 
 @contextmanager
 def postgresql_url() -> Iterator[str]:
-    """A URL of a new, empty database, dropped afterwards. Raises RuntimeError when impossible."""
+    """A URL of a new, empty database, dropped afterwards. Raises RuntimeError when impossible, or when
+    the PostgreSQL leg is switched off with CHATLOOM_TEST_POSTGRES=off."""
+    if os.environ.get("CHATLOOM_TEST_POSTGRES", "").lower() == "off":
+        raise RuntimeError("switched off with CHATLOOM_TEST_POSTGRES=off")
     with _server() as (host, port):
         name = f"chatloom_test_{uuid.uuid4().hex[:12]}"
         asyncio.run(_admin(host, port, f'CREATE DATABASE "{name}"'))
