@@ -25,7 +25,7 @@ from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.keys import KeyVerifier
 from chatloom.engine.model_calls import ModelCaller, RetryPolicy
 from chatloom.engine.pricing import PriceBook
-from chatloom.engine.records import AssistantRecords, ChatRecords, ToolRecords
+from chatloom.engine.records import ChatRecords, assistant_records, tool_records
 from chatloom.engine.server_messages import ServerMessages
 from chatloom.engine.sessions import SessionLeases, SessionRecords
 from chatloom.engine.templates import render_prompt
@@ -151,9 +151,9 @@ def build_services(settings: Settings, db: Database) -> Services:
     )
     return Services(
         engine=engine,
-        assistants=AssistantRecords(db, assistant_cache),
+        assistants=assistant_records(db, assistant_cache),
         sessions=SessionRecords(db, server_messages),
-        tools=ToolRecords(db),
+        tools=tool_records(db),
         chats=ChatRecords(db, server_messages),
         keys=KeyVerifier(db),
         in_flight=TurnsInFlight(),

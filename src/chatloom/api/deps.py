@@ -17,7 +17,7 @@ from starlette.responses import Response
 from chatloom.api.errors import first_field, validation_messages
 from chatloom.domain.errors import InvalidRequest, Unauthorized
 from chatloom.engine.keys import KeyVerifier
-from chatloom.engine.records import AssistantRecords, ChatRecords, ToolRecords
+from chatloom.engine.records import ChatRecords, DocumentRecords
 from chatloom.engine.sessions import SessionRecords
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
@@ -29,9 +29,9 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 @dataclass(slots=True)
 class Services:
     engine: ChatEngine
-    assistants: AssistantRecords
+    assistants: DocumentRecords
     sessions: SessionRecords
-    tools: ToolRecords
+    tools: DocumentRecords
     chats: ChatRecords
     keys: KeyVerifier
     in_flight: TurnsInFlight

@@ -1,4 +1,4 @@
-"""Record operations outside a turn: assistant and tool CRUD, and reading or deleting chats.
+"""Record operations outside a turn: assistant and tool CRUD, and reading, listing or deleting chats.
 
 Each operation is one short transaction, scoped to the caller's org; a missing or foreign id raises
 `NotFound`.
@@ -15,102 +15,88 @@ from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.server_messages import ServerMessages
 from chatloom.store import assistants, chats, tools
 from chatloom.store.db import Database
-from chatloom.store.documents import Document, ListQuery, Page
+from chatloom.store.documents import Document, DocumentStore, ListQuery, Page
+
+STORED_FIELDS = ("id", "orgId", "createdAt", "updatedAt")
 
 
-class AssistantRecords:
-    def __init__(self, db: Database, cache: AssistantCache | None = None) -> None:
+class DocumentRecords:
+    """CRUD over one document store. Validation is the caller's: `update` applies a `revise` function to
+    the stored document inside the write transaction, so a concurrent change is never lost."""
+
+    def __init__(
+        self, db: Database, store: DocumentStore, noun: str, changed: Callable[[str, str], None] | None = None
+    ) -> None:
         self.db = db
-        self.cache = cache or AssistantCache(ttl_seconds=0)
+        self.store = store
+        self.noun = noun
+        self.changed = changed or (lambda _org_id, _doc_id: None)
+
+    def _not_found(self, doc_id: str) -> NotFound:
+        return NotFound(f"{self.noun} {doc_id} not found")
 
     async def create(self, org_id: str, fields: dict[str, Any]) -> Document:
         doc_id, now = new_id(), utc_now()
-        async with self.db.write() as conn:
-            await assistants.insert(conn, org_id, doc_id, fields, now)
+        async with self.db.write(starts_with_write=True) as conn:
+            await self.store.insert(conn, org_id, doc_id, fields, now)
         return {"id": doc_id, "orgId": org_id, **fields, "createdAt": iso(now), "updatedAt": iso(now)}
 
     async def get(self, org_id: str, doc_id: str) -> Document:
         async with self.db.read() as conn:
-            document = await assistants.get(conn, org_id, doc_id)
+            document = await self.store.get(conn, org_id, doc_id)
         if document is None:
-            raise NotFound(f"Assistant {doc_id} not found")
-        return document
-
-    async def update(self, org_id: str, doc_id: str, changes: dict[str, Any]) -> Document:
-        now = utc_now()
-        async with self.db.write() as conn:
-            document = await assistants.get(conn, org_id, doc_id)
-            if document is None:
-                raise NotFound(f"Assistant {doc_id} not found")
-            document.update(changes)
-            await assistants.replace(conn, org_id, doc_id, document, now)
-        self.cache.forget(org_id, doc_id)  # after the commit, so no turn can cache the old version
-        document["updatedAt"] = iso(now)
-        return document
-
-    async def delete(self, org_id: str, doc_id: str) -> Document:
-        async with self.db.write() as conn:
-            document = await assistants.delete(conn, org_id, doc_id)
-        self.cache.forget(org_id, doc_id)
-        if document is None:
-            raise NotFound(f"Assistant {doc_id} not found")
-        return document
-
-    async def list(self, org_id: str, query: ListQuery) -> list[Document]:
-        async with self.db.read() as conn:
-            return (await assistants.list_(conn, org_id, query)).items
-
-
-class ToolRecords:
-    """Stored tools. Validation is the caller's: `update` applies a `revise` function to the stored
-    document inside the write transaction, so a concurrent change is never lost."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def create(self, org_id: str, fields: dict[str, Any]) -> Document:
-        doc_id, now = new_id(), utc_now()
-        async with self.db.write() as conn:
-            await tools.insert(conn, org_id, doc_id, fields, now)
-        return {"id": doc_id, "orgId": org_id, **fields, "createdAt": iso(now), "updatedAt": iso(now)}
-
-    async def get(self, org_id: str, doc_id: str) -> Document:
-        async with self.db.read() as conn:
-            document = await tools.get(conn, org_id, doc_id)
-        if document is None:
-            raise NotFound(f"Tool {doc_id} not found")
+            raise self._not_found(doc_id)
         return document
 
     async def get_many(self, org_id: str, ids: Sequence[str]) -> list[Document]:
-        """The org's tools among `ids`, in that order; unknown ids are left out for the caller to report."""
+        """The org's documents among `ids`, in that order; unknown ids are left out for the caller."""
         async with self.db.read() as conn:
-            return await tools.get_many(conn, org_id, ids)
+            return await self.store.get_many(conn, org_id, ids)
 
     async def update(
         self, org_id: str, doc_id: str, revise: Callable[[Document], dict[str, Any]]
     ) -> Document:
-        """Replaces the tool's fields with `revise(stored document)`; `revise` may raise to refuse."""
+        """Replaces the document's fields with `revise(stored document)`; `revise` may raise to refuse."""
         now = utc_now()
         async with self.db.write() as conn:
-            stored = await tools.get(conn, org_id, doc_id)
+            stored = await self.store.get(conn, org_id, doc_id)
             if stored is None:
-                raise NotFound(f"Tool {doc_id} not found")
+                raise self._not_found(doc_id)
             fields = revise(stored)
             document = {"id": doc_id, "orgId": org_id, **fields, "createdAt": stored["createdAt"]}
-            await tools.replace(conn, org_id, doc_id, document, now)
+            await self.store.replace(conn, org_id, doc_id, document, now)
+        self.changed(org_id, doc_id)  # after the commit, so no reader can keep the old version
         document["updatedAt"] = iso(now)
         return document
 
+    async def merge(self, org_id: str, doc_id: str, changes: dict[str, Any]) -> Document:
+        """`update` where the given top-level fields replace the stored ones."""
+
+        def merged(stored: Document) -> dict[str, Any]:
+            return {**{k: v for k, v in stored.items() if k not in STORED_FIELDS}, **changes}
+
+        return await self.update(org_id, doc_id, merged)
+
     async def delete(self, org_id: str, doc_id: str) -> Document:
         async with self.db.write() as conn:
-            document = await tools.delete(conn, org_id, doc_id)
+            document = await self.store.delete(conn, org_id, doc_id)
+        self.changed(org_id, doc_id)
         if document is None:
-            raise NotFound(f"Tool {doc_id} not found")
+            raise self._not_found(doc_id)
         return document
 
     async def list(self, org_id: str, query: ListQuery) -> list[Document]:
         async with self.db.read() as conn:
-            return (await tools.list_(conn, org_id, query)).items
+            return (await self.store.list_(conn, org_id, query)).items
+
+
+def assistant_records(db: Database, cache: AssistantCache) -> DocumentRecords:
+    """Assistants: every change drops this process's cached copy."""
+    return DocumentRecords(db, assistants.STORE, "Assistant", cache.forget)
+
+
+def tool_records(db: Database) -> DocumentRecords:
+    return DocumentRecords(db, tools.STORE, "Tool")
 
 
 class ChatRecords:

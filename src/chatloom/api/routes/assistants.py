@@ -42,7 +42,7 @@ async def update_assistant(
     changes = body.model_dump(by_alias=True, exclude_unset=True, mode="json")
     for protected in ("id", "orgId", "createdAt", "updatedAt"):
         changes.pop(protected, None)
-    return json_response(await services.assistants.update(org_id, assistant_id, changes))
+    return json_response(await services.assistants.merge(org_id, assistant_id, changes))
 
 
 @router.delete("/assistant/{assistant_id}")
