@@ -15,10 +15,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/chatloom.db"
 
 
-def provider_env_prefix(provider: str) -> str:
-    return provider.upper().replace("-", "_")
-
-
 def _provider_environment() -> dict[str, str]:
     """A snapshot of the `*_API_KEY` / `*_BASE_URL` environment variables."""
     return {k: v for k, v in os.environ.items() if k.endswith(("_API_KEY", "_BASE_URL")) and v}
@@ -76,13 +72,3 @@ class Settings(BaseSettings):
     block_private_urls: bool = Field(
         False, description="Refuse outbound calls (custom-llm, tools, webhooks) to private addresses."
     )
-
-    def provider_key(self, provider: str) -> str | None:
-        return self.provider_env.get(f"{provider_env_prefix(provider)}_API_KEY")
-
-    def provider_base_url(self, provider: str) -> str | None:
-        return self.provider_env.get(f"{provider_env_prefix(provider)}_BASE_URL")
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, NotRequired, TypedDict
 
-Role = Literal["system", "developer", "user", "assistant", "tool"]
-ROLES: frozenset[str] = frozenset(("system", "developer", "user", "assistant", "tool"))
+INSTRUCTION_ROLES: frozenset[str] = frozenset(("system", "developer"))
+"""Roles whose messages instruct the model (Liquid-rendered; a provider's system prompt)."""
 
 
 class ToolCallFunction(TypedDict):
@@ -30,10 +30,6 @@ class Message(TypedDict):
     tool_call_id: NotRequired[str]
     name: NotRequired[str]
     metadata: NotRequired[dict[str, Any]]
-
-
-def user_message(text: str) -> Message:
-    return {"role": "user", "content": text}
 
 
 def assistant_message(text: str | None, tool_calls: list[ToolCall] | None = None) -> Message:

@@ -7,21 +7,19 @@ ids are simply not found. A session's history is read only once its turn lease i
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatloom.domain.errors import InvalidRequest, NotFound
-from chatloom.domain.messages import Message
+from chatloom.domain.messages import INSTRUCTION_ROLES, Message
 from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.templates import default_variables, render_prompt
 from chatloom.store import assistants, chats, sessions
 from chatloom.store import tools as tools_store
 from chatloom.store.db import Database
-
-RENDERED_ROLES = frozenset(("system", "developer"))
 
 
 @dataclass(slots=True)
@@ -40,7 +38,6 @@ class TurnRequest:
     instructions: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
-    extra_fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -76,7 +73,7 @@ def render_system_messages(
     rendered: list[Message] = []
     for message in prompt_messages:
         content = message.get("content")
-        if message.get("role") in RENDERED_ROLES and isinstance(content, str):
+        if message.get("role") in INSTRUCTION_ROLES and isinstance(content, str):
             content = render_prompt(content, variables)
         rendered.append({"role": message["role"], "content": content})
     return rendered

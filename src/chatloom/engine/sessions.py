@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatloom.domain.errors import InvalidRequest, NotFound, SessionBusy
 from chatloom.domain.ids import iso, new_id, utc_now
-from chatloom.domain.messages import Message
 from chatloom.engine.context import render_system_messages
 from chatloom.engine.server_messages import ServerMessages
 from chatloom.store import assistants, sessions
@@ -186,7 +185,3 @@ class SessionLeases:
         async with self.db.write() as conn:
             await sessions.release_lease(conn, org_id, session_id, owner)
         self.released(session_id)
-
-
-def session_history(document: Document) -> list[Message]:
-    return list(document.get("messages", []))

@@ -248,7 +248,6 @@ class ChatEngine:
             chat["sessionId"] = request.session_id
         if request.previous_chat_id is not None:
             chat["previousChatId"] = request.previous_chat_id
-        chat.update(request.extra_fields)
         chat["input"] = request.raw_input
         chat["messages"] = [*context.history, *request.input]
         chat["output"] = output

@@ -312,7 +312,15 @@ def describe(error: BaseException) -> str:
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
-    """`Retry-After` as seconds (a number or an HTTP date), or None."""
+    """Seconds to wait from `retry-after-ms` (OpenAI's), or `Retry-After` as seconds or an HTTP date."""
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            seconds = float(milliseconds) / 1000
+        except ValueError:
+            pass
+        else:
+            return max(0.0, seconds) if math.isfinite(seconds) else None
     value = headers.get("Retry-After")
     if not value:
         return None

@@ -15,7 +15,7 @@ from multidict import CIMultiDict
 
 from chatloom.domain.errors import UpstreamError
 from chatloom.domain.events import ModelReply, TextChunk
-from chatloom.domain.messages import Message, ToolCall, assistant_message, text_of
+from chatloom.domain.messages import INSTRUCTION_ROLES, Message, ToolCall, assistant_message, text_of
 from chatloom.domain.usage import Usage
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.http_transport import (
@@ -32,7 +32,6 @@ ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 THINKING_HEADROOM_TOKENS = 1024
 """Room for the visible answer when max_tokens has to be raised above the thinking budget."""
-SYSTEM_ROLES = frozenset(("system", "developer"))
 STREAM_ERROR_STATUSES = {
     "invalid_request_error": 400,
     "authentication_error": 401,
@@ -90,7 +89,7 @@ def request_body(request: ModelRequest, stream: bool) -> dict[str, Any]:
     system = [
         text
         for message in request.messages
-        if message["role"] in SYSTEM_ROLES and (text := text_of(message.get("content")))
+        if message["role"] in INSTRUCTION_ROLES and (text := text_of(message.get("content")))
     ]
     body: dict[str, Any] = {"model": request.model, "messages": wire_messages(request.messages)}
     if system:

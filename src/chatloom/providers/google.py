@@ -20,7 +20,7 @@ from multidict import CIMultiDict
 
 from chatloom.domain.errors import UpstreamError
 from chatloom.domain.events import ModelReply, TextChunk
-from chatloom.domain.messages import Message, ToolCall, assistant_message, text_of
+from chatloom.domain.messages import INSTRUCTION_ROLES, Message, ToolCall, assistant_message, text_of
 from chatloom.domain.usage import Usage
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.http_transport import (
@@ -36,7 +36,6 @@ from chatloom.providers.http_transport import (
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 API_VERSION = "v1beta"
 VERSIONED_BASE = re.compile(r"/v1(?:alpha|beta)?$")
-SYSTEM_ROLES = frozenset(("system", "developer"))
 SKIP_THOUGHT_SIGNATURE = "skip_thought_signature_validator"
 """Google's documented stand-in for a `thoughtSignature` we cannot replay: our tool calls do not keep the
 signature Gemini sent, and Gemini 3 rejects a replayed function call step that carries none."""
@@ -103,7 +102,7 @@ def request_body(request: ModelRequest) -> dict[str, Any]:
     call_names: dict[str, str] = {}
     for message in request.messages:
         role = message["role"]
-        if role in SYSTEM_ROLES:
+        if role in INSTRUCTION_ROLES:
             text = text_of(message.get("content"))
             if text:
                 system_texts.append(text)

@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -20,6 +18,7 @@ from aiohttp.abc import AbstractResolver
 
 from chatloom.domain.errors import UpstreamError, UpstreamTimeout
 from chatloom.domain.events import ModelReply, TextChunk
+from chatloom.outbound.http import retry_after
 from chatloom.providers.base import ModelRequest
 
 ERROR_DETAIL_LIMIT = 500
@@ -175,27 +174,6 @@ def excerpt(raw: bytes) -> str:
     if len(text) > ERROR_DETAIL_LIMIT:
         return text[:ERROR_DETAIL_LIMIT] + "…"
     return text or "(empty body)"
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
-    milliseconds = headers.get("retry-after-ms")
-    if milliseconds:
-        try:
-            return max(0.0, float(milliseconds) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 def timeout_error(request: ModelRequest) -> UpstreamTimeout:

@@ -82,4 +82,4 @@ class ApiRequestRunner:
         if response.truncated:
             text += " … [truncated]"
         content = as_text(f"HTTP {response.status}\n{text}")
-        return ToolResult(call, content, is_error=not 200 <= response.status < 300)
+        return ToolResult(call, content)

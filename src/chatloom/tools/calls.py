@@ -17,7 +17,6 @@ RESULT_LIMIT = 20_000
 class ToolResult:
     call: ToolCall
     content: str
-    is_error: bool = False
 
     def message(self) -> Message:
         return {
@@ -29,7 +28,7 @@ class ToolResult:
 
 
 def error_result(call: ToolCall, reason: str) -> ToolResult:
-    return ToolResult(call, f"Error: {reason}", is_error=True)
+    return ToolResult(call, f"Error: {reason}")
 
 
 def arguments_of(call: ToolCall) -> dict[str, Any]:
