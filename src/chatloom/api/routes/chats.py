@@ -65,9 +65,22 @@ def refuse_unsupported(body: ChatTurnFields) -> None:
         raise InvalidRequest(
             "squadId/squad: squads are not supported in chats by this server yet", field="squadId"
         )
+    if body.transport is not None:
+        raise InvalidRequest("transport: SMS transports are not supported by this server", field="transport")
 
 
-def turn_request(org_id: str, body: ChatTurnFields, messages: list[Message], raw_input: Any) -> TurnRequest:
+def turn_request(
+    org_id: str,
+    body: ChatTurnFields,
+    messages: list[Message],
+    raw_input: Any,
+    *,
+    instructions: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+) -> TurnRequest:
+    """The engine's view of a `/chat` or `/chat/responses` body; the keyword arguments are the
+    per-turn settings only `/chat/responses` has."""
     refuse_unsupported(body)
     return TurnRequest(
         org_id=org_id,
@@ -85,6 +98,9 @@ def turn_request(org_id: str, body: ChatTurnFields, messages: list[Message], raw
         previous_chat_id=body.previous_chat_id,
         session_id=body.session_id,
         name=body.name,
+        instructions=instructions,
+        temperature=temperature,
+        max_tokens=max_tokens,
     )
 
 
@@ -95,8 +111,6 @@ def turn_request(org_id: str, body: ChatTurnFields, messages: list[Message], raw
 )
 async def create_chat(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     body = parse_model(CreateChatIn, await json_body(request))
-    if body.transport is not None:
-        raise InvalidRequest("transport: SMS transports are not supported by this server", field="transport")
     if isinstance(body.input, str):
         messages: list[Message] = [{"role": "user", "content": body.input}]
         raw_input: Any = body.input

@@ -84,16 +84,17 @@ def response_input(items: str | list[dict[str, Any]]) -> list[Message]:
 )
 async def create_response(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     body = parse_model(ResponsesRequestIn, await json_body(request))
-    if body.transport is not None:
-        raise InvalidRequest("transport: SMS transports are not supported by this server", field="transport")
     messages = response_input(body.input)
-    turn_fields = turn_request(
-        org_id, body, messages, body.input if isinstance(body.input, str) else messages
+    request_for_turn = turn_request(
+        org_id,
+        body,
+        messages,
+        body.input if isinstance(body.input, str) else messages,
+        instructions=body.instructions,
+        temperature=body.temperature,
+        max_tokens=body.max_output_tokens,
     )
-    turn_fields.instructions = body.instructions
-    turn_fields.temperature = body.temperature
-    turn_fields.max_tokens = body.max_output_tokens
-    turn = await services.engine.prepare(turn_fields)
+    turn = await services.engine.prepare(request_for_turn)
     shape = ResponseShape(
         model=turn.model_request.model,
         instructions=body.instructions,

@@ -33,6 +33,7 @@ class ChatTurnFields(Strict):
     name: Name40 | None = None
     session_id: NonEmptyStr | None = Field(None, alias="sessionId")
     previous_chat_id: NonEmptyStr | None = Field(None, alias="previousChatId")
+    transport: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _one_context(self) -> ChatTurnFields:
@@ -72,7 +73,6 @@ class CreateChatIn(ChatTurnFields):
         | list[ChatMessageIn]
     )
     stream: StrictBool = False
-    transport: dict[str, Any] | None = None
 
     @field_validator("input")
     @classmethod

@@ -28,7 +28,6 @@ class ResponsesRequestIn(ChatTurnFields):
     metadata: dict[str, str] | None = None
     max_output_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    transport: dict[str, Any] | None = None
 
     @model_validator(mode="before")
     @classmethod
