@@ -132,7 +132,9 @@ def build_services(settings: Settings, db: Database) -> Services:
     prices = PriceBook.from_file(settings.prices_file) if settings.prices_file else PriceBook()
     http = OutboundHttp(outbound)
     assistant_cache = AssistantCache(settings.assistant_cache_seconds)
-    server_messages = ServerMessages(WebhookDispatcher(http, default_secret=settings.webhook_secret))
+    server_messages = ServerMessages(
+        WebhookDispatcher(http, default_secret=settings.webhook_secret), db, assistant_cache
+    )
     tools = ToolRunner(
         FunctionToolServer(http, settings.webhook_secret), ApiRequestRunner(http, render_prompt)
     )

@@ -99,30 +99,18 @@ def tool_records(db: Database) -> DocumentRecords:
     return DocumentRecords(db, tools.STORE, "Tool")
 
 
-class ChatRecords:
+class ChatRecords(DocumentRecords):
+    """Chats are written by turns; here they are read, listed (with a total) and deleted."""
+
     def __init__(self, db: Database, server_messages: ServerMessages) -> None:
-        self.db = db
+        super().__init__(db, chats.STORE, "Chat")
         self.server_messages = server_messages
 
-    async def get(self, org_id: str, doc_id: str) -> Document:
-        async with self.db.read() as conn:
-            document = await chats.get(conn, org_id, doc_id)
-        if document is None:
-            raise NotFound(f"Chat {doc_id} not found")
-        return document
-
     async def delete(self, org_id: str, doc_id: str) -> Document:
-        async with self.db.write() as conn:
-            document = await chats.delete(conn, org_id, doc_id)
-            if document is None:
-                raise NotFound(f"Chat {doc_id} not found")
-            assistant = document.get("assistant")
-            if document.get("assistantId") is not None:
-                assistant = await assistants.get(conn, org_id, document["assistantId"])
-        overrides = document.get("assistantOverrides")
-        self.server_messages.send("chat.deleted", assistant, overrides, {"chat": document})
+        document = await super().delete(org_id, doc_id)
+        await self.server_messages.about("chat.deleted", org_id, document, {"chat": document})
         return document
 
-    async def list(self, org_id: str, query: ListQuery) -> Page:
+    async def page(self, org_id: str, query: ListQuery) -> Page:
         async with self.db.read() as conn:
-            return await chats.list_(conn, org_id, query, count=True)
+            return await self.store.list_(conn, org_id, query, count=True)

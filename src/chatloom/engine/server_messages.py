@@ -10,14 +10,39 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from chatloom.engine.assistant_cache import AssistantCache
+from chatloom.store import assistants
+from chatloom.store.db import Database
+
 
 class Dispatcher(Protocol):
     def dispatch(self, server: Mapping[str, Any], message: dict[str, Any]) -> None: ...
 
 
 class ServerMessages:
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(self, dispatcher: Dispatcher, db: Database, cache: AssistantCache) -> None:
         self.dispatcher = dispatcher
+        self.db = db
+        self.cache = cache
+
+    async def about(
+        self, kind: str, org_id: str, document: Mapping[str, Any], payload: dict[str, Any]
+    ) -> None:
+        """Sends `kind` about a chat or session document, to the server of its assistant (inline, or
+        stored: from the cache, else read after the caller's transaction is over)."""
+        assistant = document.get("assistant")
+        assistant_id = document.get("assistantId")
+        if assistant_id is not None:
+            assistant = self.cache.get(org_id, assistant_id)
+            if assistant is None:
+                async with self.db.read() as conn:
+                    assistant = await assistants.get(conn, org_id, assistant_id)
+        self.send(
+            kind,
+            assistant if isinstance(assistant, dict) else None,
+            document.get("assistantOverrides"),
+            payload,
+        )
 
     def send(
         self,

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from chatloom.domain.errors import InvalidRequest, NotFound, SessionBusy
 from chatloom.domain.ids import iso, new_id, utc_now
 from chatloom.engine.context import render_system_messages
@@ -38,14 +36,8 @@ class SessionRecords:
         self.db = db
         self.server_messages = server_messages
 
-    async def _assistant_of(self, conn: AsyncConnection, org_id: str, document: Document) -> Document | None:
-        if document.get("assistantId") is not None:
-            return await assistants.get(conn, org_id, document["assistantId"])
-        assistant = document.get("assistant")
-        return assistant if isinstance(assistant, dict) else None
-
-    def _notify(self, kind: str, assistant: Document | None, session: Document) -> None:
-        self.server_messages.send(kind, assistant, session.get("assistantOverrides"), {"session": session})
+    async def _notify(self, kind: str, org_id: str, session: Document) -> None:
+        await self.server_messages.about(kind, org_id, session, {"session": session})
 
     async def create(self, org_id: str, fields: dict[str, Any]) -> Document:
         """Stores a new session; `fields` are validated API fields. The prompt is rendered now."""
@@ -77,7 +69,9 @@ class SessionRecords:
             "createdAt": iso(now),
             "updatedAt": iso(now),
         }
-        self._notify("session.created", assistant, session)
+        self.server_messages.send(
+            "session.created", assistant, session.get("assistantOverrides"), {"session": session}
+        )
         return session
 
     async def get(self, org_id: str, session_id: str) -> Document:
@@ -90,24 +84,23 @@ class SessionRecords:
     async def update(self, org_id: str, session_id: str, changes: dict[str, Any]) -> Document:
         now = utc_now()
         async with self.db.write() as conn:
-            document = await sessions.get(conn, org_id, session_id, now, lock=True)
-            if document is None:
+            found = await sessions.get_for_update(conn, org_id, session_id, now)
+            if found is None:
                 raise _not_found(session_id)
-            expires_at = await self._new_expiry(conn, org_id, session_id, document, changes, now)
+            document, current_expiry = found
+            expires_at = self._new_expiry(document, current_expiry, changes, now)
             document.update(changes)
             await sessions.replace(conn, org_id, session_id, dict(document), now, expires_at)
-            assistant = await self._assistant_of(conn, org_id, document)
         document["updatedAt"] = iso(now)
         document["status"] = sessions.effective_status(document["status"], expires_at, now)
-        self._notify("session.updated", assistant, document)
+        await self._notify("session.updated", org_id, document)
         return document
 
     @staticmethod
-    async def _new_expiry(
-        conn: Any, org_id: str, session_id: str, document: Document, changes: dict[str, Any], now: datetime
+    def _new_expiry(
+        document: Document, current: datetime, changes: dict[str, Any], now: datetime
     ) -> datetime:
         """Reopening restarts the clock; a new `expirationSeconds` moves the end, from the last activity."""
-        current = await sessions.expiry(conn, org_id, session_id)
         if changes.get("status") == "active" and document["status"] == "completed":
             return _expires(now, {**document, **changes})
         if "expirationSeconds" in changes:
@@ -118,10 +111,9 @@ class SessionRecords:
     async def delete(self, org_id: str, session_id: str) -> Document:
         async with self.db.write() as conn:
             document = await sessions.delete(conn, org_id, session_id, utc_now())
-            if document is None:
-                raise _not_found(session_id)
-            assistant = await self._assistant_of(conn, org_id, document)
-        self._notify("session.deleted", assistant, document)
+        if document is None:
+            raise _not_found(session_id)
+        await self._notify("session.deleted", org_id, document)
         return document
 
     async def list(self, org_id: str, query: ListQuery) -> Page:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import orjson
 from sqlalchemy import Row, or_, select, update
+from sqlalchemy import delete as sa_delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatloom.domain.messages import Message
@@ -73,14 +74,19 @@ async def insert(
     )
 
 
-async def get(
-    conn: AsyncConnection, org_id: str, doc_id: str, now: datetime, *, lock: bool = False
-) -> Document | None:
+async def get(conn: AsyncConnection, org_id: str, doc_id: str, now: datetime) -> Document | None:
     statement = select(sessions).where(sessions.c.id == doc_id, sessions.c.org_id == org_id)
-    if lock:
-        statement = statement.with_for_update()
     row = (await conn.execute(statement)).first()
     return to_document(row, now) if row is not None else None
+
+
+async def get_for_update(
+    conn: AsyncConnection, org_id: str, doc_id: str, now: datetime
+) -> tuple[Document, datetime] | None:
+    """The session, locked for this transaction, and when it expires."""
+    statement = select(sessions).where(sessions.c.id == doc_id, sessions.c.org_id == org_id).with_for_update()
+    row = (await conn.execute(statement)).first()
+    return (to_document(row, now), row.expires_at) if row is not None else None
 
 
 async def read_for_turn(
@@ -110,22 +116,17 @@ async def replace(
 
 
 async def delete(conn: AsyncConnection, org_id: str, doc_id: str, now: datetime) -> Document | None:
-    document = await get(conn, org_id, doc_id, now, lock=True)
-    if document is not None:
-        await documents.delete_document(conn, sessions, org_id, doc_id)
-    return document
+    found = await get_for_update(conn, org_id, doc_id, now)
+    if found is None:
+        return None
+    await conn.execute(sa_delete(sessions).where(sessions.c.id == doc_id, sessions.c.org_id == org_id))
+    return found[0]
 
 
 async def list_(conn: AsyncConnection, org_id: str, query: ListQuery, now: datetime) -> Page:
     return await documents.list_documents(
         conn, sessions, org_id, query, count=True, convert=lambda row: to_document(row, now)
     )
-
-
-async def expiry(conn: AsyncConnection, org_id: str, doc_id: str) -> datetime:
-    statement = select(sessions.c.expires_at).where(sessions.c.id == doc_id, sessions.c.org_id == org_id)
-    moment: datetime = (await conn.execute(statement)).scalar_one()
-    return moment
 
 
 async def try_lease(

@@ -164,7 +164,7 @@ async def list_chats(
         any_of={"id": params.id_any, "assistant_id": params.assistant_id_any},
     )
     query.sort_by = SORTABLE[params.sort_by]
-    return json_response(paginated(await services.chats.list(org_id, query), query))
+    return json_response(paginated(await services.chats.page(org_id, query), query))
 
 
 @router.get("/chat/{chat_id}")
