@@ -123,13 +123,9 @@ class ChatEngine:
         context = await build_context(self.db, request, now, self.assistant_cache)
         model = context.model
         provider = str(model.get("provider"))
-        custom_url: str | None = None
-        if provider == "custom-llm":
-            custom_url = str(model.get("url") or "")
-            self.outbound.check_url(custom_url, "model.url")
-        endpoint = self.providers.endpoint(
-            provider, url=custom_url, headers=model.get("headers") if provider == "custom-llm" else None
-        )
+        endpoint = self.providers.endpoint(provider, url=model.get("url"), headers=model.get("headers"))
+        if endpoint.user_supplied:
+            self.outbound.check_url(endpoint.base_url, "model.url")
         temperature = request.temperature if request.temperature is not None else model.get("temperature")
         max_tokens = request.max_tokens if request.max_tokens is not None else model.get("maxTokens")
         timeout = model.get("timeoutSeconds") or self.llm_timeout_seconds

@@ -19,6 +19,8 @@ class ProviderSpec:
     dialect: str
     default_base_url: str | None
     key_required: bool = True
+    endpoint_from_assistant: bool = False
+    """The assistant gives the base URL and headers (custom-llm): a user-supplied URL."""
     key_variables: tuple[str, ...] = ()
     """Where the key is read from, in order; by default `<PROVIDER>_API_KEY`."""
     base_url_variables: tuple[str, ...] = ()
@@ -45,7 +47,7 @@ OPENAI_COMPATIBLE: tuple[ProviderSpec, ...] = (
     ProviderSpec("xai", "openai", "https://api.x.ai/v1"),
     ProviderSpec("cerebras", "openai", "https://api.cerebras.ai/v1"),
     ProviderSpec("mistral", "openai", "https://api.mistral.ai/v1"),
-    ProviderSpec("custom-llm", "openai", None, key_required=False),
+    ProviderSpec("custom-llm", "openai", None, key_required=False, endpoint_from_assistant=True),
 )
 NATIVE: tuple[ProviderSpec, ...] = (
     ProviderSpec("anthropic", "anthropic", "https://api.anthropic.com"),
@@ -72,6 +74,8 @@ class Endpoint:
     base_url: str
     api_key: str | None
     headers: Mapping[str, str]
+    user_supplied: bool = False
+    """The base URL came from the assistant, so it must pass the outbound URL guard."""
 
 
 class ProviderRegistry:
@@ -89,7 +93,8 @@ class ProviderRegistry:
     def endpoint(
         self, provider: str, url: str | None = None, headers: Mapping[str, str] | None = None
     ) -> Endpoint:
-        """The endpoint for `provider`; raises a 400-class error naming what is missing."""
+        """The endpoint for `provider`; `url` and `headers` are the assistant's, used only by providers
+        whose endpoint the assistant names (custom-llm). Raises a 400-class error naming what is missing."""
         spec = self._specs.get(provider)
         if spec is None:
             raise InvalidRequest(
@@ -100,11 +105,14 @@ class ProviderRegistry:
         key = self._first(spec.key_names)
         if spec.key_required and not key:
             raise ProviderNotConfigured(provider, " or ".join(spec.key_names))
-        base_url = url or self._first(spec.base_url_names) or spec.default_base_url
-        if base_url is None:
-            raise InvalidRequest(f"model.url is required for provider '{provider}'", field="model.url")
         adapter = self._adapters.get(spec.name) or self._adapters[spec.dialect]
-        return Endpoint(adapter, base_url, key, headers or {})
+        if spec.endpoint_from_assistant:
+            if not url:
+                raise InvalidRequest(f"model.url is required for provider '{provider}'", field="model.url")
+            return Endpoint(adapter, url, key, headers or {}, user_supplied=True)
+        base_url = self._first(spec.base_url_names) or spec.default_base_url
+        assert base_url is not None, f"provider {provider} has no default base URL"
+        return Endpoint(adapter, base_url, key, {})
 
     def _first(self, names: tuple[str, ...]) -> str | None:
         return next((self._environ[name] for name in names if self._environ.get(name)), None)
