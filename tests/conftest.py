@@ -83,9 +83,12 @@ def server(backend: str, fake_llm: FakeLLM) -> Iterator[ServerThread]:
     thread.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless system Chromium driven by Playwright; the test is skipped loudly without one."""
+    """A headless system Chromium driven by Playwright; the test is skipped loudly without one.
+
+    Module-scoped: Playwright's sync API keeps an event loop running in the test thread while it is open,
+    which code calling `asyncio.run` in other test modules must not meet."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
