@@ -88,7 +88,7 @@ def test_query_params_and_raw_content(recorder: HttpRecorder) -> None:
 
 def test_an_answer_over_the_limit_is_a_failure_naming_the_limit(recorder: HttpRecorder) -> None:
     recorder.script("/big", Scripted(body=b"x" * 100_000), Scripted(body=b"y" * 10))
-    with pytest.raises(OutboundFailure, match="larger than 10 bytes.*CHATLOOM_MAX_UPSTREAM_BYTES"):
+    with pytest.raises(OutboundFailure, match=r"larger than 10 bytes.*CHATLOOM_MAX_UPSTREAM_BYTES"):
         send("GET", f"{recorder.url}/big", client={"max_response_bytes": 10})
     exact = send("GET", f"{recorder.url}/big", client={"max_response_bytes": 10})
     assert exact.body == b"y" * 10
