@@ -228,7 +228,7 @@ class LeaseRenewal:
             if not held:
                 self.lost = True
                 if not self._stopped:
-                    log.warning("session %s: this turn's lease was taken by another chat", session_id)
+                    log.warning("session %s: lost this turn's lease (taken over, or deleted)", session_id)
                 return
             await asyncio.sleep(self._interval)
 

@@ -211,9 +211,9 @@ async def append_turn(
         "cost": body["cost"],
         "updated_at": now,
         "expires_at": now + timedelta(seconds=float(body.get("expirationSeconds", 86400))),
-        "lease_owner": None,
-        "lease_until": None,
     }
+    if row.lease_owner == owner:
+        values.update(lease_owner=None, lease_until=None)
     await conn.execute(update(sessions).where(sessions.c.id == doc_id).values(**values))
     return True
 
