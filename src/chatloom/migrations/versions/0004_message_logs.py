@@ -14,7 +14,6 @@ are not lists is left as it is (its row keeps no log and is read as before).
 Downgrade is not supported: going back would mean copying every history into every chat again.
 """
 
-
 import hashlib
 import uuid
 from dataclasses import dataclass, field
