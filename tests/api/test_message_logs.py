@@ -4,10 +4,12 @@ they were, long sessions read back and continue, and deleted conversations leave
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from chatloom.store.tables import log_messages
@@ -146,3 +148,101 @@ def test_a_5000_message_session_reads_back_and_continues(api: Api, fake_llm: Fak
     again = api.get(f"/session/{session_id}").json()
     assert len(again["messages"]) == 5002 and again["messages"][-1]["content"] == "still here"
     assert api.get(f"/chat/{turn['id']}").json() == turn
+
+
+def test_a_patch_during_a_turn_keeps_both_histories(api: Api, fake_llm: FakeLLM) -> None:
+    session = api.post(
+        "/session", {"assistantId": _assistant(api), "messages": [{"role": "user", "content": "old"}]}
+    )
+    session_id = session.json()["id"]
+    fake_llm.push(FakeReply(text="slow answer", delay_seconds=0.5))
+    with ThreadPoolExecutor(1) as pool:
+        turn = pool.submit(api.chat, sessionId=session_id, input="q")
+        time.sleep(0.2)
+        patched = api.patch(f"/session/{session_id}", {"messages": [{"role": "user", "content": "new"}]})
+        assert patched.status_code == 200
+        chat = turn.result()
+    assert _contents(chat["messages"]) == ["old", "q"]  # what the turn saw
+    assert api.get(f"/chat/{chat['id']}").json() == chat
+    assert _contents(api.get(f"/session/{session_id}").json()["messages"]) == ["new", "q", "slow answer"]
+
+
+def test_deleting_the_previous_chat_during_a_turn_loses_nothing(
+    api: Api, server: ServerThread, fake_llm: FakeLLM
+) -> None:
+    secret = uuid.uuid4().hex
+    fake_llm.push(FakeReply(text="first"), FakeReply(text="second", delay_seconds=0.5))
+    first = api.chat(assistantId=_assistant(api), input=secret)
+    with ThreadPoolExecutor(1) as pool:
+        turn = pool.submit(api.chat, previousChatId=first["id"], input="more")
+        time.sleep(0.2)
+        assert api.delete(f"/chat/{first['id']}").status_code == 200
+        chat = turn.result()
+    assert _contents(chat["messages"]) == [secret, "first", "more"]
+    assert api.get(f"/chat/{chat['id']}").json() == chat
+    api.delete(f"/chat/{chat['id']}")
+    assert _rows_containing(server, secret) == 0
+
+
+def test_concurrent_continuations_of_one_chat_each_get_their_branch(api: Api, fake_llm: FakeLLM) -> None:
+    fake_llm.push(FakeReply(text="root"))
+    root = api.chat(assistantId=_assistant(api), input="start")
+    fake_llm.default_delay_seconds = 0.05
+    with ThreadPoolExecutor(8) as pool:
+        chats = list(pool.map(lambda n: api.chat(previousChatId=root["id"], input=f"branch {n}"), range(8)))
+    for index, chat in enumerate(chats):
+        assert _contents(chat["messages"]) == ["start", "root", f"branch {index}"]
+        assert api.get(f"/chat/{chat['id']}").json() == chat
+    with ThreadPoolExecutor(8) as pool:
+        continued = list(pool.map(lambda c: api.chat(previousChatId=c["id"], input="next"), chats))
+    for index, chat in enumerate(continued):
+        assert _contents(chat["messages"])[:-2] == ["start", "root", f"branch {index}"]
+
+
+def test_forks_of_forks_stay_correct_beyond_the_ancestry_limit(api: Api, fake_llm: FakeLLM) -> None:
+    tip = api.chat(assistantId=_assistant(api), input="0")
+    expected = ["0", tip["output"][0]["content"]]
+    for depth in range(1, 30):
+        api.chat(previousChatId=tip["id"], input=f"sibling {depth}")  # appended in place: tip is now inside
+        tip = api.chat(previousChatId=tip["id"], input=str(depth))  # so this one forks, one level deeper
+        assert _contents(tip["messages"]) == [*expected, str(depth)]
+        expected = [*expected, str(depth), tip["output"][0]["content"]]
+        assert api.get(f"/chat/{tip['id']}").json() == tip
+    assert _contents(fake_llm.requests[-1].json["messages"]) == expected[:-1]
+
+
+def test_reads_take_a_constant_number_of_queries(api: Api, server: ServerThread, fake_llm: FakeLLM) -> None:
+    assistant_id = _assistant(api)
+    tip = api.chat(assistantId=assistant_id, input="0")
+    for depth in range(1, 12):
+        api.chat(previousChatId=tip["id"], input="sibling")
+        tip = api.chat(previousChatId=tip["id"], input=str(depth))
+    session = api.post("/session", {"assistantId": assistant_id, "messages": tip["messages"]}).json()
+    for _ in range(3):
+        api.chat(sessionId=session["id"], input="more")
+    # A second server on the same database with no message cache: every read starts cold.
+    cold = ServerThread(server.settings.model_copy(update={"message_cache_mb": 0})).start()
+    client = Api(cold.url, api.key)
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    try:
+        assert client.get("/assistant").status_code == 200  # the key is verified (and cached) here
+        event.listen(Engine, "before_cursor_execute", record)
+        try:
+            for path, most in ((f"/chat/{tip['id']}", 3), (f"/session/{session['id']}", 3)):
+                expected = api.get(path).json()
+                statements.clear()
+                assert client.get(path).json() == expected
+                assert len(statements) <= most, (path, statements)
+            expected = api.get("/chat", params={"limit": 100}).json()
+            statements.clear()
+            page = client.get("/chat", params={"limit": 100}).json()
+            assert page == expected and len(page["results"]) == 26 and len(statements) <= 4, statements
+        finally:
+            event.remove(Engine, "before_cursor_execute", record)
+    finally:
+        client.close()
+        cold.stop()

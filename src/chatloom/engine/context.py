@@ -176,6 +176,8 @@ async def resolve_tools(conn: AsyncConnection, org_id: str, model: dict[str, Any
 def check_tool_results(history: list[Message], new_input: list[Message]) -> None:
     """Each tool message in the input must answer a call that is still open (a client-side tool call of
     the conversation, or one in the input itself), once."""
+    if not any(message["role"] == "tool" for message in new_input):
+        return  # nothing to check, and a long history is not walked on every turn
     open_calls: set[str] = set()
     for message in history:
         _track(open_calls, message)

@@ -269,8 +269,7 @@ class ChatEngine:
         request = context.request
         org_id, session_id = request.org_id, request.session_id
         history, base = context.history, context.history_log
-        reads_first = session_id is not None or request.previous_chat_id is not None
-        async with self.db.write(starts_with_write=not reads_first) as conn:
+        async with self.db.write(starts_with_write=session_id is None) as conn:
             session = None
             if session_id is not None and turn.session_lease is not None:
                 session = await sessions.lock_for_turn(conn, org_id, session_id)
@@ -279,11 +278,15 @@ class ChatEngine:
                 written = await message_logs.append(conn, org_id, base, history, added, now)
                 session_written: message_logs.Written | None = written
             else:
-                held = request.previous_chat_id is not None and await chats.hold(
-                    conn, org_id, request.previous_chat_id
-                )
                 written = await message_logs.append(
-                    conn, org_id, base, history, added, now, base_is_held=held
+                    conn,
+                    org_id,
+                    base,
+                    history,
+                    added,
+                    now,
+                    base_is_held=False,
+                    continues_chat=request.previous_chat_id,
                 )
                 session_written = None
                 if session is not None:

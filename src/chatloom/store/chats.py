@@ -24,7 +24,7 @@ from chatloom.store.documents import (
     list_documents,
     to_document,
 )
-from chatloom.store.message_logs import MessageCache
+from chatloom.store.message_cache import MessageCache
 from chatloom.store.tables import chats
 
 SORTABLE = {"createdAt": "created_at", "cost": "cost", "duration": "created_at"}
@@ -117,12 +117,6 @@ async def read(conn: AsyncConnection, cache: MessageCache, org_id: str, chat_id:
 async def get(conn: AsyncConnection, cache: MessageCache, org_id: str, chat_id: str) -> Document | None:
     stored = await read(conn, cache, org_id, chat_id)
     return stored.document if stored is not None else None
-
-
-async def hold(conn: AsyncConnection, org_id: str, chat_id: str) -> bool:
-    """Locks the chat against deletion until the transaction ends; False when it is gone."""
-    statement = select(chats.c.id).where(chats.c.id == chat_id, chats.c.org_id == org_id)
-    return (await conn.execute(statement.with_for_update(read=True))).first() is not None
 
 
 async def list_(

@@ -17,7 +17,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from chatloom.store.message_logs import MessageCache
+from chatloom.store.message_cache import MessageCache
 
 READ_ONLY = "chatloom_read_only"
 STARTS_WITH_WRITE = "chatloom_starts_with_write"

@@ -3,13 +3,12 @@
 A log is a linear sequence; a fork is a new log that starts with its parent's first `parent_length`
 messages, so chains and sessions share their history instead of copying it. A row (log_id, seq) is
 never rewritten (messages are only appended at a log's `length`, which never goes down), so decoded
-prefixes can be cached per process without any invalidation: see `MessageCache`.
+prefixes can be cached per process without any invalidation (store/message_cache.py).
 """
 
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from chatloom.domain.ids import new_id
+from chatloom.store.message_cache import MessageCache
 from chatloom.store.tables import chats, log_messages, message_logs, sessions
 
 Message = Any
@@ -31,70 +31,6 @@ MAX_ANCESTRY = 24
 """Forks of forks deeper than this start a new log with a copy of the prefix, so a read stays one query
 with a bounded number of conditions."""
 RANGES_PER_QUERY = 300
-
-
-@dataclass(slots=True)
-class CachedLog:
-    ancestry: tuple[tuple[str, int], ...]
-    messages: list[Message]
-    size: int
-
-
-class MessageCache:
-    """Decoded prefixes of logs, least recently used first out, bounded by their stored JSON size.
-
-    Coherent across processes without invalidation: a cached prefix can only be shorter than the log,
-    never different, because rows are immutable. Whatever reads it asks for positions it knows exist
-    (from a chat or session row) and reads only the missing tail. A log deleted by another process
-    simply stops being referenced, so its entry here is never asked for again and ages out.
-    """
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.size = 0
-        self._entries: OrderedDict[str, CachedLog] = OrderedDict()
-
-    def get(self, log_id: str) -> CachedLog | None:
-        entry = self._entries.get(log_id)
-        if entry is not None:
-            self._entries.move_to_end(log_id)
-        return entry
-
-    def put(
-        self, log_id: str, ancestry: tuple[tuple[str, int], ...], messages: list[Message], size: int
-    ) -> None:
-        self.forget(log_id)
-        if size > self.max_bytes:
-            return
-        self._entries[log_id] = CachedLog(ancestry, messages, size)
-        self.size += size
-        while self.size > self.max_bytes:
-            _, evicted = self._entries.popitem(last=False)
-            self.size -= evicted.size
-
-    def extend(self, log_id: str, start: int, messages: Sequence[Message], size: int) -> bool:
-        """Appends to a cached prefix that ends exactly at `start`; False when there is none."""
-        entry = self._entries.get(log_id)
-        if entry is None or len(entry.messages) != start:
-            return False
-        entry.messages.extend(messages)
-        entry.size += size
-        self.size += size
-        self._entries.move_to_end(log_id)
-        while self.size > self.max_bytes and self._entries:
-            _, evicted = self._entries.popitem(last=False)
-            self.size -= evicted.size
-        return True
-
-    def truncate(self, log_id: str, length: int) -> None:
-        entry = self._entries.get(log_id)
-        if entry is not None and len(entry.messages) > length:
-            self.forget(log_id)
-
-    def forget(self, log_id: str) -> None:
-        entry = self._entries.pop(log_id, None)
-        if entry is not None:
-            self.size -= entry.size
 
 
 def _segments(log_id: str, ancestry: Sequence[tuple[str, int]], start: int, end: int) -> list[Segment]:
@@ -237,6 +173,20 @@ def _advance_statement() -> Update:
 
 
 @functools.cache
+def _advance_while_chat_statement() -> Update:
+    chat = select(chats.c.id).where(
+        chats.c.id == bindparam("chat_id"), chats.c.org_id == bindparam("chat_org_id")
+    )
+    return _advance_statement().where(chat.exists())
+
+
+async def _hold_chat(conn: AsyncConnection, org_id: str, chat_id: str) -> bool:
+    """Locks the chat against deletion until the transaction ends; False when it is gone."""
+    statement = select(chats.c.id).where(chats.c.id == chat_id, chats.c.org_id == org_id)
+    return (await conn.execute(statement.with_for_update(read=True))).first() is not None
+
+
+@functools.cache
 def _insert_rows_statement() -> Insert:
     return insert(log_messages)
 
@@ -255,6 +205,7 @@ async def append(
     now: datetime,
     *,
     base_is_held: bool = True,
+    continues_chat: str | None = None,
 ) -> Written:
     """Appends `messages` after position `base` = (log_id, end) (None: a new conversation), inside the
     caller's write transaction: in place when `end` is the log's tip, else in a new fork.
@@ -263,6 +214,10 @@ async def append(
     session) references the log up to `end`, so those rows cannot be deleted meanwhile. Without that
     promise, or when the log is gone, the new log starts with a copy of `prefix` (the messages the turn
     saw), so nothing the turn saw is ever lost.
+
+    `continues_chat` names the chat whose end `base` is: the base is held while that chat exists, which
+    is checked here under the transaction's lock on the chat (PostgreSQL) or, on SQLite, inside the
+    appending statement itself (the database write lock then covers it, and a turn saves a statement).
     """
     bodies = [orjson.dumps(message).decode() for message in messages]
     size = sum(len(body) for body in bodies)
@@ -271,13 +226,22 @@ async def append(
         await _insert_rows(conn, fresh, 0, bodies)
         return Written(fresh, 0, messages, size, (), [])
     log_id, end = base
-    if log_id is not None and base_is_held:
-        advanced = await conn.execute(
-            _advance_statement(), {"log_id": log_id, "at": end, "new_length": end + len(bodies)}
-        )
+    in_statement = continues_chat is not None and conn.dialect.name == "sqlite"
+    if continues_chat is not None and not in_statement:
+        base_is_held = await _hold_chat(conn, org_id, continues_chat)
+    if log_id is not None and (base_is_held or in_statement):
+        values = {"log_id": log_id, "at": end, "new_length": end + len(bodies)}
+        if in_statement:
+            values.update(chat_id=continues_chat, chat_org_id=org_id)
+            advanced = await conn.execute(_advance_while_chat_statement(), values)
+        else:
+            advanced = await conn.execute(_advance_statement(), values)
         if advanced.rowcount:
             await _insert_rows(conn, log_id, end, bodies)
             return Written(log_id, end, messages, size)
+        if in_statement:
+            base_is_held = await _hold_chat(conn, org_id, str(continues_chat))
+    if log_id is not None and base_is_held:
         parent = (
             await conn.execute(
                 select(message_logs.c.ancestry)

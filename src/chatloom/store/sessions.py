@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chatloom.domain.messages import Message
 from chatloom.store import documents, message_logs
 from chatloom.store.documents import Document, ListQuery, Page
-from chatloom.store.message_logs import MessageCache
+from chatloom.store.message_cache import MessageCache
 from chatloom.store.tables import sessions
 
 LeaseState = Literal["acquired", "busy", "missing", "completed", "expired"]
