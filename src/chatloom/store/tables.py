@@ -135,7 +135,7 @@ sessions = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     # The session's messages are log[0:log_length) (no log while it has none).
     Column("log_id", ID, nullable=True),
-    Column("log_length", Integer, nullable=False, default=0),
+    Column("log_length", Integer, nullable=False, default=0, server_default="0"),
     Index(None, "org_id", "created_at"),
     Index(None, "org_id", "assistant_id", "created_at"),
     Index(None, "org_id", "name"),
