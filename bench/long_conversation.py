@@ -47,6 +47,9 @@ from bench.turns import run_async
 
 WINDOW = 100
 SINGLE_TURNS = 200
+REFERENCE_TURNS = 50
+"""Single-turn chats measured after each window: the machine is shared, so each window is also compared
+with an ordinary chat measured at about the same moment."""
 TABLES = ("chats", "sessions", "message_logs", "log_messages", "assistants", "orgs", "api_keys")
 
 
@@ -61,6 +64,7 @@ class Window:
     first: int
     last: int
     server_cpu_ms: float
+    reference_cpu_ms: float
     database_cpu_ms: float | None
     response_bytes: float
     database_bytes: int
@@ -120,12 +124,14 @@ async def drive(
                     raise BenchSetupError(f"POST /chat answered {response.status}: {raw[:300]!r}")
                 return orjson.loads(raw), len(raw)
 
-        for _ in range(SINGLE_TURNS // 4):  # warm-up
-            await turn(single)
-        started = server.cpu_seconds()
-        for _ in range(SINGLE_TURNS):
-            await turn(single)
-        result = Conversation(backend, kind, (server.cpu_seconds() - started) * 1000 / SINGLE_TURNS)
+        async def single_turns(count: int) -> float:
+            started = server.cpu_seconds()
+            for _ in range(count):
+                await turn(single)
+            return (server.cpu_seconds() - started) * 1000 / count
+
+        await single_turns(SINGLE_TURNS // 4)  # warm-up
+        result = Conversation(backend, kind, await single_turns(SINGLE_TURNS))
 
         target: dict[str, Any] = {}
         if kind == "session":
@@ -135,6 +141,7 @@ async def drive(
             target = {"sessionId": created["id"]}
         text_bytes = 0
         size_before = await database_bytes(url)
+        not_ours = 0  # what the reference chats added to the database
         window_start = (server.cpu_seconds(), db_cpu())
         response_bytes = 0
         for index in range(1, args.turns + 1):
@@ -153,15 +160,19 @@ async def drive(
             if index % WINDOW == 0 or index == args.turns:
                 server_cpu, database_cpu = server.cpu_seconds(), db_cpu()
                 count = (index - 1) % WINDOW + 1
+                size = await database_bytes(url)
+                reference = await single_turns(REFERENCE_TURNS)
+                not_ours += await database_bytes(url) - size
                 result.windows.append(
                     Window(
                         index - count + 1,
                         index,
                         (server_cpu - window_start[0]) * 1000 / count,
+                        reference,
                         (database_cpu - window_start[1]) * 1000 / count if database_name else None,
                         response_bytes / count,
-                        size := await database_bytes(url),
-                        size - size_before,
+                        size - not_ours,
+                        size - not_ours - size_before,
                         text_bytes,
                     )
                 )
@@ -209,6 +220,10 @@ def measure(args: argparse.Namespace) -> list[Conversation]:
     return measured
 
 
+def ratio(window: Window) -> float:
+    return window.server_cpu_ms / window.reference_cpu_ms
+
+
 def render(args: argparse.Namespace, measured: list[Conversation], seconds: float) -> str:
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     lines = [
@@ -218,8 +233,10 @@ def render(args: argparse.Namespace, measured: list[Conversation], seconds: floa
         f" {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; `nproc` {os.cpu_count()};"
         f" load average at the end {load}; the run took {seconds:.0f} s.",
         "CPU is the `chatloom serve` process's (user + system, from /proc), per turn; PostgreSQL's own",
-        "backends are shown separately. Database size: SQLite file + WAL; PostgreSQL",
-        "`pg_total_relation_size` of the tables.",
+        "backends are shown separately. After each window the server answers 50 ordinary single-turn chats:",
+        "their CPU per turn (`single now`) shows what the machine's load did to the numbers meanwhile.",
+        "Database size: SQLite's file after a WAL checkpoint; PostgreSQL `pg_total_relation_size` of the",
+        "tables; without what the single-turn chats added.",
         "",
     ]
     for conversation in measured:
@@ -228,19 +245,21 @@ def render(args: argparse.Namespace, measured: list[Conversation], seconds: floa
             f"## {conversation.backend}, {conversation.kind}",
             "",
             f"A single-turn chat: {conversation.single_turn_cpu_ms:.2f} ms of server CPU per turn.",
-            f"Last window / first window: {last.server_cpu_ms / first.server_cpu_ms:.2f}x; first window /"
-            f" single turn: {first.server_cpu_ms / conversation.single_turn_cpu_ms:.2f}x; database / text:"
-            f" {last.database_growth / max(last.text_bytes, 1):.1f}x (the database's growth during the"
-            " conversation; it also holds the single-turn chats measured before it).",
+            f"Last window / first window: {last.server_cpu_ms / first.server_cpu_ms:.2f}x (each against"
+            f" the single-turn chats measured right after it: {ratio(last) / ratio(first):.2f}x);"
+            f" first window / single turn: {first.server_cpu_ms / conversation.single_turn_cpu_ms:.2f}x"
+            f" (measured right after it: {ratio(first):.2f}x); database / text:"
+            f" {last.database_growth / max(last.text_bytes, 1):.1f}x (its growth during the conversation).",
             "",
-            "| turns | server CPU ms/turn | database CPU ms/turn | response bytes | database bytes"
-            " | growth | text |",
-            "|---|---|---|---|---|---|---|",
+            "| turns | server CPU ms/turn | single now | ratio | database CPU ms/turn | response bytes"
+            " | database bytes | growth | text |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for window in conversation.windows:
             database_cpu = f"{window.database_cpu_ms:.2f}" if window.database_cpu_ms is not None else "-"
             lines.append(
-                f"| {window.first}-{window.last} | {window.server_cpu_ms:.2f} | {database_cpu} |"
+                f"| {window.first}-{window.last} | {window.server_cpu_ms:.2f} |"
+                f" {window.reference_cpu_ms:.2f} | {ratio(window):.2f} | {database_cpu} |"
                 f" {window.response_bytes:,.0f} | {window.database_bytes:,} | {window.database_growth:,} |"
                 f" {window.text_bytes:,} |"
             )

@@ -67,6 +67,7 @@ async def read(
     result: dict[str, list[Message]] = {}
     missing: dict[str, tuple[int, int]] = {}
     ancestries: dict[str, tuple[tuple[str, int], ...]] = {}
+    known: dict[str, tuple[list[Message], int]] = {}
     for log_id, end in wanted.items():
         entry = cache.get(log_id)
         have = len(entry.messages) if entry is not None else 0
@@ -76,6 +77,8 @@ async def read(
         missing[log_id] = (have, end)
         if entry is not None:
             ancestries[log_id] = entry.ancestry
+            # A copy taken now: other turns of this process may extend the entry while this one waits.
+            known[log_id] = (entry.messages[:have], entry.size)
     if not missing:
         return result
     unknown = [log_id for log_id in missing if log_id not in ancestries]
@@ -88,9 +91,7 @@ async def read(
         plans[log_id] = _segments(log_id, ancestry, have, end) if ancestry is not None else []
     rows = await _fetch(conn, {segment for plan in plans.values() for segment in plan})
     for log_id, (have, end) in missing.items():
-        entry = cache.get(log_id)
-        messages = list(entry.messages) if entry is not None else []
-        size = entry.size if entry is not None else 0
+        messages, size = known.get(log_id, ([], 0))
         ancestry = ancestries.get(log_id)
         complete = ancestry is not None
         for owner, first, last in plans[log_id]:
@@ -105,7 +106,7 @@ async def read(
                 break
         if ancestry is not None and len(messages) > have:
             cache.put(log_id, ancestry, messages, size)
-        result[log_id] = messages[:end] if complete else messages
+        result[log_id] = messages[:end]
     return result
 
 
