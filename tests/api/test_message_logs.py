@@ -246,3 +246,38 @@ def test_reads_take_a_constant_number_of_queries(api: Api, server: ServerThread,
     finally:
         client.close()
         cold.stop()
+
+
+def test_two_processes_share_conversations_through_their_caches(
+    api: Api, server: ServerThread, fake_llm: FakeLLM
+) -> None:
+    """Turns alternate between two servers on one database: each one's cache is behind the other's
+    writes and must read only what it lacks, and a deletion through one is seen by the other."""
+    second = ServerThread(server.settings).start()
+    other = Api(second.url, api.key)
+    try:
+        assistant_id = _assistant(api)
+        session_id = api.post("/session", {"assistantId": assistant_id}).json()["id"]
+        chat = api.chat(assistantId=assistant_id, input="c0")
+        expected_chain = ["c0", chat["output"][0]["content"]]
+        expected_session: list[Any] = []
+        for index in range(1, 7):
+            client = (api, other)[index % 2]
+            chat = client.chat(previousChatId=chat["id"], input=f"c{index}")
+            assert _contents(chat["messages"]) == [*expected_chain, f"c{index}"]
+            expected_chain = [*expected_chain, f"c{index}", chat["output"][0]["content"]]
+            turn = client.chat(sessionId=session_id, input=f"s{index}")
+            assert _contents(turn["messages"]) == [*expected_session, f"s{index}"]
+            expected_session = [*expected_session, f"s{index}", turn["output"][0]["content"]]
+            for reader in (api, other):
+                assert reader.get(f"/chat/{chat['id']}").json() == chat
+                assert _contents(reader.get(f"/session/{session_id}").json()["messages"]) == expected_session
+        replaced = [{"role": "user", "content": "replaced"}]
+        assert other.patch(f"/session/{session_id}", {"messages": replaced}).status_code == 200
+        turn = api.chat(sessionId=session_id, input="after")
+        assert _contents(turn["messages"]) == ["replaced", "after"]
+        assert other.delete(f"/chat/{chat['id']}").status_code == 200
+        assert api.get(f"/chat/{chat['id']}").status_code == 404
+    finally:
+        other.close()
+        second.stop()
