@@ -66,7 +66,8 @@ class MessageCache:
             self.size -= evicted.size
         return True
 
-    def truncate(self, log_id: str, length: int) -> None:
+    def forget_past(self, log_id: str, length: int) -> None:
+        """Drops the entry if it holds messages at or past `length` (they were just deleted)."""
         entry = self._entries.get(log_id)
         if entry is not None and len(entry.messages) > length:
             self.forget(log_id)

@@ -350,7 +350,7 @@ async def release(conn: AsyncConnection, cache: MessageCache, log_ids: Iterable[
             # The tip (`length`) stays: positions past `keep` are never written again, so no cached
             # prefix anywhere can disagree with what a later reader asks for.
             await conn.execute(_delete_rows_from(), {"log_id": log_id, "keep": keep})
-            cache.truncate(log_id, keep)
+            cache.forget_past(log_id, keep)
             continue
         await conn.execute(delete(log_messages).where(log_messages.c.log_id == log_id))
         await conn.execute(delete(message_logs).where(message_logs.c.id == log_id))
