@@ -181,12 +181,23 @@ def _advance_while_chat_statement() -> Update:
     return _advance_statement().where(chat.exists())
 
 
+@functools.cache
+def _hold_chat_statement() -> Select[Any]:
+    return (
+        select(chats.c.id)
+        .where(chats.c.id == bindparam("chat_id"), chats.c.org_id == bindparam("org_id"))
+        .with_for_update(read=True)
+    )
+
+
 async def _hold_chat(conn: AsyncConnection, org_id: str, chat_id: str) -> bool:
     """Locks the chat against deletion until the transaction ends; False when it is gone."""
-    statement = select(chats.c.id).where(chats.c.id == chat_id, chats.c.org_id == org_id)
-    return (await conn.execute(statement.with_for_update(read=True))).first() is not None
+    found = await conn.execute(_hold_chat_statement(), {"chat_id": chat_id, "org_id": org_id})
+    return found.first() is not None
 
 
+# The hot statements are built once: building one per call (`insert(...).values(rows)`) costs more than
+# a round trip to the database.
 @functools.cache
 def _insert_rows_statement() -> Insert:
     return insert(log_messages)
@@ -223,8 +234,7 @@ async def append(
     bodies = [orjson.dumps(message).decode() for message in messages]
     size = sum(len(body) for body in bodies)
     if base is None or base[1] == 0:
-        fresh = await _new_log(conn, org_id, (), None, 0, len(bodies), now)
-        await _insert_rows(conn, fresh, 0, bodies)
+        fresh = await _new_log(conn, org_id, (), None, 0, len(bodies), now, 0, bodies)
         return Written(fresh, 0, messages, size, (), [])
     log_id, end = base
     in_statement = continues_chat is not None and conn.dialect.name == "sqlite"
@@ -238,7 +248,8 @@ async def append(
         else:
             advanced = await conn.execute(_advance_statement(), values)
         if advanced.rowcount:
-            await _insert_rows(conn, log_id, end, bodies)
+            rows = [{"log_id": log_id, "seq": end + index, "body": body} for index, body in enumerate(bodies)]
+            await conn.execute(_insert_rows_statement(), rows)
             return Written(log_id, end, messages, size)
         if in_statement:
             base_is_held = await _hold_chat(conn, org_id, str(continues_chat))
@@ -253,11 +264,12 @@ async def append(
         if parent is not None:
             ancestry = (*_decode_ancestry(parent.ancestry), (log_id, end))
             if len(ancestry) <= MAX_ANCESTRY:
-                fork = await _new_log(conn, org_id, ancestry, log_id, end, end + len(bodies), now)
-                await _insert_rows(conn, fork, end, bodies)
+                fork = await _new_log(
+                    conn, org_id, ancestry, log_id, end, end + len(bodies), now, end, bodies
+                )
                 return Written(fork, end, messages, size, ancestry, prefix)
             # Too deep: a new root log, its prefix copied row for row inside the database.
-            root = await _new_log(conn, org_id, (), None, 0, end + len(bodies), now)
+            root = await _new_log(conn, org_id, (), None, 0, end + len(bodies), now, end, bodies)
             for owner, first, last in _segments(log_id, ancestry[:-1], 0, end):
                 source = select(
                     bindparam("root", root).label("log_id"), log_messages.c.seq, log_messages.c.body
@@ -265,12 +277,11 @@ async def append(
                     log_messages.c.log_id == owner, log_messages.c.seq >= first, log_messages.c.seq < last
                 )
                 await conn.execute(insert(log_messages).from_select(["log_id", "seq", "body"], source))
-            await _insert_rows(conn, root, end, bodies)
             return Written(root, end, messages, size, (), prefix)
     if prefix is None or len(prefix) != end:
         raise RuntimeError("a conversation's history is needed to store it in a new log")
-    root = await _new_log(conn, org_id, (), None, 0, end + len(bodies), now)
-    await _insert_rows(conn, root, 0, [*(orjson.dumps(message).decode() for message in prefix), *bodies])
+    copied = [orjson.dumps(message).decode() for message in prefix]
+    root = await _new_log(conn, org_id, (), None, 0, end + len(bodies), now, 0, [*copied, *bodies])
     return Written(root, end, messages, size, (), prefix)
 
 
@@ -282,27 +293,25 @@ async def _new_log(
     parent_length: int,
     length: int,
     now: datetime,
+    start: int,
+    bodies: list[str],
 ) -> str:
+    """A new log, with `bodies` as its rows from position `start`."""
     log_id = new_id()
-    await conn.execute(
-        _insert_log_statement(),
-        {
-            "id": log_id,
-            "org_id": org_id,
-            "parent_log_id": parent,
-            "parent_length": parent_length,
-            "ancestry": orjson.dumps([list(segment) for segment in ancestry]).decode(),
-            "length": length,
-            "created_at": now,
-        },
-    )
-    return log_id
-
-
-async def _insert_rows(conn: AsyncConnection, log_id: str, start: int, bodies: list[str]) -> None:
-    if bodies:
-        rows = [{"log_id": log_id, "seq": start + index, "body": body} for index, body in enumerate(bodies)]
+    header = {
+        "id": log_id,
+        "org_id": org_id,
+        "parent_log_id": parent,
+        "parent_length": parent_length,
+        "ancestry": orjson.dumps([list(segment) for segment in ancestry]).decode(),
+        "length": length,
+        "created_at": now,
+    }
+    rows = [{"log_id": log_id, "seq": start + index, "body": body} for index, body in enumerate(bodies)]
+    await conn.execute(_insert_log_statement(), header)
+    if rows:
         await conn.execute(_insert_rows_statement(), rows)
+    return log_id
 
 
 async def create(
