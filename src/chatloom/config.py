@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a process reuses an assistant it read (changes made elsewhere show then).",
     )
+    message_cache_mb: float = Field(
+        64.0,
+        ge=0,
+        description="Memory per process for decoded conversation messages, so a turn reads only new ones.",
+    )
     auth_cache_seconds: float = Field(
         5.0, ge=0, description="How long a verified API key is trusted before it is looked up again."
     )

@@ -173,7 +173,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(
-            create_engine(settings.database_url, settings.database_pool_size, settings.sqlite_synchronous)
+            create_engine(settings.database_url, settings.database_pool_size, settings.sqlite_synchronous),
+            message_cache_bytes=int(settings.message_cache_mb * 1024 * 1024),
         )
         services = build_services(settings, db)
         app.state.services = services

@@ -99,18 +99,29 @@ def tool_records(db: Database) -> DocumentRecords:
     return DocumentRecords(db, tools.STORE, "Tool")
 
 
-class ChatRecords(DocumentRecords):
-    """Chats are written by turns; here they are read, listed (with a total) and deleted."""
+class ChatRecords:
+    """Chats are written by turns; here they are read, listed (with a total) and deleted. Deleting a chat
+    also deletes the messages no other chat or session still reads."""
 
     def __init__(self, db: Database, server_messages: ServerMessages) -> None:
-        super().__init__(db, chats.STORE, "Chat")
+        self.db = db
         self.server_messages = server_messages
 
+    async def get(self, org_id: str, doc_id: str) -> Document:
+        async with self.db.read() as conn:
+            document = await chats.get(conn, self.db.messages, org_id, doc_id)
+        if document is None:
+            raise NotFound(f"Chat {doc_id} not found")
+        return document
+
     async def delete(self, org_id: str, doc_id: str) -> Document:
-        document = await super().delete(org_id, doc_id)
+        async with self.db.write() as conn:
+            document = await chats.delete_chat(conn, self.db.messages, org_id, doc_id)
+        if document is None:
+            raise NotFound(f"Chat {doc_id} not found")
         await self.server_messages.about("chat.deleted", org_id, document, {"chat": document})
         return document
 
     async def page(self, org_id: str, query: ListQuery) -> Page:
         async with self.db.read() as conn:
-            return await self.store.list_(conn, org_id, query, count=True)
+            return await chats.list_(conn, self.db.messages, org_id, query, count=True)

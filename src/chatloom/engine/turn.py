@@ -38,7 +38,7 @@ from chatloom.engine.tool_runner import ToolRunner
 from chatloom.outbound.guard import OutboundPolicy
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.registry import Endpoint, ProviderRegistry
-from chatloom.store import chats, sessions
+from chatloom.store import chats, message_logs, sessions
 from chatloom.store.db import Database
 from chatloom.tools.calls import error_result
 
@@ -257,18 +257,9 @@ class ChatEngine:
         chat["output"] = output
         chat["costs"] = [cost_entry(call) for call in calls]
         chat["cost"] = sum(call.cost for call in calls)
-        async with self.db.write(starts_with_write=True) as conn:
-            await chats.insert(conn, request.org_id, turn.chat_id, chat, now)
-            if request.session_id is not None and turn.session_lease is not None:
-                await sessions.append_turn(
-                    conn,
-                    request.org_id,
-                    request.session_id,
-                    turn.session_lease,
-                    [*request.input, *output],
-                    chat["costs"],
-                    now,
-                )
+        written = await self._write(turn, chat, [*request.input, *output], now)
+        for place in written:
+            place.cached(self.db.messages)
         if request.session_id is not None:
             self.leases.released(request.session_id)
         chat["createdAt"] = chat["updatedAt"] = iso(now)
@@ -276,3 +267,47 @@ class ChatEngine:
             "chat.created", context.assistant, context.assistant_overrides, {"chat": chat}
         )
         return chat
+
+    async def _write(
+        self, turn: PreparedTurn, chat: dict[str, Any], added: list[Message], now: datetime
+    ) -> list[message_logs.Written]:
+        """One write transaction: the turn's input and output appended to the conversation's log, the chat
+        row, and on a session its new end, costs and released lease. Returns where the messages went."""
+        context = turn.context
+        request = context.request
+        org_id, session_id = request.org_id, request.session_id
+        history, base = context.history, context.history_log
+        async with self.db.write(starts_with_write=session_id is None) as conn:
+            session = None
+            if session_id is not None and turn.session_lease is not None:
+                session = await sessions.lock_for_turn(conn, org_id, session_id)
+            if session is not None and sessions.log_of(session) == base:
+                # The usual case: the session still ends where this turn read it, so both share the append.
+                written = await message_logs.append(conn, org_id, base, history, added, now)
+                session_written: message_logs.Written | None = written
+            else:
+                written = await message_logs.append(
+                    conn,
+                    org_id,
+                    base,
+                    history,
+                    added,
+                    now,
+                    base_is_held=False,
+                    continues_chat=request.previous_chat_id,
+                )
+                session_written = None
+                if session is not None:
+                    # The session's messages changed during the turn (replaced, or its lease ran out):
+                    # the turn goes after what it holds now, as before, and the chat keeps what it saw.
+                    session_base = sessions.log_of(session)
+                    session_written = await message_logs.append(conn, org_id, session_base, None, added, now)
+            end = written.start + len(added)
+            place = chats.LogPlace(written.log_id, written.start, written.start + len(request.input), end)
+            await chats.insert(conn, org_id, turn.chat_id, chat, place, now)
+            if session is not None and session_written is not None and turn.session_lease is not None:
+                session_end = (session_written.log_id, session_written.start + len(added))
+                await sessions.append_turn(conn, session, turn.session_lease, session_end, chat["costs"], now)
+        if session_written is not None and session_written is not written:
+            return [written, session_written]
+        return [written]
