@@ -202,6 +202,8 @@ class Credentials:
     # --- a turn's credentials ------------------------------------------------------------------------
 
     async def _org_credentials(self, org_id: str, refresh: bool = False) -> list[dict[str, Any]]:
+        if not self.box.configured:
+            return []  # without a key none can be stored (start-up refuses a database that holds some)
         opened = None if refresh else self.cache.get(org_id)
         if opened is None:
             async with self.db.read() as conn:
