@@ -153,3 +153,17 @@ def test_credential_routes_use_vapi_operation_ids(api: Api) -> None:
     assert operations == {
         f"CredentialController_{name}" for name in ("create", "findAll", "findOne", "update", "remove")
     }
+
+
+def test_assistant_overrides_credentials_come_first(api: Api, fake_llm: FakeLLM) -> None:
+    stored, override = secret("stored"), secret("override")
+    assistant = api.create_assistant(credentials=[{"provider": "openai", "apiKey": stored}])
+    overrides = {"credentials": [{"provider": "openai", "apiKey": override}]}
+    chat = api.chat(assistantId=assistant["id"], assistantOverrides=overrides, input="hello")
+    assert key_used(fake_llm) == f"Bearer {override}"
+    assert chat["assistantOverrides"]["credentials"] == [
+        {"provider": "openai", "apiKey": "…" + override[-4:]}
+    ]
+    api.chat(previousChatId=chat["id"], input="again")
+    assert key_used(fake_llm) == f"Bearer {override}", "a follow-up chat keeps the overrides"
+    assert override not in api.get(f"/chat/{chat['id']}").text

@@ -3,6 +3,7 @@ with `chatloom credentials rotate`, each on a database of its own."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import time
@@ -11,7 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from chatloom.domain.ids import new_id, utc_now
+from chatloom.store import assistants
+from chatloom.store.db import Database, create_engine
 from chatloom.testing.fake_llm import FakeLLM
 from tests.e2e.test_serve import CHATLOOM, cli, serve
 from tests.support.databases import postgresql_url, sqlite_url
@@ -70,6 +75,38 @@ def chat_key(url: str, api_key: str, fake: FakeLLM) -> str:
     return str(fake.requests[-1].headers.get("Authorization"))
 
 
+def store_plaintext_assistant(database_url: str, org_id: str, provider_key: str) -> str:
+    """An assistant as versions before sealing stored it: inline credentials in plaintext."""
+
+    async def store() -> str:
+        db = Database(create_engine(database_url, pool_size=1))
+        assistant_id = new_id()
+        document = {
+            "model": {"provider": "openai", "model": "gpt-4o-mini"},
+            "credentials": [{"provider": "openai", "apiKey": provider_key}],
+        }
+        try:
+            async with db.write() as conn:
+                await assistants.insert(conn, org_id, assistant_id, document, utc_now())
+        finally:
+            await db.dispose()
+        return assistant_id
+
+    return asyncio.run(store())
+
+
+def assistant_bodies(database_url: str) -> str:
+    async def read() -> str:
+        db = Database(create_engine(database_url, pool_size=1))
+        try:
+            async with db.read() as conn:
+                return "\n".join(row.body for row in await conn.execute(text("SELECT body FROM assistants")))
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
+
+
 def test_secret_key_start_up_and_rotation(fresh_database: str, fake_llm: FakeLLM) -> None:
     provider_key = f"sk-rotation-{time.monotonic_ns()}"
     old = environment(fresh_database, fake_llm, OLD_KEY)
@@ -82,18 +119,28 @@ def test_secret_key_start_up_and_rotation(fresh_database: str, fake_llm: FakeLLM
         )
         assert created.status_code == 201, created.text
         assert chat_key(url, api_key, fake_llm) == f"Bearer {provider_key}"
+        org_id = created.json()["orgId"]
+    legacy_key = f"sk-legacy-{time.monotonic_ns()}"
+    legacy_id = store_plaintext_assistant(fresh_database, org_id, legacy_key)
 
     assert "CHATLOOM_SECRET_KEY is not set" in refused_start(environment(fresh_database, fake_llm, None))
     assert "cannot decrypt" in refused_start(environment(fresh_database, fake_llm, OTHER_KEY))
     assert "not a Fernet key" in refused_start(environment(fresh_database, fake_llm, "not-a-key"))
 
     both = environment(fresh_database, fake_llm, f"{NEW_KEY},{OLD_KEY}")
-    assert "re-encrypted 1 secret(s)" in cli(both, "credentials", "rotate")
+    assert "re-encrypted 2 secret(s)" in cli(both, "credentials", "rotate")
+    assert legacy_key not in assistant_bodies(fresh_database), "rotate also seals plaintext of old versions"
 
     assert "cannot decrypt" in refused_start(environment(fresh_database, fake_llm, OLD_KEY))
     new_only = environment(fresh_database, fake_llm, NEW_KEY)
     with serve(new_only) as url:
         assert chat_key(url, api_key, fake_llm) == f"Bearer {provider_key}", "the old key is not needed"
+        headers = {"Authorization": f"Bearer {api_key}"}
+        chat = httpx.post(f"{url}/chat", json={"assistantId": legacy_id, "input": "hi"}, headers=headers)
+        assert (
+            chat.status_code == 200
+            and fake_llm.requests[-1].headers["Authorization"] == f"Bearer {legacy_key}"
+        )
 
 
 def test_secret_key_prints_a_usable_key() -> None:

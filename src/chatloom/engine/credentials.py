@@ -107,8 +107,8 @@ class OrgCredentialCache:
 
 
 class Credentials:
-    """`/credential` CRUD for the providers in `providers`, sealing of inline credentials, and the
-    credentials of a turn."""
+    """`/credential` CRUD, sealing of inline credentials, the credentials of a turn, and the start-up
+    key check and rotation of everything stored sealed."""
 
     def __init__(self, db: Database, box: SecretBox, cache: OrgCredentialCache) -> None:
         self.db = db
@@ -138,15 +138,19 @@ class Credentials:
 
     async def rotate(self, batch: int = 200) -> int:
         """Re-encrypts every stored secret (org credentials, inline credentials of assistants, sessions and
-        chats) with the first key; returns how many. Each batch of rows is one short transaction."""
+        chats) with the first key, and encrypts inline credentials stored in plaintext by versions before
+        sealing; returns how many. Each batch of rows is one short transaction."""
         count = 0
+        markers = (store.SEALED_MARKER, store.INLINE_MARKER)
         for table in store.SEALED_TABLES:
             after = ""
             while True:
                 async with self.db.write() as conn:
-                    rows = await store.sealed_rows(conn, table, after, batch)
+                    rows = await store.sealed_rows(conn, table, after, batch, markers)
                     for row_id, body in rows:
                         rotated, found = rotate_all(self.box, orjson.loads(body))
+                        rotated, newly = self._seal_plaintext(rotated)  # sealed with the first key
+                        found += newly
                         if found:
                             await store.rewrite_body(conn, table, row_id, orjson.dumps(rotated).decode())
                             count += found
@@ -155,6 +159,23 @@ class Credentials:
                 after = rows[-1][0]
         self.cache.forget_all()
         return count
+
+    def _seal_plaintext(self, document: Any) -> tuple[Any, int]:
+        """An assistant, chat or session document with plaintext inline credentials sealed, and how many."""
+        if not isinstance(document, dict):
+            return document, 0
+        count = 0
+        for holder in (document, document.get("assistant"), document.get("assistantOverrides")):
+            entries = holder.get("credentials") if isinstance(holder, dict) else None
+            if not isinstance(entries, list):
+                continue
+            for index, entry in enumerate(entries):
+                if isinstance(entry, Mapping) and "$sealed" not in entry:
+                    sealed = self.seal(entry)
+                    if "$sealed" in sealed:
+                        entries[index] = sealed
+                        count += 1
+        return document, count
 
     # --- sealing and opening -------------------------------------------------------------------------
 
@@ -212,15 +233,24 @@ class Credentials:
             self.cache.put(org_id, opened)
         return opened
 
-    async def for_turn(self, org_id: str, assistant: Mapping[str, Any]) -> TurnCredentials:
-        inline_entries = assistant.get("credentials")
-        inline = (
-            [self._open_inline(e) for e in inline_entries if isinstance(e, Mapping)]
-            if isinstance(inline_entries, list)
-            else []
-        )
+    async def for_turn(
+        self, org_id: str, assistant: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+    ) -> TurnCredentials:
+        """The credentials of a turn; `assistantOverrides.credentials` come before the assistant's own,
+        and its `credentialIds` replace the assistant's."""
+        overrides = overrides or {}
+        inline = [
+            self._open_inline(entry)
+            for source in (overrides, assistant)
+            if isinstance(source.get("credentials"), list)
+            for entry in source["credentials"]
+            if isinstance(entry, Mapping)
+        ]
         org = await self._org_credentials(org_id)
-        wanted = [str(i) for i in assistant.get("credentialIds") or []]
+        ids = (
+            overrides.get("credentialIds") if "credentialIds" in overrides else assistant.get("credentialIds")
+        )
+        wanted = [str(i) for i in ids or []]
         by_id = {str(credential["id"]): credential for credential in org}
         if any(i not in by_id for i in wanted):
             org = await self._org_credentials(org_id, refresh=True)  # made elsewhere within the TTL?

@@ -133,7 +133,9 @@ class ChatEngine:
         context = await build_context(self.db, request, now, self.assistant_cache)
         model = context.model
         provider = str(model.get("provider"))
-        credentials = await self.credentials.for_turn(request.org_id, context.assistant)
+        credentials = await self.credentials.for_turn(
+            request.org_id, context.assistant, context.assistant_overrides
+        )
         endpoint = self.providers.endpoint(
             provider,
             url=model.get("url"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatloom.store.documents import Document, DocumentStore, ListQuery
@@ -14,6 +14,7 @@ from chatloom.store.tables import assistants, chats, credentials, sessions
 
 MAX_PER_ORG = 1000
 SEALED_MARKER = '"$sealed"'
+INLINE_MARKER = '"credentials"'
 SEALED_TABLES: tuple[Table, ...] = (credentials, assistants, sessions, chats)
 """Where sealed secrets may be stored: org credentials, and inline credentials of assistants."""
 
@@ -33,12 +34,17 @@ async def all_of_org(conn: AsyncConnection, org_id: str) -> list[Document]:
 
 
 async def sealed_rows(
-    conn: AsyncConnection, table: Table, after_id: str, limit: int
+    conn: AsyncConnection,
+    table: Table,
+    after_id: str,
+    limit: int,
+    markers: tuple[str, ...] = (SEALED_MARKER,),
 ) -> list[tuple[str, str]]:
-    """`(id, body)` of rows of `table` holding a sealed secret, by id after `after_id`."""
+    """`(id, body)` of rows of `table` whose body holds one of `markers` (by default: a sealed secret),
+    by id after `after_id`."""
     statement = (
         select(table.c.id, table.c.body)
-        .where(table.c.id > after_id, table.c.body.contains(SEALED_MARKER, autoescape=True))
+        .where(table.c.id > after_id, or_(*(table.c.body.contains(m, autoescape=True) for m in markers)))
         .order_by(table.c.id)
         .limit(limit)
     )
