@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from chatloom.testing.fake_llm import FakeLLM
+from chatloom.testing.fake_llm import FakeLLM, FakeReply
+from chatloom.testing.http_recorder import HttpRecorder
 from tests.support.client import Api
 
 OPENAI = {"provider": "openai", "model": "gpt-4o-mini"}
@@ -167,3 +168,42 @@ def test_assistant_overrides_credentials_come_first(api: Api, fake_llm: FakeLLM)
     api.chat(previousChatId=chat["id"], input="again")
     assert key_used(fake_llm) == f"Bearer {override}", "a follow-up chat keeps the overrides"
     assert override not in api.get(f"/chat/{chat['id']}").text
+
+
+def test_api_request_tools_send_their_credential(api: Api, fake_llm: FakeLLM) -> None:
+    token = secret("api-request")
+    bearer = create_credential(
+        api,
+        provider="custom-credential",
+        authenticationPlan={"type": "bearer", "token": token, "bearerPrefixEnabled": False},
+    )
+    assert bearer["hint"] == token[-4:]
+    with HttpRecorder().start() as recorder:
+        tools = [
+            {
+                "type": "apiRequest",
+                "name": "lookup",
+                "method": "GET",
+                "url": f"{recorder.url}/lookup",
+                "credentialId": bearer["id"],
+            },
+            {
+                "type": "apiRequest",
+                "name": "broken",
+                "method": "GET",
+                "url": f"{recorder.url}/x",
+                "credentialId": "nope",
+            },
+        ]
+        calls = [
+            {"id": f"call_{name}", "type": "function", "function": {"name": name, "arguments": "{}"}}
+            for name in ("lookup", "broken")
+        ]
+        fake_llm.push(FakeReply(tool_calls=calls), FakeReply(text="done"))
+        chat = api.chat(assistant={"model": {**OPENAI, "tools": tools}}, input="look it up")
+        [call] = recorder.calls_to("/lookup")
+        assert call.headers["Authorization"] == token
+        assert recorder.calls_to("/x") == []
+    results = {m["tool_call_id"]: m["content"] for m in chat["output"] if m["role"] == "tool"}
+    assert results["call_lookup"].startswith("HTTP 200")
+    assert "credentialId: credential nope not found" in results["call_broken"]
