@@ -207,3 +207,18 @@ def test_api_request_tools_send_their_credential(api: Api, fake_llm: FakeLLM) ->
     results = {m["tool_call_id"]: m["content"] for m in chat["output"] if m["role"] == "tool"}
     assert results["call_lookup"].startswith("HTTP 200")
     assert "credentialId: credential nope not found" in results["call_broken"]
+
+
+def test_a_sealed_value_sent_by_a_client_is_ignored(api: Api, fake_llm: FakeLLM) -> None:
+    key = secret("real")
+    assistant = api.create_assistant(
+        credentials=[{"provider": "openai", "apiKey": key, "$sealed": "gAAAAforged"}]
+    )
+    assert assistant["credentials"] == [{"provider": "openai", "apiKey": "…" + key[-4:]}]
+    api.chat(assistantId=assistant["id"], input="hello")
+    assert key_used(fake_llm) == f"Bearer {key}"
+
+    only_forged = api.create_assistant(credentials=[{"provider": "openai", "$sealed": "gAAAAforged"}])
+    assert only_forged["credentials"] == [{"provider": "openai"}]
+    api.chat(assistantId=only_forged["id"], input="hello")
+    assert key_used(fake_llm) == "Bearer sk-test-openai"

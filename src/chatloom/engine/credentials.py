@@ -52,16 +52,13 @@ class TurnCredentials:
     org: list[dict[str, Any]] = field(default_factory=list)
     by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def for_provider(self, provider: str) -> dict[str, Any] | None:
-        for credential in (*self.inline, *self.org):
-            if credential.get("provider") == provider:
-                return credential
-        return None
-
     def api_key(self, provider: str) -> str | None:
-        credential = self.for_provider(provider)
-        key = credential.get("apiKey") if credential is not None else None
-        return key if isinstance(key, str) and key else None
+        """The key of the first credential for `provider` that has one."""
+        for credential in (*self.inline, *self.org):
+            key = credential.get("apiKey")
+            if credential.get("provider") == provider and isinstance(key, str) and key:
+                return key
+        return None
 
     def headers_for(self, credential_id: Any, where: str) -> dict[str, str]:
         """The auth headers of the org credential `credential_id` (`where` names the field for errors)."""
