@@ -29,8 +29,10 @@ from chatloom.domain.messages import Message, ToolCall
 from chatloom.domain.usage import ModelCall
 from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.context import TurnContext, TurnRequest, build_context
+from chatloom.engine.credentials import NO_CREDENTIALS, Credentials, TurnCredentials
 from chatloom.engine.model_calls import ModelCaller
 from chatloom.engine.pricing import PriceBook
+from chatloom.engine.redaction import public_document
 from chatloom.engine.server_messages import ServerMessages, public_assistant
 from chatloom.engine.sessions import SessionLeases
 from chatloom.engine.tool_definitions import Toolbox
@@ -55,6 +57,7 @@ class PreparedTurn:
     fallbacks: list[str]
     toolbox: Toolbox
     session_lease: str | None = None
+    credentials: TurnCredentials = NO_CREDENTIALS
 
 
 def cost_entry(call: ModelCall) -> dict[str, Any]:
@@ -92,9 +95,11 @@ class ChatEngine:
         max_tool_rounds: int = 10,
         assistant_cache: AssistantCache | None = None,
         max_upstream_bytes: int = 16 * 1024 * 1024,
+        credentials: Credentials | None = None,
     ) -> None:
         self.max_upstream_bytes = max_upstream_bytes
         self.assistant_cache = assistant_cache or AssistantCache(ttl_seconds=0)
+        self.credentials = credentials or Credentials.unkeyed(db)
         self.models = models
         self.tools = tools
         self.server_messages = server_messages
@@ -122,10 +127,21 @@ class ChatEngine:
 
     async def _prepare(self, request: TurnRequest) -> PreparedTurn:
         now = utc_now()
+        # Inline credentials are sealed before anything keeps them (the chat stores this assistant).
+        request.assistant = self.credentials.seal_assistant(request.assistant)
+        request.assistant_overrides = self.credentials.seal_assistant(request.assistant_overrides)
         context = await build_context(self.db, request, now, self.assistant_cache)
         model = context.model
         provider = str(model.get("provider"))
-        endpoint = self.providers.endpoint(provider, url=model.get("url"), headers=model.get("headers"))
+        credentials = await self.credentials.for_turn(
+            request.org_id, context.assistant, context.assistant_overrides
+        )
+        endpoint = self.providers.endpoint(
+            provider,
+            url=model.get("url"),
+            headers=model.get("headers"),
+            api_key=credentials.api_key(provider),
+        )
         if endpoint.user_supplied:
             self.outbound.check_url(endpoint.base_url, "model.url")
         temperature = request.temperature if request.temperature is not None else model.get("temperature")
@@ -147,7 +163,9 @@ class ChatEngine:
             tools=toolbox.definitions(),
         )
         fallbacks = [str(name) for name in model.get("fallbackModels") or []]
-        return PreparedTurn(new_id(), context, endpoint, model_request, now, fallbacks, toolbox)
+        return PreparedTurn(
+            new_id(), context, endpoint, model_request, now, fallbacks, toolbox, credentials=credentials
+        )
 
     async def run(self, turn: PreparedTurn, stream: bool) -> AsyncGenerator[TurnEvent, None]:
         session_id = turn.context.request.session_id
@@ -224,7 +242,7 @@ class ChatEngine:
             "output": list(output),
         }
         assistant = public_assistant(context.assistant)
-        round_ = await self.tools.run(tool_calls, turn.toolbox, assistant, chat)
+        round_ = await self.tools.run(tool_calls, turn.toolbox, assistant, chat, turn.credentials)
         output.extend(result.message() for result in round_.results)
         return not round_.client_calls
 
@@ -262,6 +280,7 @@ class ChatEngine:
             place.cached(self.db.messages)
         if request.session_id is not None:
             self.leases.released(request.session_id)
+        chat = public_document(chat)
         chat["createdAt"] = chat["updatedAt"] = iso(now)
         self.server_messages.send(
             "chat.created", context.assistant, context.assistant_overrides, {"chat": chat}

@@ -179,3 +179,17 @@ tools = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     Index(None, "org_id", "created_at"),
 )
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "org_id", "created_at"),
+)
+"""Provider credentials; `body` is the sealed credential (its secrets encrypted, never in plaintext)."""
