@@ -19,6 +19,7 @@ from tests.support.browser import BROWSER_SKIPS, launch_args, skip_browser
 from tests.support.client import Api
 from tests.support.databases import postgresql_url, sqlite_url
 from tests.support.server import ServerThread
+from tests.support.widget import WIDGET_SKIPS
 
 SKIPPED: list[str] = []
 BACKENDS = ["sqlite", "postgresql"]
@@ -83,9 +84,12 @@ def server(backend: str, fake_llm: FakeLLM) -> Iterator[ServerThread]:
     thread.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless system Chromium driven by Playwright; the test is skipped loudly without one."""
+    """A headless system Chromium driven by Playwright; the test is skipped loudly without one.
+
+    Module-scoped: while Playwright's sync API is open its event loop counts as running on this thread,
+    so `asyncio.run` in any later test would fail if it stayed open for the whole session."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -118,6 +122,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     advice = {
         **dict.fromkeys(SKIPPED, "Only the SQLite leg ran. Start PostgreSQL on 127.0.0.1:5432 to run both."),
         **dict.fromkeys(BROWSER_SKIPS, "No page was tested. Install Debian's chromium package to run them."),
+        **dict.fromkeys(WIDGET_SKIPS, "Vapi's widget was not tested. npm must reach the npm registry once."),
     }
     for reason, what_to_do in advice.items():
         banner = "!" * 100

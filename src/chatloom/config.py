@@ -69,6 +69,21 @@ class Settings(BaseSettings):
         exclude=True,
         description="`<PROVIDER>_API_KEY` / `<PROVIDER>_BASE_URL` values; read from the environment.",
     )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins (https://admin.example) whose pages may call the private API; "
+        "web chat (/chat/web) answers every origin, its public keys restrict them.",
+    )
+    web_rate_per_minute: int = Field(
+        20, ge=1, description="Web chat turns per minute per public key and client address."
+    )
+    web_max_input_chars: int = Field(
+        4_000, ge=1, description="Longest web chat input (characters, all messages together)."
+    )
     block_private_urls: bool = Field(
         False, description="Refuse outbound calls (custom-llm, tools, webhooks) to private addresses."
     )
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()]
