@@ -93,8 +93,8 @@ def render(run: Run) -> str:
             "through `/chat` with a private key and `sessionId`, and through `/chat/web` as a page sends it "
             "(a public key restricted to one origin, the widget's headers; the rate limiter counts each "
             "turn); measured in interleaved slices like the `/chat/responses` pair. The difference is what "
-            "web chat adds: key kind and origin checks, the rate-limit counter (one statement), the web "
-            "body checks.",
+            "web chat adds: key kind and origin checks, the rate-limit count (one upsert on PostgreSQL, "
+            "in memory on SQLite), the web body checks.",
             "",
             *web,
         ]

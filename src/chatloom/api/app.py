@@ -27,7 +27,7 @@ from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.keys import KeyVerifier
 from chatloom.engine.model_calls import ModelCaller, RetryPolicy
 from chatloom.engine.pricing import PriceBook
-from chatloom.engine.rate_limits import Limit, RateLimiter
+from chatloom.engine.rate_limits import DatabaseCounter, Limit, MemoryCounter, RateLimiter
 from chatloom.engine.records import ChatRecords, assistant_records, tool_records
 from chatloom.engine.server_messages import ServerMessages
 from chatloom.engine.sessions import SessionLeases, SessionRecords
@@ -169,7 +169,8 @@ def build_services(settings: Settings, db: Database) -> Services:
         auth_cache_seconds=settings.auth_cache_seconds,
         outbound_http=http,
         web_chats=WebChats(db, engine, sessions),
-        limiter=RateLimiter(db),
+        # SQLite serves one process: counting there in memory saves a database write per request.
+        limiter=RateLimiter(MemoryCounter() if db.dialect == "sqlite" else DatabaseCounter(db)),
         web_turn_limit=Limit("web chat turns", settings.web_rate_per_minute, window_seconds=60),
         web_max_input_chars=settings.web_max_input_chars,
     )

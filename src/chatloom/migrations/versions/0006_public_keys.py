@@ -28,12 +28,15 @@ def upgrade() -> None:
             ["org_id", "assistant_id", "customer_key", "created_at"],
             unique=False,
         )
+    # PostgreSQL: UNLOGGED, as counts are ephemeral; a commit that wrote only them waits for no WAL flush.
+    unlogged = ["UNLOGGED"] if op.get_bind().dialect.name == "postgresql" else []
     op.create_table(
         "rate_counters",
         sa.Column("bucket", sa.String(length=255), nullable=False),
         sa.Column("window_end", sa.BigInteger(), nullable=False),
         sa.Column("hits", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("bucket", "window_end", name=op.f("pk_rate_counters")),
+        prefixes=unlogged,
     )
     with op.batch_alter_table("rate_counters", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_rate_counters_window_end"), ["window_end"], unique=False)
