@@ -92,22 +92,31 @@ def test_widget_chats_on_an_allowed_origin_only(
             page.screenshot(path=str(artifact_path("vapi-widget-mid-conversation.png")))
             expect(widget).to_contain_text("Your order ships tomorrow.", timeout=TIMEOUT_MS)
             page.screenshot(path=str(artifact_path("vapi-widget-conversation.png")))
+
+            # The last words show before the turn is stored (then the stream ends): wait for the store.
+            for _ in range(50):
+                [session] = api.get("/session", params={"assistantId": assistant["id"]}).json()["results"]
+                if len(session["messages"]) == 4:
+                    break
+                time.sleep(0.1)
+            assert [(m["role"], m["content"]) for m in session["messages"]] == [
+                ("user", "Hi there"),
+                ("assistant", "Hello from chatloom!"),
+                ("user", "When does my order ship?"),
+                ("assistant", "Your order ships tomorrow."),
+            ]
+
+            widget.get_by_text("End Chat").click()  # sends sessionEnd with a short goodbye
+            for _ in range(100):
+                session = api.get(f"/session/{session['id']}").json()
+                if session["status"] == "completed":
+                    break
+                time.sleep(0.1)
+            assert session["status"] == "completed"
+            assert session["messages"][4]["role"] == "user" and len(session["messages"]) == 6
         finally:
             page.close()
-        assert statuses == [200, 200]
-
-        # The last words show before the turn is stored (then the stream ends): wait for the store.
-        for _ in range(50):
-            [session] = api.get("/session", params={"assistantId": assistant["id"]}).json()["results"]
-            if len(session["messages"]) == 4:
-                break
-            time.sleep(0.1)
-        assert [(m["role"], m["content"]) for m in session["messages"]] == [
-            ("user", "Hi there"),
-            ("assistant", "Hello from chatloom!"),
-            ("user", "When does my order ship?"),
-            ("assistant", "Your order ships tomorrow."),
-        ]
+        assert statuses == [200, 200, 200]
 
         caplog.set_level(logging.INFO, logger="chatloom.web")
         page, box, statuses = open_chat(browser, elsewhere.root_url)
