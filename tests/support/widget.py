@@ -67,6 +67,8 @@ def widget_bundle() -> Path:
             work,
             "--fetch-timeout=60000",
             "--fetch-retries=2",
+            "--fetch-retry-mintimeout=2000",
+            "--fetch-retry-maxtimeout=10000",
             "--no-audit",
             "--no-fund",
             "--loglevel=error",
@@ -79,9 +81,8 @@ def widget_bundle() -> Path:
             skip_widget(f"`npm pack {WIDGET_PACKAGE}` took longer than {NPM_TIMEOUT_SECONDS} s")
         tarballs = list(Path(work).glob("*.tgz"))
         if result.returncode != 0 or not tarballs:
-            skip_widget(
-                f"`npm pack {WIDGET_PACKAGE}@{WIDGET_VERSION}` failed: {result.stderr.strip()[-300:]}"
-            )
+            said = " / ".join(line.removeprefix("npm error ") for line in result.stderr.splitlines()[:3])
+            skip_widget(f"`npm pack {WIDGET_PACKAGE}@{WIDGET_VERSION}` failed: {said[:300]}")
         with tarfile.open(tarballs[0]) as archive:
             member = archive.extractfile(WIDGET_BUNDLE)
             if member is None:
