@@ -10,31 +10,37 @@ added to the response start only, so streamed responses are never buffered.
 from __future__ import annotations
 
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 WEB_CHAT_PATHS = ("/chat/web", "/chat/web/responses")
-WEB_CHAT_HEADERS = ["Authorization", "Content-Type", "X-Client-ID"]
+PRIVATE_ALLOWED_HEADERS = ["Authorization", "Content-Type", "X-Client-ID"]
 EXPOSED_HEADERS = ["Retry-After"]
 PREFLIGHT_MAX_AGE = 600
+
+# Web chat answers every origin with fixed headers: no cookies are involved (the key is in Authorization),
+# so `*` is right and nothing depends on the request. They are appended as bytes, the cheapest way.
+WEB_CHAT_HEADERS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", b"Retry-After"),
+]
+WEB_CHAT_PREFLIGHT = [
+    *WEB_CHAT_HEADERS,
+    (b"access-control-allow-methods", b"POST, OPTIONS"),
+    (b"access-control-allow-headers", b"Authorization, Content-Type, X-Client-ID"),
+    (b"access-control-max-age", str(PREFLIGHT_MAX_AGE).encode()),
+    (b"content-length", b"0"),
+]
 
 
 class CorsPolicy:
     def __init__(self, app: ASGIApp, private_origins: list[str]) -> None:
         self.app = app
-        self.web_chat = CORSMiddleware(
-            app,
-            allow_origins=["*"],
-            allow_methods=["POST"],
-            allow_headers=WEB_CHAT_HEADERS,
-            expose_headers=EXPOSED_HEADERS,
-            max_age=PREFLIGHT_MAX_AGE,
-        )
         self.private: ASGIApp = (
             CORSMiddleware(
                 app,
                 allow_origins=private_origins,
                 allow_methods=["GET", "POST", "PATCH", "DELETE"],
-                allow_headers=WEB_CHAT_HEADERS,
+                allow_headers=PRIVATE_ALLOWED_HEADERS,
                 expose_headers=EXPOSED_HEADERS,
                 max_age=PREFLIGHT_MAX_AGE,
             )
@@ -44,6 +50,19 @@ class CorsPolicy:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].rstrip("/") in WEB_CHAT_PATHS:
-            await self.web_chat(scope, receive, send)
+            await self._web_chat(scope, receive, send)
         else:
             await self.private(scope, receive, send)
+
+    async def _web_chat(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "OPTIONS":
+            await send({"type": "http.response.start", "status": 204, "headers": WEB_CHAT_PREFLIGHT})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), *WEB_CHAT_HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
