@@ -88,8 +88,8 @@ def server(backend: str, fake_llm: FakeLLM) -> Iterator[ServerThread]:
 def browser() -> Iterator[Any]:
     """A headless system Chromium driven by Playwright; the test is skipped loudly without one.
 
-    Module-scoped: while Playwright's sync API is open its event loop counts as running on this thread,
-    so `asyncio.run` in any later test would fail if it stayed open for the whole session."""
+    Module-scoped: Playwright's sync API keeps an event loop running in the test thread while it is open,
+    which code calling `asyncio.run` in other test modules must not meet."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
     llm_timeout_seconds: float = Field(60.0, gt=0, description="Time to the first byte / between bytes.")
     session_lease_seconds: float = Field(
-        600.0, gt=0, description="Longest a turn may hold its session; a crashed worker's lease ends then."
+        30.0,
+        gt=0,
+        description="How long a session stays held by a turn that stopped renewing it (a crashed process).",
     )
     session_wait_seconds: float = Field(
         120.0, gt=0, description="Longest a chat waits for earlier turns on its session (then 409)."
@@ -68,6 +70,17 @@ class Settings(BaseSettings):
         default_factory=_provider_environment,
         exclude=True,
         description="`<PROVIDER>_API_KEY` / `<PROVIDER>_BASE_URL` values; read from the environment.",
+    )
+    template_max_ms: float = Field(
+        50.0, gt=0, le=10_000, description="Longest one Liquid prompt render may take."
+    )
+    template_max_bytes: int = Field(
+        1_000_000, ge=1024, description="Most bytes a render's assigned variables, and its output, may hold."
+    )
+    max_upstream_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Largest answer (or one SSE event) read from an LLM, tool server or webhook receiver.",
     )
     cors_origins: str = Field(
         "",

@@ -15,6 +15,7 @@ from chatloom import __version__
 from chatloom.api.cors import CorsPolicy
 from chatloom.api.deps import Services
 from chatloom.api.errors import error_body, install_error_handlers
+from chatloom.api.request_guard import RequestGuard
 from chatloom.api.routes import assistants, chats, health, responses, sessions, tools, web_chat
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.chat import CreateChatIn
@@ -31,7 +32,7 @@ from chatloom.engine.rate_limits import DatabaseCounter, Limit, MemoryCounter, R
 from chatloom.engine.records import ChatRecords, assistant_records, tool_records
 from chatloom.engine.server_messages import ServerMessages
 from chatloom.engine.sessions import SessionLeases, SessionRecords
-from chatloom.engine.templates import render_prompt
+from chatloom.engine.templates import render_prompt_async, set_template_limits
 from chatloom.engine.tool_runner import ToolRunner
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
@@ -136,13 +137,13 @@ def build_services(settings: Settings, db: Database) -> Services:
         )
     )
     prices = PriceBook.from_file(settings.prices_file) if settings.prices_file else PriceBook()
-    http = OutboundHttp(outbound)
+    http = OutboundHttp(outbound, max_response_bytes=settings.max_upstream_bytes)
     assistant_cache = AssistantCache(settings.assistant_cache_seconds)
     server_messages = ServerMessages(
         WebhookDispatcher(http, default_secret=settings.webhook_secret), db, assistant_cache
     )
     tools = ToolRunner(
-        FunctionToolServer(http, settings.webhook_secret), ApiRequestRunner(http, render_prompt)
+        FunctionToolServer(http, settings.webhook_secret), ApiRequestRunner(http, render_prompt_async)
     )
     engine = ChatEngine(
         db,
@@ -156,6 +157,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         settings.llm_timeout_seconds,
         max_tool_rounds=settings.max_tool_rounds,
         assistant_cache=assistant_cache,
+        max_upstream_bytes=settings.max_upstream_bytes,
     )
     sessions = SessionRecords(db, server_messages)
     return Services(
@@ -178,6 +180,7 @@ def build_services(settings: Settings, db: Database) -> Services:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    set_template_limits(settings.template_max_ms, settings.template_max_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -216,6 +219,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sessions.router)
     app.include_router(tools.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestGuard)
+    # Outermost: web chat's CORS headers go on every response, the guard's 400s and 500s included.
     app.add_middleware(CorsPolicy, private_origins=settings.cors_origin_list)
     _document_body_schemas(app)
     return app
