@@ -12,16 +12,18 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatloom import __version__
+from chatloom.api.cors import CorsPolicy
 from chatloom.api.deps import Services
 from chatloom.api.errors import error_body, install_error_handlers
 from chatloom.api.request_guard import RequestGuard
-from chatloom.api.routes import assistants, chats, credentials, health, responses, sessions, tools
+from chatloom.api.routes import assistants, chats, credentials, health, responses, sessions, tools, web_chat
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.chat import CreateChatIn
 from chatloom.api.schemas.credential import CredentialIn, CredentialPatch
 from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
 from chatloom.api.schemas.tool import ToolIn, ToolPatch
+from chatloom.api.schemas.web_chat import CreateWebChatIn, WebResponsesRequestIn
 from chatloom.config import Settings
 from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.assistants import AssistantRecords
@@ -29,6 +31,7 @@ from chatloom.engine.credentials import Credentials, OrgCredentialCache
 from chatloom.engine.keys import KeyVerifier
 from chatloom.engine.model_calls import ModelCaller, RetryPolicy
 from chatloom.engine.pricing import PriceBook
+from chatloom.engine.rate_limits import DatabaseCounter, Limit, MemoryCounter, RateLimiter
 from chatloom.engine.records import ChatRecords, tool_records
 from chatloom.engine.server_messages import ServerMessages
 from chatloom.engine.sessions import SessionLeases, SessionRecords
@@ -36,6 +39,7 @@ from chatloom.engine.templates import render_prompt_async, set_template_limits
 from chatloom.engine.tool_runner import ToolRunner
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
+from chatloom.engine.web_chats import WebChats
 from chatloom.outbound.guard import GuardedResolver, OutboundPolicy
 from chatloom.outbound.http import OutboundHttp
 from chatloom.providers.anthropic import AnthropicProvider
@@ -62,6 +66,8 @@ BODY_SCHEMAS: tuple[type[BaseModel], ...] = (
     ToolPatch,
     CredentialIn,
     CredentialPatch,
+    CreateWebChatIn,
+    WebResponsesRequestIn,
 )
 
 
@@ -163,17 +169,23 @@ def build_services(settings: Settings, db: Database) -> Services:
         max_upstream_bytes=settings.max_upstream_bytes,
         credentials=credentials,
     )
+    sessions = SessionRecords(db, server_messages)
     return Services(
         engine=engine,
         assistants=AssistantRecords(db, assistant_cache, credentials),
         credentials=credentials,
-        sessions=SessionRecords(db, server_messages),
+        sessions=sessions,
         tools=tool_records(db),
         chats=ChatRecords(db, server_messages),
         keys=KeyVerifier(db),
         in_flight=TurnsInFlight(),
         auth_cache_seconds=settings.auth_cache_seconds,
         outbound_http=http,
+        web_chats=WebChats(db, engine, sessions),
+        # SQLite serves one process: counting there in memory saves a database write per request.
+        limiter=RateLimiter(MemoryCounter() if db.dialect == "sqlite" else DatabaseCounter(db)),
+        web_turn_limit=Limit("web chat turns", settings.web_rate_per_minute, window_seconds=60),
+        web_max_input_chars=settings.web_max_input_chars,
     )
 
 
@@ -217,6 +229,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(web_chat.router)
     app.include_router(responses.router)
     app.include_router(chats.router)
     app.include_router(assistants.router)
@@ -224,7 +237,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tools.router)
     app.include_router(credentials.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
-    app.add_middleware(RequestGuard)  # added last: the outermost of ours
+    app.add_middleware(RequestGuard)
+    # Outermost: web chat's CORS headers go on every response, the guard's 400s and 500s included.
+    app.add_middleware(CorsPolicy, private_origins=settings.cors_origin_list)
     _document_body_schemas(app)
     return app
 
