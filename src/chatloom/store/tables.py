@@ -142,10 +142,14 @@ sessions = Table(
     # The session's messages are log[0:log_length) (no log while it has none).
     Column("log_id", ID, nullable=True),
     Column("log_length", Integer, nullable=False, default=0, server_default="0"),
+    # A hash of the customer's identity (externalId, number, email or sipUri), so web chat can find a
+    # returning customer's session.
+    Column("customer_key", String(64), nullable=True),
     Index(None, "org_id", "created_at"),
     Index(None, "org_id", "assistant_id", "created_at"),
     Index(None, "org_id", "name"),
     Index(None, "log_id", "log_length"),
+    Index(None, "org_id", "assistant_id", "customer_key", "created_at"),
 )
 
 message_logs = Table(
@@ -171,13 +175,6 @@ log_messages = Table(
     Column("log_id", ID, primary_key=True),
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("body", Text, nullable=False),
-    # A hash of the customer's identity (externalId, number, email or sipUri), so web chat can find a
-    # returning customer's session.
-    Column("customer_key", String(64), nullable=True),
-    Index(None, "org_id", "created_at"),
-    Index(None, "org_id", "assistant_id", "created_at"),
-    Index(None, "org_id", "name"),
-    Index(None, "org_id", "assistant_id", "customer_key", "created_at"),
 )
 
 tools = Table(
