@@ -15,7 +15,7 @@ from chatloom import __version__
 from chatloom.api.deps import Services
 from chatloom.api.errors import error_body, install_error_handlers
 from chatloom.api.request_guard import RequestGuard
-from chatloom.api.routes import assistants, chats, health, responses, sessions, tools
+from chatloom.api.routes import analytics, assistants, chats, health, responses, sessions, tools
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.chat import CreateChatIn
 from chatloom.api.schemas.responses import ResponsesRequestIn
@@ -205,6 +205,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(assistants.router)
     app.include_router(sessions.router)
     app.include_router(tools.router)
+    app.include_router(analytics.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestGuard)  # added last: the outermost of ours
     _document_body_schemas(app)

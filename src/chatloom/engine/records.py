@@ -1,4 +1,5 @@
-"""Record operations outside a turn: assistant and tool CRUD, and reading, listing or deleting chats.
+"""Record operations outside a turn: assistant and tool CRUD; reading, listing or deleting chats, and
+their costs per day.
 
 Each operation is one short transaction, scoped to the caller's org; a missing or foreign id raises
 `NotFound`.
@@ -7,13 +8,16 @@ Each operation is one short transaction, scoped to the caller's org; a missing o
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from chatloom.domain.errors import NotFound
 from chatloom.domain.ids import iso, new_id, utc_now
 from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.server_messages import ServerMessages
-from chatloom.store import assistants, chats, tools
+from chatloom.store import analytics, assistants, chats, tools
+from chatloom.store.analytics import CostGroup, DailyCost
 from chatloom.store.db import Database
 from chatloom.store.documents import Document, DocumentStore, ListQuery, Page
 
@@ -114,3 +118,19 @@ class ChatRecords(DocumentRecords):
     async def page(self, org_id: str, query: ListQuery) -> Page:
         async with self.db.read() as conn:
             return await self.store.list_(conn, org_id, query, count=True)
+
+    async def daily_costs(self, org_id: str, days: int, group_by: CostGroup) -> CostReport:
+        """Costs of the last `days` UTC days (today included), per day and per group."""
+        today = utc_now().date()
+        first = today - timedelta(days=days - 1)
+        since = datetime.combine(first, time.min, tzinfo=UTC)
+        async with self.db.read() as conn:
+            rows = await analytics.daily_costs(conn, org_id, since, group_by)
+        return CostReport(first, today, [row for row in rows if first <= row.day <= today])
+
+
+@dataclass(frozen=True, slots=True)
+class CostReport:
+    first_day: date
+    last_day: date
+    rows: list[DailyCost]
