@@ -34,6 +34,7 @@ run: install
 	@echo "  Create an API key in another terminal with:"
 	@echo "      $(BIN)/chatloom keys create --org my-org"
 	@echo "  then call the API with 'Authorization: Bearer <key>'."
+	@echo "  Open http://$(HOST):$(PORT) and paste your key."
 	@echo
 	$(BIN)/chatloom serve --host $(HOST) --port $(PORT)
 

@@ -22,6 +22,7 @@ from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
 from chatloom.api.schemas.tool import ToolIn, ToolPatch
 from chatloom.config import Settings
+from chatloom.console import routes as console
 from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.keys import KeyVerifier
 from chatloom.engine.model_calls import ModelCaller, RetryPolicy
@@ -206,6 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sessions.router)
     app.include_router(tools.router)
     app.include_router(analytics.router)
+    app.include_router(console.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestGuard)  # added last: the outermost of ours
     _document_body_schemas(app)
