@@ -40,6 +40,8 @@ class DocumentRecords:
         return NotFound(f"{self.noun} {doc_id} not found")
 
     async def create(self, org_id: str, fields: dict[str, Any]) -> Document:
+        """Stores a new document; an `id`, `orgId` or time in `fields` (an exported document) is replaced."""
+        fields = {key: value for key, value in fields.items() if key not in STORED_FIELDS}
         doc_id, now = new_id(), utc_now()
         async with self.db.write(starts_with_write=True) as conn:
             await self.store.insert(conn, org_id, doc_id, fields, now)
