@@ -7,6 +7,7 @@ import re
 
 import httpx
 
+from chatloom.console.routes import FILES
 from tests.support.client import Api
 
 
@@ -34,11 +35,13 @@ def test_the_page_and_its_modules_are_served_with_a_strict_policy(api: Api) -> N
 
 
 def test_nothing_is_loaded_from_elsewhere(api: Api) -> None:
-    sources = [httpx.get(f"{api.base_url}/").text]
-    for path in ("js/main.js", "js/api.js", "js/chart.js", "console.css"):
-        sources.append(httpx.get(f"{api.base_url}/console/{path}").text)
-    for source in sources:
-        assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", source), "no absolute URLs"
+    assert len(FILES) > 10
+    for name in FILES:
+        source = httpx.get(f"{api.base_url}/console/{name}").text
+        urls = re.findall(r"(?:https?:)?//[A-Za-z0-9.-]+\.[a-z]{2,}[^\s\"'`]*", source)
+        # The SVG namespace is a name, not a fetch; example.com only appears in a template to edit.
+        allowed = ("http://www.w3.org/2000/svg", "https://example.com/")
+        assert [url for url in urls if not url.startswith(allowed)] == [], name
 
 
 def test_unknown_files_and_traversal_are_404(api: Api) -> None:
@@ -61,12 +64,3 @@ def test_the_console_adds_no_middleware() -> None:
     assert all(
         not getattr(m.cls, "__module__", "").startswith("chatloom.console") for m in app.user_middleware
     )
-    console_routes = [
-        r for r in app.routes if getattr(r, "endpoint", None) and "console" in r.endpoint.__module__
-    ]
-    assert {getattr(r, "path", "") for r in console_routes} == {
-        "/",
-        "/console",
-        "/console/",
-        "/console/{name:path}",
-    }

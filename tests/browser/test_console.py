@@ -182,6 +182,7 @@ def test_every_view_renders_with_only_loopback_reachable(console: ConsolePage, a
         (f"#/assistants/{assistant['id']}?tab=json", "#assistant-json"),
         (f"#/playground?assistant={assistant['id']}&session={session['id']}", "#conversation .message"),
         ("#/chats", "#chat-list"),
+        ("#/sessions", "#session-list"),
         (f"#/chats/{chat['id']}", "#transcript"),
         (f"#/sessions/{session['id']}", "#transcript"),
         ("#/tools", "h1"),

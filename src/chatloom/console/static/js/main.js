@@ -17,7 +17,7 @@ const SECTIONS = [
   { path: "assistants", label: "Assistants", view: assistants },
   { path: "playground", label: "Playground", view: playground },
   { path: "chats", label: "Chats", view: chats },
-  { path: "sessions", label: null, view: transcript },
+  { path: "sessions", label: "Sessions", view: transcript },
   ...documents.COLLECTIONS.map((collection) => ({
     path: collection.path,
     label: collection.title,
@@ -78,7 +78,7 @@ async function render(notice) {
     return;
   }
   const main = h("main", { id: "view", dataset: { view: section.path } });
-  replace(app, navigation(section.path === "sessions" ? "chats" : section.path), main);
+  replace(app, navigation(section.path), main);
   try {
     await section.view.render(main, route, { go, isCurrent: () => mine === generation });
   } catch (error) {

@@ -78,14 +78,18 @@ export async function render(main, route, { go }) {
     const reply = h("div", { class: "text streaming" });
     const turnBox = h("div", { class: "turn" }, h("div", { class: "message assistant" }, h("div", { class: "role" }, "assistant"), h("div", { class: "body" }, reply)));
     log.append(turnBox);
-    const sessionForTurn = await ensureSession();
-    const chatId = await streamChat({ sessionId: sessionForTurn, input: text }, (frame) => {
-      if (typeof frame.delta === "string") {
-        reply.textContent += frame.delta;
-        log.scrollTop = log.scrollHeight;
-      }
-    });
-    reply.classList.remove("streaming");
+    let chatId;
+    try {
+      const sessionForTurn = await ensureSession();
+      chatId = await streamChat({ sessionId: sessionForTurn, input: text }, (frame) => {
+        if (typeof frame.delta === "string") {
+          reply.textContent += frame.delta;
+          log.scrollTop = log.scrollHeight;
+        }
+      });
+    } finally {
+      reply.classList.remove("streaming");
+    }
     if (!chatId) return;
     const chat = await api.get(`/chat/${encodeURIComponent(chatId)}`);
     replace(turnBox, (chat.output || []).map(messageView),
