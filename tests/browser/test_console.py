@@ -57,6 +57,9 @@ def test_a_prompt_writer_builds_tries_and_inspects_an_assistant(
 ) -> None:
     page = console.page
     console.sign_in(api.key)
+    assert api.key not in page.url
+    assert page.evaluate("() => sessionStorage.getItem('chatloom.apiKey')") == api.key
+    assert page.context.cookies() == [], "the key is never a cookie"
     console.screenshot("console-1-assistants.png")
 
     # Create an assistant by pasting a Vapi assistant's JSON.

@@ -6,7 +6,6 @@ import { h } from "../dom.js";
 export function render(notice, signedIn) {
   const input = h("input", {
     id: "api-key",
-    name: "api-key",
     type: "password",
     autocomplete: "off",
     spellcheck: "false",
