@@ -55,7 +55,7 @@ def test_an_org_without_chats_gets_zeros(api: Api) -> None:
 
 
 def test_bad_parameters_are_400_naming_the_field(api: Api) -> None:
-    for params in ({"days": 0}, {"days": 367}, {"days": "a"}, {"groupBy": "tool"}):
+    for params in ({"days": 0}, {"days": 367}, {"days": "a"}, {"groupBy": "tool"}, {"group": "model"}):
         response = api.get("/analytics/costs", params=params)
         assert response.status_code == 400, params
         assert next(iter(params)) in str(response.json()["message"])

@@ -12,7 +12,9 @@ MAX_DAYS = 366
 
 
 class CostsParams(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    """Unknown parameters are refused, as on list routes, so a misspelt option is never ignored."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     days: Annotated[WholeNumber, Field(ge=1, le=MAX_DAYS)] = 30
     group_by: Literal["assistant", "model"] = Field("assistant", alias="groupBy")
