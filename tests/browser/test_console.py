@@ -110,6 +110,13 @@ def test_a_prompt_writer_builds_tries_and_inspects_an_assistant(
     page.wait_for_selector(f"#chat-list tr[data-id='{chat_id}']")
     assert page.locator(f"#chat-list tr[data-id='{other_chat['id']}']").count() == 0
     console.screenshot("console-4-chats.png")
+    page.fill("#filter-to", "2020-01-01T00:00")
+    page.click("#chat-filters button[type=submit]")
+    page.wait_for_selector("text=No chats match.")
+    page.fill("#filter-to", "")
+    page.fill("#filter-from", "2020-01-01T00:00")
+    page.click("#chat-filters button[type=submit]")
+    page.wait_for_selector(f"#chat-list tr[data-id='{chat_id}']")
     page.click(f"#chat-list tr[data-id='{chat_id}'] a")
     page.wait_for_selector("#transcript")
     assert "Where is my order?" in page.inner_text("#transcript")
