@@ -93,6 +93,8 @@ def test_a_prompt_writer_builds_tries_and_inspects_an_assistant(
     prompt = fake_llm.requests[-1].json["messages"][0]
     assert prompt == {"role": "system", "content": "You help Ada with their order."}
     console.screenshot("console-3-playground.png")
+    session_id = page.input_value("#playground-session")
+    assert session_id and f"session={session_id}" in page.url
     chat_id = page.get_attribute(".turn-meta", "data-chat-id")
     chat = api.get(f"/chat/{chat_id}").json()
     assert chat["cost"] > 0

@@ -68,6 +68,7 @@ export async function render(main, route, { go }) {
     const session = await api.post("/session", body);
     state.sessionId = session.id;
     history.replaceState(null, "", `#/playground?assistant=${assistant.id}&session=${session.id}`);
+    sessionPicker.options[0].after(h("option", { value: session.id, selected: true }, `${session.name} · ${when(session.createdAt)}`));
     for (const element of main.querySelectorAll("[data-variable]")) element.disabled = true;
     return session.id;
   }
