@@ -16,7 +16,17 @@ from chatloom.api.cors import CorsPolicy
 from chatloom.api.deps import Services
 from chatloom.api.errors import error_body, install_error_handlers
 from chatloom.api.request_guard import RequestGuard
-from chatloom.api.routes import assistants, chats, credentials, health, responses, sessions, tools, web_chat
+from chatloom.api.routes import (
+    analytics,
+    assistants,
+    chats,
+    credentials,
+    health,
+    responses,
+    sessions,
+    tools,
+    web_chat,
+)
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.chat import CreateChatIn
 from chatloom.api.schemas.credential import CredentialIn, CredentialPatch
@@ -25,6 +35,7 @@ from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
 from chatloom.api.schemas.tool import ToolIn, ToolPatch
 from chatloom.api.schemas.web_chat import CreateWebChatIn, WebResponsesRequestIn
 from chatloom.config import Settings
+from chatloom.console import routes as console
 from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.assistants import AssistantRecords
 from chatloom.engine.credentials import Credentials, OrgCredentialCache
@@ -236,6 +247,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sessions.router)
     app.include_router(tools.router)
     app.include_router(credentials.router)
+    app.include_router(analytics.router)
+    app.include_router(console.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestGuard)
     # Outermost: web chat's CORS headers go on every response, the guard's 400s and 500s included.

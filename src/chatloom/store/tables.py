@@ -104,6 +104,8 @@ chats = Table(
     Column("previous_chat_id", ID, nullable=True),
     Column("name", String(40), nullable=True),
     Column("cost", Float, nullable=False, default=0.0),
+    # The model that produced the reply (the last entry of `costs`), for costs per model.
+    Column("model", String(100), nullable=True),
     Column("body", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
