@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest answer (or one SSE event) read from an LLM, tool server or webhook receiver.",
     )
+    mcp_tools_cache_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="How long the tool listing of an MCP server is reused before it is asked again.",
+    )
     block_private_urls: bool = Field(
         False, description="Refuse outbound calls (custom-llm, tools, webhooks) to private addresses."
     )

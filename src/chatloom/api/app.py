@@ -23,6 +23,7 @@ from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
 from chatloom.api.schemas.tool import ToolIn, ToolPatch
 from chatloom.config import Settings
 from chatloom.engine.assistant_cache import AssistantCache
+from chatloom.engine.grounding import Grounding
 from chatloom.engine.keys import KeyVerifier
 from chatloom.engine.model_calls import ModelCaller, RetryPolicy
 from chatloom.engine.pricing import PriceBook
@@ -43,6 +44,8 @@ from chatloom.providers.registry import ProviderRegistry
 from chatloom.store.db import Database, create_engine
 from chatloom.tools.api_request import ApiRequestRunner
 from chatloom.tools.function import FunctionToolServer
+from chatloom.tools.knowledge_base import KnowledgeBaseClient
+from chatloom.tools.mcp import McpClient
 from chatloom.webhooks.deliver import WebhookDispatcher
 
 log = logging.getLogger("chatloom")
@@ -136,8 +139,13 @@ def build_services(settings: Settings, db: Database) -> Services:
     server_messages = ServerMessages(
         WebhookDispatcher(http, default_secret=settings.webhook_secret), db, assistant_cache
     )
+    mcp = McpClient(outbound, cache_seconds=settings.mcp_tools_cache_seconds)
+    knowledge_bases = KnowledgeBaseClient(http, settings.webhook_secret)
     tools = ToolRunner(
-        FunctionToolServer(http, settings.webhook_secret), ApiRequestRunner(http, render_prompt_async)
+        FunctionToolServer(http, settings.webhook_secret),
+        ApiRequestRunner(http, render_prompt_async),
+        mcp,
+        knowledge_bases,
     )
     engine = ChatEngine(
         db,
@@ -152,6 +160,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         max_tool_rounds=settings.max_tool_rounds,
         assistant_cache=assistant_cache,
         max_upstream_bytes=settings.max_upstream_bytes,
+        grounding=Grounding(mcp, knowledge_bases),
     )
     return Services(
         engine=engine,
