@@ -13,30 +13,22 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
-import mcp_types
 import orjson
-from mcp.client import Client, Transport
-from mcp.client.session import IncomingMessage
-from mcp.client.sse import sse_client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
 
 from chatloom.domain.errors import OutboundUrlRefused
 from chatloom.domain.messages import ToolCall
 from chatloom.outbound.guard import OutboundPolicy
-from chatloom.outbound.guarded_httpx import guarded_client
-from chatloom.outbound.http import origin
-from chatloom.tools.calls import ToolResult, arguments_of, as_text, error_result
+from chatloom.tools.calls import ToolResult, arguments_of, error_result
+
+if TYPE_CHECKING:
+    from chatloom.tools.mcp_session import McpSession
 
 log = logging.getLogger("chatloom.mcp")
-# httpx2 logs each request's full URL at INFO; a URL may carry a token.
-logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 DEFAULT_TIMEOUT_SECONDS = 20.0
 MAX_TOOLS_PER_SERVER = 128
@@ -63,7 +55,7 @@ class McpListing:
 
 
 @dataclass(frozen=True, slots=True)
-class _Target:
+class McpTarget:
     url: str
     protocol: str
     headers: dict[str, str]
@@ -95,7 +87,7 @@ class McpClient:
         self.listing_failures = 0
         """Listings that failed since start (a server that offered no tools to a turn)."""
 
-    async def _target(self, org_id: str, tool: Mapping[str, Any]) -> _Target:
+    async def _target(self, org_id: str, tool: Mapping[str, Any]) -> McpTarget:
         given = tool.get("server")
         server: Mapping[str, Any] = given if isinstance(given, dict) else {}
         url = str(server.get("url") or "")
@@ -105,7 +97,7 @@ class McpClient:
             headers.update(await self.credential_headers(org_id, server))
         headers.update({str(k): str(v) for k, v in (server.get("headers") or {}).items() if v is not None})
         timeout = float(server.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS)
-        return _Target(url, protocol_of(tool), headers, timeout)
+        return McpTarget(url, protocol_of(tool), headers, timeout)
 
     async def list_tools(self, org_id: str, tool: Mapping[str, Any]) -> McpListing:
         """The tools the `mcp` tool's server offers (cached); never raises."""
@@ -119,10 +111,10 @@ class McpClient:
             return McpListing(cached[1])
         try:
             async with asyncio.timeout(target.timeout_seconds):
-                async with self._connect(target, key) as client:
-                    specs = await _all_tools(client)
+                async with self._connect(target, key) as session:
+                    specs = await session.list_tools(MAX_TOOLS_PER_SERVER, MAX_LISTING_PAGES)
         except Exception as error:
-            return self._failed_listing(describe(error, target))
+            return self._failed_listing(_describe(error, target))
         if len(self._listings) >= MAX_CACHED_SERVERS:
             self._listings.pop(next(iter(self._listings)))
         self._listings[key] = (time.monotonic() + self.cache_seconds, specs)
@@ -142,102 +134,25 @@ class McpClient:
             return error_result(call, f"the MCP server URL was refused: {refused.message!s}")
         try:
             async with asyncio.timeout(target.timeout_seconds):
-                async with self._connect(target, target.cache_key(org_id)) as client:
-                    result = await client.call_tool(name, arguments_of(call))
+                async with self._connect(target, target.cache_key(org_id)) as session:
+                    failed, text = await session.call_tool(name, arguments_of(call))
         except Exception as error:
-            return error_result(call, f"the MCP tool '{name}' failed: {describe(error, target)}")
-        text = result_text(result)
-        return error_result(call, text) if result.is_error else ToolResult(call, text)
+            return error_result(call, f"the MCP tool '{name}' failed: {_describe(error, target)}")
+        return error_result(call, text) if failed else ToolResult(call, text)
 
-    @asynccontextmanager
-    async def _connect(self, target: _Target, key: str) -> AsyncIterator[Client]:
-        async def on_message(message: IncomingMessage) -> None:
-            if isinstance(message, mcp_types.ToolListChangedNotification):
-                self._listings.pop(key, None)
+    def _connect(self, target: McpTarget, key: str) -> AbstractAsyncContextManager[McpSession]:
+        from chatloom.tools import mcp_session  # the SDK is imported on first use: it is large
 
-        def factory(
-            headers: dict[str, str] | None = None,
-            timeout: httpx2.Timeout | None = None,
-            auth: httpx2.Auth | None = None,
-        ) -> httpx2.AsyncClient:
-            return guarded_client(self.policy, headers, timeout, auth)
+        def tools_changed() -> None:
+            self._listings.pop(key, None)
 
-        async with AsyncExitStack() as stack:
-            if target.protocol == "sse":
-                transport: Transport = sse_client(
-                    target.url,
-                    headers=target.headers,
-                    timeout=target.timeout_seconds,
-                    sse_read_timeout=target.timeout_seconds,
-                    httpx_client_factory=factory,
-                )
-            else:
-                http = await stack.enter_async_context(
-                    factory(target.headers, httpx2.Timeout(target.timeout_seconds))
-                )
-                transport = streamable_http_client(target.url, http_client=http)
-            yield await stack.enter_async_context(Client(transport, message_handler=on_message, cache=None))
+        return mcp_session.connect(self.policy, target, tools_changed)
 
     def forget(self) -> None:
         self._listings.clear()
 
 
-async def _all_tools(client: Client) -> list[McpToolSpec]:
-    specs: list[McpToolSpec] = []
-    cursor: str | None = None
-    for _page in range(MAX_LISTING_PAGES):
-        page = await client.list_tools(cursor=cursor)
-        specs.extend(
-            McpToolSpec(tool.name, tool.description, dict(tool.input_schema or {"type": "object"}))
-            for tool in page.tools
-        )
-        cursor = page.next_cursor
-        if cursor is None or len(specs) >= MAX_TOOLS_PER_SERVER:
-            break
-    return specs[:MAX_TOOLS_PER_SERVER]
+def _describe(error: BaseException, target: McpTarget) -> str:
+    from chatloom.tools import mcp_session
 
-
-def result_text(result: mcp_types.CallToolResult) -> str:
-    """The text the model sees: text content as is, other content described (never dropped silently);
-    structured content when there is no other content."""
-    parts = [content_text(item) for item in result.content]
-    if not parts and result.structured_content is not None:
-        parts.append(orjson.dumps(result.structured_content).decode())
-    return as_text("\n".join(parts))
-
-
-def content_text(item: Any) -> str:
-    if isinstance(item, mcp_types.TextContent):
-        return item.text
-    if isinstance(item, mcp_types.ImageContent | mcp_types.AudioContent):
-        kind = "image" if isinstance(item, mcp_types.ImageContent) else "audio"
-        size = len(item.data) * 3 // 4
-        return f"[{kind} content ({item.mime_type}, about {size} bytes) not shown]"
-    if isinstance(item, mcp_types.EmbeddedResource):
-        resource = item.resource
-        if isinstance(resource, mcp_types.TextResourceContents):
-            return f"[resource {resource.uri}]\n{resource.text}"
-        return f"[binary resource {resource.uri} ({resource.mime_type or 'unknown type'}) not shown]"
-    if isinstance(item, mcp_types.ResourceLink):
-        return f"[resource link {item.uri}" + (f" ({item.name})]" if item.name else "]")
-    return f"[{getattr(item, 'type', type(item).__name__)} content not shown]"
-
-
-def describe(error: BaseException, target: _Target) -> str:
-    """What went wrong, naming the server's origin only (its path or headers may carry secrets)."""
-    where = origin(target.url)
-    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        error = error.exceptions[0]
-    if isinstance(error, BaseExceptionGroup):
-        error = error.exceptions[0]
-    if isinstance(error, TimeoutError):
-        return f"{where} gave no answer within {target.timeout_seconds:g} s"
-    if isinstance(error, httpx2.HTTPStatusError):
-        return f"{where} answered HTTP {error.response.status_code}"
-    if isinstance(error, httpx2.ConnectError | OSError):
-        return f"could not connect to {where}" + (
-            f": {error}" if "may not contact" in str(error) or "resolved" in str(error) else ""
-        )
-    if isinstance(error, MCPError):
-        return f"{where}: {error}"
-    return f"{where}: the MCP exchange failed ({type(error).__name__})"
+    return mcp_session.describe(error, target.url, target.timeout_seconds)
