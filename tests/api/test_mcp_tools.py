@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 
+from chatloom.outbound.guard import OutboundPolicy
 from chatloom.testing.fake_llm import FakeLLM, FakeReply
+from chatloom.tools.mcp import McpClient, McpListing
 from tests.support.client import Api
 from tests.support.mcp_servers import McpServers, _Served, mcp_servers, orders_server
 from tests.support.server import free_port
@@ -179,3 +182,38 @@ def test_another_orgs_mcp_tool_cannot_be_used(api: Api, other_api: Api) -> None:
     response = api.post("/assistant", body)
     assert response.status_code == 400
     assert response.json()["message"] == f"model.toolIds[0]: tool {foreign['id']} not found"
+
+
+def test_unvalidated_inline_tools_never_fail_a_turn(api: Api, fake_llm: FakeLLM) -> None:
+    tools = [
+        {"type": "mcp", "server": {"url": "not a url", "timeoutSeconds": "soon", "headers": "x"}},
+        {"type": "mcp", "server": "nowhere", "metadata": "sse"},
+        {"type": "query", "knowledgeBases": [{"provider": "custom-knowledge-base", "server": 5}, "x"]},
+    ]
+    model = {"provider": "openai", "model": "gpt-4o-mini", "tools": tools}
+    fake_llm.push(
+        FakeReply(tool_calls=[call("query_knowledge_base", '{"query": "q"}')]), FakeReply(text="Hi.")
+    )
+    chat = api.chat(assistant={"model": model}, input="Hello")
+    assert set(offered(fake_llm)) == {"query_knowledge_base"}
+    assert chat["output"][1]["content"].startswith("Error:")
+    assert chat["output"][-1]["content"] == "Hi."
+
+
+def test_concurrent_listings_of_one_server_are_one(mcp: McpServers) -> None:
+    async def scenario() -> list[McpListing]:
+        client = McpClient(OutboundPolicy())
+        tool = {"type": "mcp", "server": {"url": mcp.streamable_http_url, "timeoutSeconds": 10}}
+        first = asyncio.ensure_future(client.list_tools("org", tool))
+        await asyncio.sleep(0)
+        assert len(client._listing_now) == 1
+        second = asyncio.ensure_future(client.list_tools("org", tool))
+        listings = list(await asyncio.gather(first, second))
+        assert client._listing_now == {}
+        listings.append(await client.list_tools("org", tool))  # from the cache
+        return listings
+
+    listings = asyncio.run(scenario())
+    assert all(
+        {spec.name for spec in listing.tools} == {"lookup_order", "cancel_order"} for listing in listings
+    )

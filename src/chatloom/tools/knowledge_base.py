@@ -19,9 +19,8 @@ from chatloom.domain.errors import OutboundUrlRefused
 from chatloom.domain.messages import Message, text_of
 from chatloom.outbound.http import Backoff, OutboundFailure, OutboundHttp
 from chatloom.outbound.signing import signer_for
-from chatloom.tools.calls import as_text
+from chatloom.tools.calls import as_text, server_timeout
 
-DEFAULT_TIMEOUT_SECONDS = 20.0
 MAX_DOCUMENTS = 50
 CUSTOM_PROVIDER = "custom-knowledge-base"
 ARTIFACT_ROLES = {"user": "user", "assistant": "bot", "system": "system"}
@@ -99,8 +98,8 @@ class KnowledgeBaseClient:
                 "POST",
                 str(server.get("url", "")),
                 json={"message": message},
-                headers=server.get("headers") or {},
-                timeout_seconds=float(server.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS),
+                headers=server.get("headers") if isinstance(server.get("headers"), dict) else {},
+                timeout_seconds=server_timeout(server),
                 backoff=Backoff.from_plan(server.get("backoffPlan"), Backoff()),
                 field="server.url",
                 sign=signer_for(server.get("secret"), self.default_secret),

@@ -23,14 +23,13 @@ import orjson
 from chatloom.domain.errors import OutboundUrlRefused
 from chatloom.domain.messages import ToolCall
 from chatloom.outbound.guard import OutboundPolicy
-from chatloom.tools.calls import ToolResult, arguments_of, error_result
+from chatloom.tools.calls import ToolResult, arguments_of, error_result, server_timeout
 
 if TYPE_CHECKING:
     from chatloom.tools.mcp_session import McpSession
 
 log = logging.getLogger("chatloom.mcp")
 
-DEFAULT_TIMEOUT_SECONDS = 20.0
 MAX_TOOLS_PER_SERVER = 128
 MAX_LISTING_PAGES = 10
 MAX_CACHED_SERVERS = 1024
@@ -84,6 +83,8 @@ class McpClient:
         self.cache_seconds = cache_seconds
         self.credential_headers = credential_headers
         self._listings: dict[str, tuple[float, list[McpToolSpec]]] = {}
+        self._listing_now: dict[str, asyncio.Future[list[McpToolSpec]]] = {}
+        """Listings under way: turns that need the same server meanwhile wait for the same answer."""
         self.listing_failures = 0
         """Listings that failed since start (a server that offered no tools to a turn)."""
 
@@ -95,9 +96,10 @@ class McpClient:
         headers: dict[str, str] = {}
         if self.credential_headers is not None:
             headers.update(await self.credential_headers(org_id, server))
-        headers.update({str(k): str(v) for k, v in (server.get("headers") or {}).items() if v is not None})
-        timeout = float(server.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS)
-        return McpTarget(url, protocol_of(tool), headers, timeout)
+        given_headers = server.get("headers")
+        if isinstance(given_headers, dict):
+            headers.update({str(k): str(v) for k, v in given_headers.items() if v is not None})
+        return McpTarget(url, protocol_of(tool), headers, server_timeout(server))
 
     async def list_tools(self, org_id: str, tool: Mapping[str, Any]) -> McpListing:
         """The tools the `mcp` tool's server offers (cached); never raises."""
@@ -109,16 +111,31 @@ class McpClient:
         cached = self._listings.get(key)
         if cached is not None and cached[0] > time.monotonic():
             return McpListing(cached[1])
+        pending = self._listing_now.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._fetch_listing(target, key))
+            self._listing_now[key] = pending
+            pending.add_done_callback(lambda done: self._listing_done(key, done))
         try:
-            async with asyncio.timeout(target.timeout_seconds):
-                async with self._connect(target, key) as session:
-                    specs = await session.list_tools(MAX_TOOLS_PER_SERVER, MAX_LISTING_PAGES)
+            # Shielded: one turn giving up (its client left) does not cancel the others' listing.
+            specs = await asyncio.shield(pending)
         except Exception as error:
             return self._failed_listing(_describe(error, target))
+        return McpListing(specs)
+
+    def _listing_done(self, key: str, done: asyncio.Future[list[McpToolSpec]]) -> None:
+        self._listing_now.pop(key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here too, in case every turn waiting for it has gone
+
+    async def _fetch_listing(self, target: McpTarget, key: str) -> list[McpToolSpec]:
+        async with asyncio.timeout(target.timeout_seconds):
+            async with self._connect(target, key) as session:
+                specs = await session.list_tools(MAX_TOOLS_PER_SERVER, MAX_LISTING_PAGES)
         if len(self._listings) >= MAX_CACHED_SERVERS:
             self._listings.pop(next(iter(self._listings)))
         self._listings[key] = (time.monotonic() + self.cache_seconds, specs)
-        return McpListing(specs)
+        return specs
 
     def _failed_listing(self, reason: str) -> McpListing:
         self.listing_failures += 1
