@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ from chatloom.outbound.guard import OutboundPolicy
 from chatloom.testing.fake_llm import FakeLLM, FakeReply
 from chatloom.tools.mcp import McpClient, McpListing
 from tests.support.client import Api
-from tests.support.mcp_servers import McpServers, _Served, mcp_servers, orders_server
+from tests.support.mcp_servers import McpServers, _Served, mcp_servers, orders_server, unlocking_server
 from tests.support.server import free_port
 
 
@@ -211,9 +212,30 @@ def test_concurrent_listings_of_one_server_are_one(mcp: McpServers) -> None:
         listings = list(await asyncio.gather(first, second))
         assert client._listing_now == {}
         listings.append(await client.list_tools("org", tool))  # from the cache
+        await client.aclose()
         return listings
 
     listings = asyncio.run(scenario())
     assert all(
         {spec.name for spec in listing.tools} == {"lookup_order", "cancel_order"} for listing in listings
     )
+
+
+def test_a_list_changed_notice_refreshes_the_cached_listing(api: Api, fake_llm: FakeLLM) -> None:
+    served = _Served(unlocking_server().streamable_http_app()).start()
+    try:
+        assistant = assistant_with(api, mcp_tool(api, f"http://127.0.0.1:{served.port}/mcp"))
+        fake_llm.push(FakeReply(tool_calls=[call("unlock", "{}")]), FakeReply(text="Unlocked."))
+        chat = api.chat(assistantId=assistant["id"], input="Unlock it")
+        assert set(offered(fake_llm)) == {"unlock"}
+        assert chat["output"][1]["content"] == "unlocked"
+        deadline = time.monotonic() + 5
+        while True:  # the notice travels on its own stream: it may land just after the turn
+            fake_llm.push(FakeReply(text="Hi."))
+            api.chat(assistantId=assistant["id"], input="Hi")
+            if "discount" in offered(fake_llm, -1) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert set(offered(fake_llm, -1)) == {"unlock", "discount"}, "listed again within the minute"
+    finally:
+        served.stop()

@@ -1,5 +1,6 @@
 """Real MCP servers on loopback, built with the `mcp` SDK's `MCPServer` and served by uvicorn threads:
-one over Streamable HTTP and one over SSE offering the same two tools, and one whose tool hangs."""
+one over Streamable HTTP and one over SSE offering the same two tools, one whose tool hangs, and one
+whose tool list changes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import uvicorn
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from starlette.types import ASGIApp
 
@@ -46,6 +47,25 @@ def slow_server() -> MCPServer:
     return server
 
 
+def unlocking_server() -> MCPServer:
+    """Offers `unlock`, which adds a `discount` tool and tells listeners the tool list changed."""
+    server = MCPServer("unlocking")
+
+    @server.tool()
+    async def unlock(ctx: Context) -> str:
+        """Unlocks the discount tool."""
+
+        def discount(code: str) -> str:
+            """Applies a discount code."""
+            return f"{code} applied"
+
+        server.add_tool(discount)
+        await ctx.notify_tools_changed()
+        return "unlocked"
+
+    return server
+
+
 class _Served:
     def __init__(self, app: ASGIApp) -> None:
         self.port = free_port()
@@ -63,7 +83,8 @@ class _Served:
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
+        # Forced: clients may hold list-changed subscriptions open, which a graceful stop would wait for.
+        self._server.should_exit = self._server.force_exit = True
         self._thread.join(timeout=10)
 
 

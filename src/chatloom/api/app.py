@@ -195,6 +195,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await dispatcher.drain(grace_seconds=5.0)
                 await dispatcher.aclose()
             await services.outbound_http.aclose()
+            if services.engine.grounding is not None:
+                await services.engine.grounding.mcp.aclose()
             await services.engine.providers.aclose()
             await db.dispose()
 

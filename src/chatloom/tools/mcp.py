@@ -2,9 +2,10 @@
 Streamable HTTP (`metadata.protocol: "shttp"`, the default) or SSE (`"sse"`).
 
 Each listing and each call opens its own short MCP connection (guarded like every outbound request),
-bounded by `server.timeoutSeconds`. Listings are cached per server (URL, protocol and headers) for
-`cache_seconds`; a `notifications/tools/list_changed` seen on any connection drops the entry. Failures
-never raise: a listing reports its error, a call becomes an error result the model sees.
+bounded by `server.timeoutSeconds`. Listings are cached per org and server (URL, protocol and headers)
+for `cache_seconds`, watched meanwhile through a `subscriptions/listen` stream where the server has one;
+a tool-list change there, or a `notifications/tools/list_changed` seen on any connection, drops the
+entry. Failures never raise: a listing reports its error, a call becomes an error result the model sees.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ log = logging.getLogger("chatloom.mcp")
 MAX_TOOLS_PER_SERVER = 128
 MAX_LISTING_PAGES = 10
 MAX_CACHED_SERVERS = 1024
+MAX_WATCHED_SERVERS = 256
+"""Most list-changed subscriptions held open at once (one connection each)."""
 
 CredentialHeaders = Callable[[str, Mapping[str, Any]], Awaitable[Mapping[str, str]]]
 """`(org_id, server) -> headers`: what a stored credential (`server.credentialId`) adds to the request,
@@ -85,6 +88,9 @@ class McpClient:
         self._listings: dict[str, tuple[float, list[McpToolSpec]]] = {}
         self._listing_now: dict[str, asyncio.Future[list[McpToolSpec]]] = {}
         """Listings under way: turns that need the same server meanwhile wait for the same answer."""
+        self._watchers: dict[str, asyncio.Task[None]] = {}
+        """Per cached listing: a subscription to the server's list-changed events, for as long as the
+        listing is kept."""
         self.listing_failures = 0
         """Listings that failed since start (a server that offered no tools to a turn)."""
 
@@ -135,7 +141,35 @@ class McpClient:
         if len(self._listings) >= MAX_CACHED_SERVERS:
             self._listings.pop(next(iter(self._listings)))
         self._listings[key] = (time.monotonic() + self.cache_seconds, specs)
+        self._watch(target, key)
         return specs
+
+    def _watch(self, target: McpTarget, key: str) -> None:
+        if self.cache_seconds <= 0 or key in self._watchers or len(self._watchers) >= MAX_WATCHED_SERVERS:
+            return
+        task = asyncio.create_task(self._watch_while_cached(target, key))
+        self._watchers[key] = task
+        task.add_done_callback(lambda _done: self._watchers.pop(key, None))
+
+    async def _watch_while_cached(self, target: McpTarget, key: str) -> None:
+        from chatloom.tools import mcp_session
+
+        def tools_changed() -> None:
+            self._listings.pop(key, None)
+
+        try:
+            async with asyncio.timeout(self.cache_seconds):
+                await mcp_session.watch_tools(self.policy, target, tools_changed)
+        except Exception as error:
+            # Servers of older protocol versions cannot be watched: their listing simply expires.
+            log.debug("not watching an MCP server's tools: %s", type(error).__name__)
+
+    async def aclose(self) -> None:
+        """Ends the list-changed subscriptions (at shutdown)."""
+        watchers = list(self._watchers.values())
+        for task in watchers:
+            task.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
 
     def _failed_listing(self, reason: str) -> McpListing:
         self.listing_failures += 1

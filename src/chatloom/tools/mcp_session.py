@@ -58,9 +58,12 @@ class McpSession:
 
 @asynccontextmanager
 async def connect(
-    policy: OutboundPolicy, target: McpTarget, tools_changed: Callable[[], None]
+    policy: OutboundPolicy, target: McpTarget, tools_changed: Callable[[], None], endless_reads: bool = False
 ) -> AsyncIterator[McpSession]:
-    """An MCP session with the target's server; `tools_changed` runs on its list-changed notice."""
+    """An MCP session with the target's server; `tools_changed` runs on its list-changed notice. Reads
+    time out after the target's timeout, or never with `endless_reads` (for a stream the caller bounds)."""
+    read = None if endless_reads else target.timeout_seconds
+    timeout = httpx2.Timeout(target.timeout_seconds, read=read)
 
     async def on_message(message: IncomingMessage) -> None:
         if isinstance(message, mcp_types.ToolListChangedNotification):
@@ -79,16 +82,27 @@ async def connect(
                 target.url,
                 headers=target.headers,
                 timeout=target.timeout_seconds,
-                sse_read_timeout=target.timeout_seconds,
+                sse_read_timeout=read if read is not None else 24 * 3600.0,
                 httpx_client_factory=factory,
             )
         else:
-            http = await stack.enter_async_context(
-                factory(target.headers, httpx2.Timeout(target.timeout_seconds))
-            )
+            http = await stack.enter_async_context(factory(target.headers, timeout))
             transport = streamable_http_client(target.url, http_client=http)
         client = await stack.enter_async_context(Client(transport, message_handler=on_message, cache=None))
         yield McpSession(client)
+
+
+async def watch_tools(policy: OutboundPolicy, target: McpTarget, tools_changed: Callable[[], None]) -> None:
+    """Holds a `subscriptions/listen` stream (2026-07-28 servers) until the server says its tools changed
+    (then runs `tools_changed`) or the stream ends; the caller bounds how long. Raises for a server that
+    cannot be watched (`ListenNotSupportedError` for older protocol versions)."""
+    async with (
+        connect(policy, target, tools_changed, endless_reads=True) as session,
+        session.client.listen(tools_list_changed=True) as subscription,
+    ):
+        async for _event in subscription:
+            tools_changed()
+            return
 
 
 def result_text(result: mcp_types.CallToolResult) -> str:
