@@ -10,11 +10,11 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, RootModel, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, RootModel, StringConstraints
 
 from chatloom.api.deps import parse_model
 from chatloom.api.schemas.assistant import KnowledgeBaseIn, ServerSettings
-from chatloom.api.schemas.common import Open
+from chatloom.api.schemas.common import Open, UrlStr
 from chatloom.domain.errors import InvalidRequest
 
 FunctionName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
@@ -116,20 +116,20 @@ class McpToolMessagesIn(Open):
     messages: list[dict[str, Any]] | None = None
 
 
+class McpServerIn(ToolServerIn):
+    """Where the MCP server is: `url` is required."""
+
+    url: UrlStr
+
+
 class McpToolIn(Open):
     """An mcp tool: every tool the MCP server at `server.url` offers is offered to the model."""
 
     type: Literal["mcp"]
-    server: ToolServerIn
+    server: McpServerIn
     metadata: McpMetadataIn | None = None
     tool_messages: list[McpToolMessagesIn] | None = Field(None, alias="toolMessages")
     messages: list[dict[str, Any]] | None = None
-
-    @model_validator(mode="after")
-    def _needs_url(self) -> McpToolIn:
-        if self.server.url is None:
-            raise ValueError("server.url: an mcp tool needs the URL of its MCP server")
-        return self
 
 
 class QueryFunctionIn(Open):
