@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     web_max_input_chars: int = Field(
         4_000, ge=1, description="Longest web chat input (characters, all messages together)."
     )
+    mcp_tools_cache_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="How long the tool listing of an MCP server is reused before it is asked again.",
+    )
     block_private_urls: bool = Field(
         False, description="Refuse outbound calls (custom-llm, tools, webhooks) to private addresses."
     )

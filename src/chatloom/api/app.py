@@ -39,6 +39,7 @@ from chatloom.console import routes as console
 from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.assistants import AssistantRecords
 from chatloom.engine.credentials import Credentials, OrgCredentialCache
+from chatloom.engine.grounding import Grounding
 from chatloom.engine.keys import KeyVerifier
 from chatloom.engine.model_calls import ModelCaller, RetryPolicy
 from chatloom.engine.pricing import PriceBook
@@ -61,6 +62,8 @@ from chatloom.providers.registry import ProviderRegistry
 from chatloom.store.db import Database, create_engine
 from chatloom.tools.api_request import ApiRequestRunner
 from chatloom.tools.function import FunctionToolServer
+from chatloom.tools.knowledge_base import KnowledgeBaseClient
+from chatloom.tools.mcp import McpClient
 from chatloom.vault.box import SecretBox
 from chatloom.webhooks.deliver import WebhookDispatcher
 
@@ -162,8 +165,13 @@ def build_services(settings: Settings, db: Database) -> Services:
     server_messages = ServerMessages(
         WebhookDispatcher(http, default_secret=settings.webhook_secret), db, assistant_cache, credentials
     )
+    mcp = McpClient(outbound, cache_seconds=settings.mcp_tools_cache_seconds)
+    knowledge_bases = KnowledgeBaseClient(http, settings.webhook_secret)
     tools = ToolRunner(
-        FunctionToolServer(http, settings.webhook_secret), ApiRequestRunner(http, render_prompt_async)
+        FunctionToolServer(http, settings.webhook_secret),
+        ApiRequestRunner(http, render_prompt_async),
+        mcp,
+        knowledge_bases,
     )
     engine = ChatEngine(
         db,
@@ -179,6 +187,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         assistant_cache=assistant_cache,
         max_upstream_bytes=settings.max_upstream_bytes,
         credentials=credentials,
+        grounding=Grounding(mcp, knowledge_bases),
     )
     sessions = SessionRecords(db, server_messages)
     return Services(
@@ -226,6 +235,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await dispatcher.drain(grace_seconds=5.0)
                 await dispatcher.aclose()
             await services.outbound_http.aclose()
+            if services.engine.grounding is not None:
+                await services.engine.grounding.mcp.aclose()
             await services.engine.providers.aclose()
             await db.dispose()
 
