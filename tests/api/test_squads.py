@@ -80,3 +80,16 @@ def test_squad_routes_use_vapi_operation_ids(api: Api) -> None:
     assert operations == {
         f"SquadController_{name}" for name in ("create", "findAll", "findOne", "update", "remove")
     }
+
+
+def test_inline_members_credentials_are_sealed_and_masked(api: Api) -> None:
+    key = "gsk_" + "s3cr3t" * 6
+    member = {
+        "assistant": {"name": "A", "model": prompt("x"), "credentials": [{"provider": "groq", "apiKey": key}]}
+    }
+    created = api.post("/squad", {"members": [member]})
+    assert created.status_code == 201, created.text
+    for response in (created, api.get(f"/squad/{created.json()['id']}"), api.get("/squad")):
+        assert key not in response.text
+    shown = created.json()["members"][0]["assistant"]["credentials"][0]
+    assert shown["provider"] == "groq"

@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatloom.domain.errors import InvalidRequest, NotFound
+from chatloom.engine.credentials import Credentials
 from chatloom.engine.records import STORED_FIELDS, DocumentRecords
+from chatloom.engine.redaction import public_assistant_document
 from chatloom.store import assistants
 from chatloom.store import squads as squads_store
 from chatloom.store.db import Database
@@ -137,23 +139,48 @@ async def find_agent(
     )
 
 
+def public_squad(squad: Document) -> Document:
+    """The squad as shown: its inline members' credentials masked."""
+    members = squad.get("members")
+    if not isinstance(members, list):
+        return squad
+    shown = [
+        {**m, "assistant": public_assistant_document(m["assistant"])}
+        if isinstance(m, dict) and isinstance(m.get("assistant"), dict)
+        else m
+        for m in members
+    ]
+    return {**squad, "members": shown}
+
+
+def seal_members(credentials: Credentials, members: Any) -> None:
+    """Seals, in place, the inline `credentials` of the members' inline assistants."""
+    for member in members if isinstance(members, list) else []:
+        if isinstance(member, dict) and isinstance(member.get("assistant"), dict):
+            member["assistant"] = credentials.seal_assistant(member["assistant"])
+
+
 class SquadRecords(DocumentRecords):
-    """`/squad`: members naming stored assistants are checked against the caller's org."""
+    """`/squad`: members naming stored assistants are checked against the caller's org; inline members'
+    credentials are stored sealed and shown masked."""
 
-    def __init__(self, db: Database) -> None:
-        super().__init__(db, squads_store.STORE, "Squad")
+    def __init__(self, db: Database, credentials: Credentials) -> None:
+        super().__init__(db, squads_store.STORE, "Squad", present=public_squad)
+        self.credentials = credentials
 
-    async def _check(self, org_id: str, members: Any) -> None:
+    async def check_members(self, org_id: str, members: Any) -> None:
         if isinstance(members, list):
             async with self.db.read() as conn:
                 await check_members(conn, org_id, members)
 
     async def create(self, org_id: str, fields: dict[str, Any]) -> Document:
-        await self._check(org_id, fields.get("members"))
+        await self.check_members(org_id, fields.get("members"))
+        seal_members(self.credentials, fields.get("members"))
         return await super().create(org_id, fields)
 
     async def merge(self, org_id: str, doc_id: str, changes: dict[str, Any]) -> Document:
-        await self._check(org_id, changes.get("members"))
+        await self.check_members(org_id, changes.get("members"))
+        seal_members(self.credentials, changes.get("members"))
 
         def merged(stored: Document) -> dict[str, Any]:
             return {**{k: v for k, v in stored.items() if k not in STORED_FIELDS}, **changes}

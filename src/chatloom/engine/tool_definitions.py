@@ -76,7 +76,8 @@ def handoff_tool_name(tool: dict[str, Any]) -> str:
     destinations = [d for d in tool.get("destinations") or [] if isinstance(d, dict)]
     if len(destinations) == 1 and destinations[0].get("type") != "dynamic":
         return safe_name(f"handoff_to_{destination_label(destinations[0])}")
-    return "handoff_to_assistant" if destinations else "handoff"
+    dynamic_only = destinations and all(d.get("type") == "dynamic" for d in destinations)
+    return "handoff_to_assistant" if destinations and not dynamic_only else "handoff"
 
 
 def handoff_definition(name: str, tool: dict[str, Any]) -> dict[str, Any]:
