@@ -283,3 +283,38 @@ def test_bad_squads_in_chats(api: Api, other_api: Api) -> None:
     assert response.status_code == 400 and "members[0].assistantId" in response.json()["message"]
     response = api.post("/chat", {"squadId": squad["id"], "assistantId": theirs["id"], "input": "hi"})
     assert response.status_code == 400
+
+
+def test_member_destinations_overrides_and_handoff_server_messages(
+    api: Api, fake_llm: FakeLLM, recorder: HttpRecorder
+) -> None:
+    server = {"url": f"{recorder.url}/events"}
+    members = [
+        {
+            "assistant": {
+                "name": "Front",
+                "model": model("Front for {{ company }}."),
+                "server": server,
+                "serverMessages": ["handoff"],
+            },
+            "assistantDestinations": [
+                {
+                    "type": "assistant",
+                    "assistantName": "Back",
+                    "assistantOverrides": {"variableValues": {"team": "refunds"}},
+                }
+            ],
+        },
+        {"assistant": {"name": "Back", "model": model("Back {{ team }} for {{ company }}.")}},
+    ]
+    squad = {"members": members, "membersOverrides": {"variableValues": {"company": "Acme"}}}
+    fake_llm.push(
+        FakeReply(tool_calls=[handoff("Back", name="handoff_to_Back")]), FakeReply(text="Back here.")
+    )
+    chat = api.chat(squad=squad, input="refund")
+    assert system_prompt(fake_llm, 0) == "Front for Acme."
+    assert system_prompt(fake_llm, 1) == "Back refunds for Acme."
+    assert chat["output"][-1]["content"] == "Back here."
+    event = recorder.wait_for(1, "/events")[0].json["message"]
+    assert event["type"] == "handoff"
+    assert event["source"] == {"assistantName": "Front"} and event["destination"] == {"assistantName": "Back"}
