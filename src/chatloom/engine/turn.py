@@ -86,6 +86,11 @@ def cost_entry(call: ModelCall) -> dict[str, Any]:
     }
 
 
+def since_hand_off(output: list[Message], start: int) -> list[Message]:
+    """The output the model request does not hold yet (all of it, unless a hand-off happened)."""
+    return output if start == 0 else output[start:]
+
+
 def thinking_budget(model: dict[str, Any]) -> int | None:
     """Vapi's `model.thinking: {"type": "enabled", "budgetTokens": N}`, as a token budget."""
     thinking = model.get("thinking")
@@ -284,7 +289,7 @@ class ChatEngine:
                 final_round = round_number == self.max_tool_rounds
                 request = replace(
                     turn.model_request,
-                    messages=[*turn.model_request.messages, *output[turn.output_start :]],
+                    messages=[*turn.model_request.messages, *since_hand_off(output, turn.output_start)],
                     tools=[] if final_round else turn.model_request.tools,
                 )
                 reply: ModelReply | None = None
