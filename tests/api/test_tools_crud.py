@@ -264,4 +264,4 @@ def test_openapi_documents_tool_bodies(api: Api) -> None:
     assert document["paths"]["/tool"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ToolIn"
     }
-    assert {"get", "patch", "delete"} <= document["paths"]["/tool/{tool_id}"].keys()
+    assert {"get", "patch", "delete"} <= document["paths"]["/tool/{id}"].keys()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -13,11 +12,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatloom import __version__
 from chatloom.api.deps import Services
+from chatloom.api.docs import serve_docs
 from chatloom.api.errors import error_body, install_error_handlers
+from chatloom.api.openapi import finish_document
 from chatloom.api.routes import assistants, chats, health, responses, sessions, tools
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.chat import CreateChatIn
+from chatloom.api.schemas.records_out import ChatStreamError, CreateChatStreamResponse
 from chatloom.api.schemas.responses import ResponsesRequestIn
+from chatloom.api.schemas.responses_out import ResponseStreamEvent
 from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
 from chatloom.api.schemas.tool import ToolIn, ToolPatch
 from chatloom.config import Settings
@@ -46,7 +49,7 @@ from chatloom.webhooks.deliver import WebhookDispatcher
 
 log = logging.getLogger("chatloom")
 
-BODY_SCHEMAS: tuple[type[BaseModel], ...] = (
+DOCUMENTED_SCHEMAS: tuple[type[BaseModel], ...] = (  # bodies routes parse themselves; stream payloads
     CreateChatIn,
     AssistantIn,
     AssistantPatch,
@@ -55,6 +58,9 @@ BODY_SCHEMAS: tuple[type[BaseModel], ...] = (
     ResponsesRequestIn,
     ToolIn,
     ToolPatch,
+    CreateChatStreamResponse,
+    ChatStreamError,
+    ResponseStreamEvent,
 )
 
 
@@ -192,10 +198,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="A self-hostable server for text conversations with LLM assistants (Vapi's Chat API).",
         lifespan=lifespan,
         openapi_url="/api-json",
-        docs_url="/docs",
+        docs_url=None,  # served by `serve_docs`, with its assets
         redoc_url=None,
     )
     install_error_handlers(app)
+    serve_docs(app, title=f"{app.title} API")
     app.include_router(health.router)
     app.include_router(responses.router)
     app.include_router(chats.router)
@@ -203,27 +210,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sessions.router)
     app.include_router(tools.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
-    _document_body_schemas(app)
+    finish_document(app, DOCUMENTED_SCHEMAS, public_paths={"/health"})
     return app
-
-
-def _document_body_schemas(app: FastAPI) -> None:
-    """Adds the JSON bodies that routes parse themselves to the OpenAPI document, with bearer auth."""
-    build_openapi = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        document = build_openapi()
-        components = document.setdefault("components", {})
-        schemas = components.setdefault("schemas", {})
-        for model in BODY_SCHEMAS:
-            schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
-            schemas.update(schema.pop("$defs", {}))
-            schemas[model.__name__] = schema
-        components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-        document["security"] = [{"bearer": []}]
-        app.openapi_schema = document
-        return document
-
-    app.openapi = openapi  # type: ignore[method-assign]

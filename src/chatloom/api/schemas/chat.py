@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, StringConstraints, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from chatloom.api.schemas.assistant import AssistantIn
 from chatloom.api.schemas.common import (
@@ -23,17 +24,18 @@ class AssistantOverridesIn(Open):
 
 
 class ChatTurnFields(Strict):
-    """The fields `/chat` and `/chat/responses` share."""
+    """The fields `/chat` and `/chat/responses` share. Fields wrapped in `SkipJsonSchema` are parsed (so
+    they are refused with a message saying why) but not advertised in the OpenAPI document."""
 
     assistant_id: NonEmptyStr | None = Field(None, alias="assistantId")
     assistant: AssistantIn | None = None
     assistant_overrides: AssistantOverridesIn | None = Field(None, alias="assistantOverrides")
-    squad_id: NonEmptyStr | None = Field(None, alias="squadId")
-    squad: dict[str, Any] | None = None
+    squad_id: SkipJsonSchema[NonEmptyStr | None] = Field(None, alias="squadId")
+    squad: SkipJsonSchema[dict[str, Any] | None] = None
     name: Name40 | None = None
     session_id: NonEmptyStr | None = Field(None, alias="sessionId")
     previous_chat_id: NonEmptyStr | None = Field(None, alias="previousChatId")
-    transport: dict[str, Any] | None = None
+    transport: SkipJsonSchema[dict[str, Any] | None] = None
 
     @model_validator(mode="after")
     def _one_context(self) -> ChatTurnFields:
