@@ -9,11 +9,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from chatloom.config import Settings
 from chatloom.testing.fake_llm import FakeLLM
+from tests.support.browser import BROWSER_SKIPS, launch_args, skip_browser
 from tests.support.client import Api
 from tests.support.databases import postgresql_url, sqlite_url
 from tests.support.server import ServerThread
@@ -81,6 +83,26 @@ def server(backend: str, fake_llm: FakeLLM) -> Iterator[ServerThread]:
     thread.stop()
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless system Chromium driven by Playwright; the test is skipped loudly without one.
+
+    Module-scoped: Playwright's sync API keeps an event loop running in the test thread while it is open,
+    which code calling `asyncio.run` in other test modules must not meet."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_browser("the playwright package is not installed")
+    arguments = launch_args()
+    with sync_playwright() as playwright:
+        try:
+            launched = playwright.chromium.launch(**arguments)
+        except Exception as error:
+            skip_browser(f"Chromium did not start: {error}")
+        yield launched
+        launched.close()
+
+
 @pytest.fixture
 def api(server: ServerThread) -> Iterator[Api]:
     client = Api(server.url, server.create_key(f"org-{uuid.uuid4().hex[:10]}"))
@@ -96,11 +118,13 @@ def other_api(server: ServerThread) -> Iterator[Api]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    for reason in SKIPPED:
+    advice = {
+        **dict.fromkeys(SKIPPED, "Only the SQLite leg ran. Start PostgreSQL on 127.0.0.1:5432 to run both."),
+        **dict.fromkeys(BROWSER_SKIPS, "No page was tested. Install Debian's chromium package to run them."),
+    }
+    for reason, what_to_do in advice.items():
         banner = "!" * 100
         terminalreporter.write_line(banner, red=True, bold=True)
         terminalreporter.write_line(f"!! {reason}", red=True, bold=True)
-        terminalreporter.write_line(
-            "!! Only the SQLite leg ran. Start PostgreSQL on 127.0.0.1:5432 to run both.", red=True, bold=True
-        )
+        terminalreporter.write_line(f"!! {what_to_do}", red=True, bold=True)
         terminalreporter.write_line(banner, red=True, bold=True)

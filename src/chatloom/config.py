@@ -69,6 +69,17 @@ class Settings(BaseSettings):
         exclude=True,
         description="`<PROVIDER>_API_KEY` / `<PROVIDER>_BASE_URL` values; read from the environment.",
     )
+    template_max_ms: float = Field(
+        50.0, gt=0, le=10_000, description="Longest one Liquid prompt render may take."
+    )
+    template_max_bytes: int = Field(
+        1_000_000, ge=1024, description="Most bytes a render's assigned variables, and its output, may hold."
+    )
+    max_upstream_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Largest answer (or one SSE event) read from an LLM, tool server or webhook receiver.",
+    )
     block_private_urls: bool = Field(
         False, description="Refuse outbound calls (custom-llm, tools, webhooks) to private addresses."
     )

@@ -6,7 +6,6 @@ started with the installed binaries; when neither is possible the PostgreSQL leg
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import os
 import shutil
@@ -20,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
+
+from tests.support.off_loop import run_coroutine
 
 PG_HOST = os.environ.get("CHATLOOM_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("CHATLOOM_TEST_PG_PORT", "5432"))
@@ -103,13 +104,15 @@ def postgresql_url() -> Iterator[str]:
         raise RuntimeError("switched off with CHATLOOM_TEST_POSTGRES=off")
     with _server() as (host, port):
         name = f"chatloom_test_{uuid.uuid4().hex[:12]}"
-        asyncio.run(_admin(host, port, f'CREATE DATABASE "{name}"'))
+        run_coroutine(lambda: _admin(host, port, f'CREATE DATABASE "{name}"'))
         try:
             yield f"postgresql+asyncpg://{PG_USER}@{host}:{port}/{name}"
         finally:
             for _ in range(3):
                 try:
-                    asyncio.run(_admin(host, port, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                    run_coroutine(
+                        lambda: _admin(host, port, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    )
                     break
                 except Exception:
                     time.sleep(0.5)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
@@ -13,6 +12,7 @@ from chatloom.api.app import create_app
 from chatloom.config import Settings
 from chatloom.engine.keys import KeyVerifier
 from chatloom.store.db import Database, create_engine, migrate
+from tests.support.off_loop import off_loop, run_coroutine
 
 
 def free_port() -> int:
@@ -33,7 +33,7 @@ class ServerThread:
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def start(self) -> ServerThread:
-        migrate(self.settings.database_url)
+        off_loop(lambda: migrate(self.settings.database_url))
         self._thread.start()
         deadline = time.monotonic() + 20
         while not self._server.started:
@@ -54,4 +54,4 @@ class ServerThread:
             finally:
                 await db.dispose()
 
-        return asyncio.run(create())
+        return run_coroutine(create)

@@ -31,7 +31,7 @@ from chatloom.engine.pricing import PriceBook
 from chatloom.engine.records import ChatRecords, assistant_records, tool_records
 from chatloom.engine.server_messages import ServerMessages
 from chatloom.engine.sessions import SessionLeases, SessionRecords
-from chatloom.engine.templates import render_prompt
+from chatloom.engine.templates import render_prompt, set_template_limits
 from chatloom.engine.tool_runner import ToolRunner
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
@@ -136,7 +136,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         )
     )
     prices = PriceBook.from_file(settings.prices_file) if settings.prices_file else PriceBook()
-    http = OutboundHttp(outbound)
+    http = OutboundHttp(outbound, max_response_bytes=settings.max_upstream_bytes)
     assistant_cache = AssistantCache(settings.assistant_cache_seconds)
     server_messages = ServerMessages(
         WebhookDispatcher(http, default_secret=settings.webhook_secret), db, assistant_cache
@@ -156,6 +156,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         settings.llm_timeout_seconds,
         max_tool_rounds=settings.max_tool_rounds,
         assistant_cache=assistant_cache,
+        max_upstream_bytes=settings.max_upstream_bytes,
     )
     return Services(
         engine=engine,
@@ -172,6 +173,7 @@ def build_services(settings: Settings, db: Database) -> Services:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    set_template_limits(settings.template_max_ms, settings.template_max_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

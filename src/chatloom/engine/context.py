@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chatloom.domain.errors import InvalidRequest, NotFound
 from chatloom.domain.messages import INSTRUCTION_ROLES, Message
 from chatloom.engine.assistant_cache import AssistantCache
-from chatloom.engine.templates import default_variables, render_prompt
+from chatloom.engine.templates import check_template_limits, default_variables, render_prompt
 from chatloom.store import assistants, chats, sessions
 from chatloom.store import tools as tools_store
 from chatloom.store.db import Database
@@ -71,12 +71,24 @@ def render_system_messages(
     values = (overrides or {}).get("variableValues") or {}
     variables = {**default_variables(now, values.get("customer")), **values}
     rendered: list[Message] = []
-    for message in prompt_messages:
+    for index, message in enumerate(prompt_messages):
         content = message.get("content")
         if message.get("role") in INSTRUCTION_ROLES and isinstance(content, str):
-            content = render_prompt(content, variables)
+            content = render_prompt(content, variables, f"assistant.model.messages[{index}].content")
         rendered.append({"role": message["role"], "content": content})
     return rendered
+
+
+def check_prompt_templates(model: dict[str, Any] | None, now: datetime) -> None:
+    """Refuses, when an assistant is saved, a prompt template that exceeds the render limits with Vapi's
+    default variables (a 400 naming `model.messages[i].content`)."""
+    if not isinstance(model, dict):
+        return
+    variables = default_variables(now)
+    for index, message in enumerate(model.get("messages") or []):
+        content = message.get("content") if isinstance(message, dict) else None
+        if message.get("role") in INSTRUCTION_ROLES and isinstance(content, str):
+            check_template_limits(content, variables, f"model.messages[{index}].content")
 
 
 async def build_context(

@@ -2,6 +2,8 @@
 
 Templates are compiled once per source text; undefined variables render empty; `date` follows LiquidJS
 (in UTC unless given a zone). A template that cannot be parsed or rendered is an `InvalidRequest`.
+Rendering is bounded: loop iterations, the bytes held by variables a template assigns, the output's size,
+and the time one render may take (checked at every variable lookup, filter and assignment).
 """
 
 from __future__ import annotations
@@ -9,14 +11,16 @@ from __future__ import annotations
 import functools
 import math
 import re
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from liquid import BoundTemplate, Environment, is_undefined
-from liquid.exceptions import FilterArgumentError, LiquidError
+from liquid import BoundTemplate, Environment, RenderContext, is_undefined
+from liquid.exceptions import FilterArgumentError, LiquidError, ResourceLimitError
+from liquid.undefined import UNDEFINED
 
 from chatloom.domain.errors import InvalidRequest
 
@@ -31,10 +35,72 @@ _DAYS: Final = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday"
 _MONTH_NUMBERS: Final = {name.lower()[:3]: number for number, name in enumerate(_MONTHS, start=1)}
 
 
+DEFAULT_MAX_MS: Final = 50.0
+DEFAULT_MAX_BYTES: Final = 1_000_000
+
+
+class RenderTimeLimitError(ResourceLimitError):
+    """A render ran past its time limit."""
+
+
+class _BoundedContext(RenderContext):
+    """A render context that refuses to go on past a deadline shared by the whole render (nested
+    contexts of `render`/`include` inherit their parent's)."""
+
+    __slots__ = ("deadline",)
+
+    def __init__(self, template: BoundTemplate, **kwargs: Any) -> None:
+        super().__init__(template, **kwargs)
+        parent = kwargs.get("parent_context")
+        self.deadline: float = (
+            parent.deadline
+            if isinstance(parent, _BoundedContext)
+            else time.perf_counter() + _LIMITS.max_seconds
+        )
+
+    def _check_time(self) -> None:
+        if time.perf_counter() > self.deadline:
+            raise RenderTimeLimitError(
+                f"rendering took longer than {_LIMITS.max_seconds * 1000:g} ms", token=None
+            )
+
+    def get(self, path: list[object], *, token: Any, default: object = UNDEFINED) -> object:
+        self._check_time()
+        return super().get(path, token=token, default=default)
+
+    def filter(self, name: str, token: Any) -> Callable[..., object]:
+        self._check_time()
+        return super().filter(name, token=token)
+
+    def assign(self, key: str, val: Any) -> None:
+        self._check_time()
+        super().assign(key, val)
+
+
+class _BoundedTemplate(BoundTemplate):
+    context_class = _BoundedContext
+
+
 class _PromptEnvironment(Environment):
-    # Prompts come from API callers: bound the work and output one template may cause.
+    # Prompts come from API callers: bound the work, memory and output one template may cause.
     loop_iteration_limit = 100_000
-    output_stream_limit = 1_000_000
+    output_stream_limit = int(DEFAULT_MAX_BYTES)
+    local_namespace_limit = int(DEFAULT_MAX_BYTES)
+    template_class = _BoundedTemplate
+
+
+class _Limits:
+    max_seconds: float = DEFAULT_MAX_MS / 1000
+
+
+_LIMITS: Final = _Limits()
+
+
+def set_template_limits(max_ms: float, max_bytes: int) -> None:
+    """Process-wide limits for one render: its time, and the bytes of its assigned variables and output."""
+    _LIMITS.max_seconds = max_ms / 1000
+    _PromptEnvironment.output_stream_limit = max_bytes
+    _PromptEnvironment.local_namespace_limit = max_bytes
 
 
 def default_variables(now: datetime, customer: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -54,37 +120,68 @@ def default_variables(now: datetime, customer: Mapping[str, Any] | None = None) 
     }
 
 
-def render_prompt(template: str, variables: Mapping[str, Any]) -> str:
-    """`template` rendered with `variables`; text without Liquid markup is returned as is."""
+def has_markup(template: str) -> bool:
     # A one-character search is a memchr; two-character ones cost microseconds on long prompts.
-    if "{" not in template or ("{{" not in template and "{%" not in template):
+    return "{" in template and ("{{" in template or "{%" in template)
+
+
+def render_prompt(template: str, variables: Mapping[str, Any], field: str = FIELD) -> str:
+    """`template` rendered with `variables`; text without Liquid markup is returned as is. `field` names
+    the template in error messages."""
+    if not has_markup(template):
         return template
-    compiled = _compile(template)
+    compiled = _compile(template, field)
     try:
         return compiled.render(variables)
     except LiquidError as err:
-        raise _invalid("cannot be rendered", err) from err
+        raise _invalid("cannot be rendered", err, field) from err
+    except MemoryError as err:
+        raise InvalidRequest(f"{field}: a Liquid template needs too much memory", field=field) from err
     except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as err:
-        raise InvalidRequest(f"{FIELD}: a Liquid template cannot be rendered: {err}", field=FIELD) from err
+        reason = type(err).__name__
+        message = f"{field}: a Liquid template cannot be rendered ({reason})"
+        raise InvalidRequest(message, field=field) from err
+
+
+def check_template_limits(template: str, variables: Mapping[str, Any], field: str) -> None:
+    """Refuses (400 naming `field`) a template that cannot be parsed or that exceeds a resource limit when
+    rendered with `variables`; other render failures depend on values only known at chat time."""
+    if not has_markup(template):
+        return
+    compiled = _compile(template, field)
+    try:
+        compiled.render(variables)
+    except ResourceLimitError as err:
+        raise _invalid("exceeds a limit", err, field) from err
+    except MemoryError as err:
+        raise InvalidRequest(f"{field}: a Liquid template needs too much memory", field=field) from err
+    except (LiquidError, ArithmeticError, LookupError, TypeError, ValueError, RecursionError):
+        return
 
 
 def template_cache_info() -> functools._CacheInfo:
     """Hits, misses and size of the compiled-template cache."""
-    return _compile.cache_info()
+    return _compiled.cache_info()
+
+
+def _compile(template: str, field: str) -> BoundTemplate:
+    try:
+        return _compiled(template)
+    except LiquidError as err:
+        raise _invalid("is not valid Liquid", err, field) from err
+    except RecursionError as err:
+        raise InvalidRequest(f"{field}: a Liquid template is nested too deeply", field=field) from err
 
 
 @functools.lru_cache(maxsize=TEMPLATE_CACHE_SIZE)
-def _compile(template: str) -> BoundTemplate:
-    try:
-        return _ENVIRONMENT.from_string(template)
-    except LiquidError as err:
-        raise _invalid("is not valid Liquid", err) from err
+def _compiled(template: str) -> BoundTemplate:
+    return _ENVIRONMENT.from_string(template)
 
 
-def _invalid(problem: str, err: LiquidError) -> InvalidRequest:
+def _invalid(problem: str, err: LiquidError, field: str) -> InvalidRequest:
     where = err.context()
     at = f" (line {where[0]}, column {where[1] + 1})" if where else ""
-    return InvalidRequest(f"{FIELD}: a Liquid template {problem}: {err.message}{at}", field=FIELD)
+    return InvalidRequest(f"{field}: a Liquid template {problem}: {err.message}{at}", field=field)
 
 
 # The date filter -----------------------------------------------------------------------------------

@@ -91,7 +91,9 @@ class ChatEngine:
         llm_timeout_seconds: float,
         max_tool_rounds: int = 10,
         assistant_cache: AssistantCache | None = None,
+        max_upstream_bytes: int = 16 * 1024 * 1024,
     ) -> None:
+        self.max_upstream_bytes = max_upstream_bytes
         self.assistant_cache = assistant_cache or AssistantCache(ttl_seconds=0)
         self.models = models
         self.tools = tools
@@ -140,6 +142,7 @@ class ChatEngine:
             temperature=temperature,
             max_tokens=int(max_tokens) if max_tokens is not None else None,
             timeout_seconds=float(timeout),
+            max_answer_bytes=self.max_upstream_bytes,
             thinking_budget_tokens=thinking_budget(model),
             tools=toolbox.definitions(),
         )

@@ -22,6 +22,7 @@ import orjson
 from multidict import CIMultiDict
 
 from chatloom.domain.errors import OutboundUrlRefused
+from chatloom.outbound.bounded import AnswerTooLarge, read_bounded
 from chatloom.outbound.guard import GuardedResolver, OutboundPolicy
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -78,12 +79,12 @@ class Backoff:
 
 @dataclass(frozen=True, slots=True)
 class OutboundResponse:
-    """The final answer (after redirects and retries). `body` holds at most `max_response_bytes`."""
+    """The final answer (after redirects and retries); its body is at most `max_response_bytes` long (a
+    longer answer is an `OutboundFailure`)."""
 
     status: int
     headers: Mapping[str, str]
     body: bytes
-    truncated: bool
     attempts: int = 1
 
 
@@ -114,7 +115,7 @@ class OutboundHttp:
         self,
         policy: OutboundPolicy,
         max_connections: int = 100,
-        max_response_bytes: int = 1_000_000,
+        max_response_bytes: int = 16 * 1024 * 1024,
         max_redirects: int = 5,
     ) -> None:
         self.policy = policy
@@ -216,9 +217,19 @@ class OutboundHttp:
                 ) as response:
                     location = response.headers.get("Location")
                     if response.status not in REDIRECT_STATUSES or not location:
-                        data, truncated = await self._read(response)
-                        return OutboundResponse(response.status, response.headers, data, truncated)
+                        try:
+                            data = await read_bounded(response, self._max_response_bytes)
+                        except AnswerTooLarge:
+                            response.close()  # the rest is never read: this connection is not reusable
+                            raise
+                        return OutboundResponse(response.status, response.headers, data)
                     status, target = response.status, urljoin(str(response.url), location.strip())
+            except AnswerTooLarge as error:
+                raise _AttemptFailed(
+                    f"{method} {origin(url)}: the answer is larger than {error.limit} bytes, the limit "
+                    "CHATLOOM_MAX_UPSTREAM_BYTES sets",
+                    False,
+                ) from error
             except (aiohttp.ClientError, OSError, ValueError) as error:
                 raise _AttemptFailed(
                     f"{method} {origin(url)}: {describe(error)}", retryable(error)
@@ -238,20 +249,6 @@ class OutboundHttp:
         raise _AttemptFailed(
             f"{method} {origin(url)}: too many redirects (more than {self._max_redirects})", False
         )
-
-    async def _read(self, response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
-        """At most `max_response_bytes` of the body; a longer body is cut and its connection closed."""
-        limit = self._max_response_bytes
-        data = bytearray()
-        while len(data) < limit:
-            chunk = await response.content.read(limit - len(data))
-            if not chunk:
-                return bytes(data), False
-            data += chunk
-        if await response.content.read(1):
-            response.close()
-            return bytes(data), True
-        return bytes(data), False
 
     async def aclose(self) -> None:
         if self._session is not None:

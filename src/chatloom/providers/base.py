@@ -26,6 +26,8 @@ class ModelRequest:
     max_tokens: int | None = None
     tools: list[dict[str, Any]] = field(default_factory=list)
     timeout_seconds: float = 60.0
+    max_answer_bytes: int = 16 * 1024 * 1024
+    """The most bytes read of the answer (a whole body, or a whole stream); past it the call fails."""
     thinking_budget_tokens: int | None = None
     """Extended thinking, where the provider has it (Anthropic `thinking`, Gemini `thinkingConfig`)."""
     extra: dict[str, Any] = field(default_factory=dict)

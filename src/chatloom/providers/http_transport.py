@@ -1,7 +1,9 @@
 """HTTP plumbing every provider adapter shares: one aiohttp session per adapter, SSE `data:` lines,
 and the mapping of transport failures to domain errors (`UpstreamError`, `UpstreamTimeout`).
 
-Error messages carry the upstream's own message, never a key or a request header.
+Error messages carry the upstream's own error message (from its JSON error body, shortened), never a key,
+a request header or the raw body (an upstream may be an internal service; its answer is not the caller's to
+read). Answers are read within `ModelRequest.max_answer_bytes`.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from aiohttp.abc import AbstractResolver
 
 from chatloom.domain.errors import UpstreamError, UpstreamTimeout
 from chatloom.domain.events import ModelReply, TextChunk
+from chatloom.outbound.bounded import AnswerTooLarge, read_bounded, read_prefix, stream_lines
 from chatloom.outbound.http import retry_after
 from chatloom.providers.base import ModelRequest
 
-ERROR_DETAIL_LIMIT = 500
+ERROR_DETAIL_LIMIT = 300
+ERROR_BODY_BYTES = 65_536
+"""How much of an error answer is read to find its message."""
 DRAIN_AFTER_END_SECONDS = 1.0
 """How long to read the rest of a body after a stream's end, so the connection can be reused."""
 
@@ -53,9 +58,12 @@ class HttpSession:
             async with self.client().post(
                 url, data=orjson.dumps(body), headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
-                raw = await response.read()
                 if not 200 <= response.status < 300:
+                    raw = await read_prefix(response, ERROR_BODY_BYTES)
                     raise status_error(response.status, response.headers, raw)
+                raw = await read_bounded(response, request.max_answer_bytes)
+        except AnswerTooLarge as error:
+            raise too_large_error(request) from error
         except TimeoutError as error:
             raise timeout_error(request) from error
         except (aiohttp.ClientError, OSError, ValueError) as error:
@@ -80,7 +88,8 @@ class HttpSession:
             raise connection_error(request, error) from error
         if not 200 <= response.status < 300:
             try:
-                raise status_error(response.status, response.headers, await read_body(response, request))
+                raw = await read_body(response, request, ERROR_BODY_BYTES, whole=False)
+                raise status_error(response.status, response.headers, raw)
             finally:
                 response.release()
         return response
@@ -95,30 +104,25 @@ async def sse_data(response: aiohttp.ClientResponse, request: ModelRequest) -> A
     """The payload of each SSE `data:` line as it arrives, until the body ends. A broken connection or a
     read timeout becomes `UpstreamError`/`UpstreamTimeout`; deciding whether the stream was complete is
     the dialect's job."""
-    pending = b""
     try:
-        async for data in response.content.iter_any():
-            *lines, pending = (pending + data).split(b"\n")
-            for line in lines:
-                if line.startswith(b"data:"):
-                    payload = line[5:].strip()
-                    if payload:
-                        yield payload
+        async for line in stream_lines(response, request.max_answer_bytes):
+            if line.startswith(b"data:"):
+                payload = line[5:].strip()
+                if payload:
+                    yield payload
+    except AnswerTooLarge as error:
+        raise too_large_error(request) from error
     except TimeoutError as error:
         raise timeout_error(request) from error
     except (aiohttp.ClientError, OSError) as error:
-        raise UpstreamError(
-            f"{request.provider} closed the stream midway ({type(error).__name__})"
-        ) from error
-    if pending.startswith(b"data:") and pending[5:].strip():
-        yield pending[5:].strip()
+        raise UpstreamError(f"{request.provider} closed the stream midway") from error
 
 
 def decode_json(raw: bytes, request: ModelRequest) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
-        raise UpstreamError(f"{request.provider} answered with invalid JSON: {excerpt(raw)}") from error
+        raise UpstreamError(f"{request.provider} answered with invalid JSON") from error
 
 
 def token_count(value: Any) -> int:
@@ -134,10 +138,17 @@ async def drain(response: aiohttp.ClientResponse) -> None:
         response.close()
 
 
-async def read_body(response: aiohttp.ClientResponse, request: ModelRequest) -> bytes:
+async def read_body(
+    response: aiohttp.ClientResponse, request: ModelRequest, limit: int | None = None, whole: bool = True
+) -> bytes:
+    """The body within the request's timeout: all of it (at most `limit` or the request's answer limit), or
+    with `whole=False` only its first `limit` bytes."""
+    size = limit if limit is not None else request.max_answer_bytes
     try:
         async with asyncio.timeout(request.timeout_seconds):
-            return await response.read()
+            return await (read_bounded(response, size) if whole else read_prefix(response, size))
+    except AnswerTooLarge as error:
+        raise too_large_error(request) from error
     except TimeoutError as error:
         raise timeout_error(request) from error
     except (aiohttp.ClientError, OSError) as error:
@@ -155,7 +166,8 @@ def status_error(status: int, headers: Mapping[str, str], raw: bytes) -> Upstrea
 
 
 def error_detail(data: Any, raw: bytes) -> str:
-    """The upstream's own error message (`error.message`, `error`, `message` or `detail`), else the body."""
+    """The upstream's own error message (`error.message`, `error`, `message` or `detail`), shortened; never
+    the raw body."""
     if isinstance(data, dict):
         error = data.get("error")
         candidates = (
@@ -165,31 +177,38 @@ def error_detail(data: Any, raw: bytes) -> str:
         )
         for candidate in candidates:
             if isinstance(candidate, str) and candidate:
-                return candidate[:ERROR_DETAIL_LIMIT]
-    return excerpt(raw)
+                return shorten(candidate)
+    return "no error message in the answer" if raw.strip() else "an empty answer"
 
 
-def excerpt(raw: bytes) -> str:
-    text = raw.decode("utf-8", errors="replace").strip()
-    if len(text) > ERROR_DETAIL_LIMIT:
-        return text[:ERROR_DETAIL_LIMIT] + "…"
-    return text or "(empty body)"
+def shorten(text: str) -> str:
+    text = text.strip()
+    return text[:ERROR_DETAIL_LIMIT] + "…" if len(text) > ERROR_DETAIL_LIMIT else text
 
 
 def timeout_error(request: ModelRequest) -> UpstreamTimeout:
     return UpstreamTimeout(f"{request.provider} did not answer within {request.timeout_seconds:g} seconds")
 
 
+def too_large_error(request: ModelRequest) -> UpstreamError:
+    return UpstreamError(
+        f"{request.provider}'s answer is larger than {request.max_answer_bytes} bytes, the limit "
+        "CHATLOOM_MAX_UPSTREAM_BYTES sets"
+    )
+
+
 def connection_error(request: ModelRequest, error: BaseException) -> UpstreamError:
     if isinstance(error, aiohttp.ClientConnectorError):
-        reason = os.strerror(error.errno) if error.errno else error.strerror or str(error)
+        reason = os.strerror(error.errno) if error.errno else "connection refused"
         where = f"{error.host}:{error.port}"
         return UpstreamError(f"could not connect to {request.provider} at {where}: {reason}")
-    return UpstreamError(f"{request.provider} request failed: {type(error).__name__}: {error}")
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return UpstreamError(f"{request.provider} closed the connection without answering")
+    return UpstreamError(f"{request.provider} request failed: the connection broke or was refused")
 
 
 def unexpected_shape(request: ModelRequest, data: Any) -> UpstreamError:
-    return UpstreamError(f"{request.provider} answered in an unexpected shape: {excerpt(orjson.dumps(data))}")
+    return UpstreamError(f"{request.provider} answered in an unexpected shape")
 
 
 class HttpChatProvider:

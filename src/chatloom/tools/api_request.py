@@ -79,7 +79,5 @@ class ApiRequestRunner:
         except OutboundFailure as failure:
             return error_result(call, f"the request failed: {failure}")
         text = response.body.decode("utf-8", errors="replace")
-        if response.truncated:
-            text += " … [truncated]"
         content = as_text(f"HTTP {response.status}\n{text}")
         return ToolResult(call, content)

@@ -13,6 +13,8 @@ from chatloom.api.routes.listing import base_query
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.common import ListParams
 from chatloom.api.schemas.records_out import Assistant
+from chatloom.domain.ids import utc_now
+from chatloom.engine.context import check_prompt_templates
 
 router = APIRouter(tags=["Assistants"])
 
@@ -27,6 +29,7 @@ router = APIRouter(tags=["Assistants"])
 async def create_assistant(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     body = parse_model(AssistantIn, await json_body(request))
     fields = body.model_dump(by_alias=True, exclude_unset=True, mode="json")
+    check_prompt_templates(fields.get("model"), utc_now())
     return json_response(await services.assistants.create(org_id, fields), status_code=201)
 
 
@@ -63,6 +66,7 @@ async def update_assistant(
     changes = body.model_dump(by_alias=True, exclude_unset=True, mode="json")
     for protected in ("id", "orgId", "createdAt", "updatedAt"):
         changes.pop(protected, None)
+    check_prompt_templates(changes.get("model"), utc_now())
     return json_response(await services.assistants.merge(org_id, assistant_id, changes))
 
 
