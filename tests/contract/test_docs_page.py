@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from typing import Any
 
 import httpx
 
+from tests.support.browser import artifact_path
 from tests.support.server import ServerThread
 
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
@@ -38,3 +40,19 @@ def test_docs_page_and_its_assets_are_served_locally(server: ServerThread) -> No
         assert asset.headers["content-type"].startswith(CONTENT_TYPES[suffix]), (link, asset.headers)
         assert len(asset.content) > 1000, link
     assert "'/api-json'" in page.text
+
+
+def test_swagger_ui_renders_every_operation_from_local_assets(browser: Any, server: ServerThread) -> None:
+    page = browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    try:
+        response = page.goto(f"{server.url}/docs")
+        assert response is not None and response.status == 200
+        page.wait_for_selector(".opblock", timeout=15_000)
+        paths = httpx.get(f"{server.url}/api-json").json()["paths"]
+        assert page.locator(".opblock").count() == sum(len(item) for item in paths.values())
+        page.screenshot(path=str(artifact_path("docs.png")), full_page=False)
+    finally:
+        page.close()
+    assert requested and all(url.startswith(server.url) for url in requested), requested
