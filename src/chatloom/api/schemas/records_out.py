@@ -23,23 +23,23 @@ class ClosedOut(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class ToolCallFunctionOut(OpenOut):
+class ToolCallFunction(OpenOut):
     name: str
     arguments: str
 
 
-class ToolCallOut(OpenOut):
+class ToolCall(OpenOut):
     id: str
     type: Literal["function"]
-    function: ToolCallFunctionOut
+    function: ToolCallFunction
 
 
-class MessageOut(OpenOut):
+class ChatMessage(OpenOut):
     """A chat message in the OpenAI chat shape (input, output, history and session messages)."""
 
     role: str
     content: str | None = None
-    tool_calls: list[ToolCallOut] | None = None
+    tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
     name: str | None = None
     metadata: dict[str, Any] | None = None
@@ -50,7 +50,7 @@ class ModelRef(ClosedOut):
     model: str
 
 
-class ModelCostOut(OpenOut):
+class ModelCost(OpenOut):
     """Vapi's `ModelCost`: one model call's tokens and cost (USD)."""
 
     type: Literal["model"]
@@ -79,10 +79,10 @@ class Chat(Stored):
     name: str | None = None
     session_id: str | None = Field(None, alias="sessionId")
     previous_chat_id: str | None = Field(None, alias="previousChatId")
-    input: str | list[MessageOut] | None = None
-    messages: list[MessageOut] | None = Field(None, description="The context the model saw before `input`.")
-    output: list[MessageOut] | None = None
-    costs: list[ModelCostOut] | None = None
+    input: str | list[ChatMessage] | None = None
+    messages: list[ChatMessage] | None = Field(None, description="The context the model saw before `input`.")
+    output: list[ChatMessage] | None = None
+    costs: list[ModelCost] | None = None
     cost: float | None = None
 
 
@@ -95,11 +95,11 @@ class Session(Stored):
     assistant_id: str | None = Field(None, alias="assistantId")
     assistant: dict[str, Any] | None = None
     assistant_overrides: dict[str, Any] | None = Field(None, alias="assistantOverrides")
-    messages: list[MessageOut] | None = None
+    messages: list[ChatMessage] | None = None
     customer: dict[str, Any] | None = None
     customer_id: str | None = Field(None, alias="customerId")
     cost: float | None = None
-    costs: list[ModelCostOut] | None = None
+    costs: list[ModelCost] | None = None
 
 
 class Assistant(Stored):
