@@ -176,8 +176,17 @@ def test_what_the_server_returns_satisfies_the_documented_schemas(document: dict
     conforms(document, "Assistant", api.delete(f"/assistant/{assistant['id']}").json())
 
 
-def test_error_bodies_satisfy_the_documented_schemas(document: dict[str, Any], api: Api) -> None:
+def test_error_bodies_satisfy_the_documented_schemas(
+    document: dict[str, Any], api: Api, server: ServerThread
+) -> None:
     conforms(document, "ErrorBody", api.get("/chat/00000000-0000-0000-0000-000000000000").json())
     conforms(document, "ErrorBody", api.post("/chat", {"input": "hi"}).json())
     conforms(document, "OpenAIErrorBody", api.post("/chat/responses", {"input": "hi"}).json())
     conforms(document, "ErrorBody", httpx.get(f"{api.base_url}/session").json())
+    too_large = {"input": "x" * (server.settings.max_body_bytes + 1)}
+    refused = api.post("/chat", too_large)
+    assert refused.status_code == 413
+    conforms(document, "ErrorBody", refused.json())
+    refused = api.post("/chat/responses", too_large)
+    assert refused.status_code == 413
+    conforms(document, "OpenAIErrorBody", refused.json())

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chatloom import __version__
 from chatloom.api.deps import Services
 from chatloom.api.docs import serve_docs
-from chatloom.api.errors import error_body, install_error_handlers
+from chatloom.api.errors import OPENAI_PATH_PREFIX, error_body, error_envelope, install_error_handlers
 from chatloom.api.openapi import finish_document
 from chatloom.api.routes import assistants, chats, health, responses, sessions, tools
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
@@ -77,7 +77,7 @@ class BodySizeLimit:
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
         received = 0
 
@@ -93,12 +93,14 @@ class BodySizeLimit:
         try:
             await self.app(scope, limited_receive, send)
         except _BodyTooLarge:
-            await self._refuse(send)
+            await self._refuse(scope, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send) -> None:
         import orjson
 
-        body = orjson.dumps(error_body(413, f"request body is larger than {self.limit} bytes"))
+        message = f"request body is larger than {self.limit} bytes"
+        openai = str(scope.get("path", "")).startswith(OPENAI_PATH_PREFIX)
+        body = orjson.dumps(error_envelope(413, message) if openai else error_body(413, message))
         await send(
             {
                 "type": "http.response.start",
