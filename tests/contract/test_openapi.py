@@ -11,6 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
+from chatloom.testing.fake_llm import FakeLLM, FakeReply
 from tests.support.client import Api
 from tests.support.server import ServerThread
 
@@ -190,3 +191,21 @@ def test_error_bodies_satisfy_the_documented_schemas(
     refused = api.post("/chat/responses", too_large)
     assert refused.status_code == 413
     conforms(document, "OpenAIErrorBody", refused.json())
+
+
+def test_failed_streams_satisfy_the_documented_event_schemas(
+    document: dict[str, Any], api: Api, fake_llm: FakeLLM
+) -> None:
+    assistant = api.create_assistant()
+    fake_llm.push(FakeReply(status=400))
+    frames = list(api.stream({"assistantId": assistant["id"], "input": "fail"}))
+    assert frames[-1] == "[DONE]" and "error" in frames[-2]
+    conforms(document, "ChatStreamError", frames[-2])
+    fake_llm.push(FakeReply(status=400))
+    with api.http.stream(
+        "POST", "/chat/responses", json={"assistantId": assistant["id"], "input": "fail"}
+    ) as streamed:
+        events = [orjson.loads(line[6:]) for line in streamed.iter_lines() if line.startswith("data: ")]
+    assert [event["type"] for event in events[-2:]] == ["error", "response.failed"]
+    for event in events:
+        conforms(document, "ResponseStreamEvent", event)
