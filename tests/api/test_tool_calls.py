@@ -258,8 +258,12 @@ def test_stored_tools_by_id_and_unknown_tools(api: Api, fake_llm: FakeLLM, recor
     contents = {m["tool_call_id"]: m["content"] for m in chat["output"] if m["role"] == "tool"}
     assert contents["call_1"] == "7 degrees in Oslo" and "no tool named 'made_up'" in contents["x9"]
 
-    missing = api.create_assistant(model={"provider": "openai", "model": "m", "toolIds": ["nope"]})
-    response = api.post("/chat", {"assistantId": missing["id"], "input": "x"})
+    refused = api.post("/assistant", {"model": {"provider": "openai", "model": "m", "toolIds": ["nope"]}})
+    assert refused.status_code == 400 and refused.json()["message"] == "model.toolIds[0]: tool nope not found"
+    tool = api.post("/tool", {"type": "function", "function": {"name": "gone"}}).json()
+    orphaned = api.create_assistant(model={"provider": "openai", "model": "m", "toolIds": [tool["id"]]})
+    assert api.delete(f"/tool/{tool['id']}").status_code == 200
+    response = api.post("/chat", {"assistantId": orphaned["id"], "input": "x"})
     assert response.status_code == 400 and "model.toolIds" in response.json()["message"]
 
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from chatloom.domain.errors import InvalidRequest
-from chatloom.engine.templates import default_variables, render_prompt, template_cache_info
+from chatloom.engine.templates import (
+    default_variables,
+    render_prompt,
+    render_prompt_async,
+    template_cache_info,
+)
 
 NOW = datetime(2026, 11, 26, 10, 5, tzinfo=UTC)
 
@@ -161,9 +168,61 @@ def test_render_errors_are_invalid_requests() -> None:
 
 
 def test_runaway_loops_are_refused() -> None:
-    with pytest.raises(InvalidRequest, match="limit"):
+    with pytest.raises(InvalidRequest, match="loops more than 100000 times"):
         render_prompt("{% for i in (1..10000000) %}x{% endfor %}", variables())
+
+
+BOMB = (
+    '{% assign s = "xxxxxxxxxx" %}{% for i in (1..40) %}{% assign s = s | append: s %}{% endfor %}'
+    "{{ s | size }}"
+)
+
+
+def test_strings_built_with_assign_are_bounded() -> None:
+    started = time.perf_counter()
+    with pytest.raises(InvalidRequest, match="variables grow past 1000000 bytes") as caught:
+        render_prompt(BOMB, variables(), "assistant.model.messages[2].content")
+    assert caught.value.field == "assistant.model.messages[2].content"
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_render_is_bounded_in_time() -> None:
+    slow = '{% for i in (1..100000) %}{{ "ab" | append: "cd" | replace: "a", "zz" | upcase }}{% endfor %}'
+    started = time.perf_counter()
+    with pytest.raises(InvalidRequest, match=r"takes longer than 50 ms \(CHATLOOM_TEMPLATE_MAX_MS\)"):
+        render_prompt(slow, variables())
+    assert time.perf_counter() - started < 0.2
+
+
+def test_output_is_bounded() -> None:
+    with pytest.raises(InvalidRequest, match="output grows past 1000000 bytes"):
+        render_prompt("{% for i in (1..1000) %}{{ big }}{% endfor %}", variables(big="y" * 5000))
 
 
 def test_unknown_filters_are_skipped_as_in_liquidjs() -> None:
     assert render_prompt("{{ name | no_such_filter }}!", variables(name="Bob")) == "Bob!"
+
+
+def test_a_slow_render_leaves_the_event_loop_free() -> None:
+    slow = '{% for i in (1..100000) %}{{ "ab" | append: "cd" | replace: "a", "zz" | upcase }}{% endfor %}'
+    ticks = 0
+
+    async def tick(stop: asyncio.Event) -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            await asyncio.sleep(0.001)
+            ticks += 1
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        ticker = asyncio.create_task(tick(stop))
+        await asyncio.sleep(0.005)
+        before = ticks
+        with pytest.raises(InvalidRequest, match="takes longer than 50 ms"):
+            await render_prompt_async(slow, variables())
+        assert ticks - before >= 3, "the event loop kept running while the template rendered"
+        assert await render_prompt_async("Hi {{ name }}", variables(name="Ada")) == "Hi Ada"
+        stop.set()
+        await ticker
+
+    asyncio.run(scenario())

@@ -15,6 +15,7 @@ from chatloom.api.deps import Services
 from chatloom.api.docs import serve_docs
 from chatloom.api.errors import OPENAI_PATH_PREFIX, error_body, error_envelope, install_error_handlers
 from chatloom.api.openapi import finish_document
+from chatloom.api.request_guard import RequestGuard
 from chatloom.api.routes import assistants, chats, health, responses, sessions, tools
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.chat import CreateChatIn
@@ -31,7 +32,7 @@ from chatloom.engine.pricing import PriceBook
 from chatloom.engine.records import ChatRecords, assistant_records, tool_records
 from chatloom.engine.server_messages import ServerMessages
 from chatloom.engine.sessions import SessionLeases, SessionRecords
-from chatloom.engine.templates import render_prompt, set_template_limits
+from chatloom.engine.templates import render_prompt_async, set_template_limits
 from chatloom.engine.tool_runner import ToolRunner
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
@@ -144,7 +145,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         WebhookDispatcher(http, default_secret=settings.webhook_secret), db, assistant_cache
     )
     tools = ToolRunner(
-        FunctionToolServer(http, settings.webhook_secret), ApiRequestRunner(http, render_prompt)
+        FunctionToolServer(http, settings.webhook_secret), ApiRequestRunner(http, render_prompt_async)
     )
     engine = ChatEngine(
         db,
@@ -214,5 +215,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sessions.router)
     app.include_router(tools.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestGuard)  # added last: the outermost of ours
     finish_document(app, DOCUMENTED_SCHEMAS, public_paths={"/health"})
     return app

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from chatloom.api.errors import first_field, validation_messages
+from chatloom.api.json_limits import check_json_body
 from chatloom.domain.errors import InvalidRequest, Unauthorized
 from chatloom.engine.keys import KeyVerifier
 from chatloom.engine.records import ChatRecords, DocumentRecords
@@ -98,9 +99,11 @@ async def json_body(request: Request) -> Any:
     if not raw:
         raise InvalidRequest("request body is empty: send a JSON object")
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise InvalidRequest(f"request body is not valid JSON: {error}") from None
+    check_json_body(raw, value)
+    return value
 
 
 def parse_model(model: type[ModelT], data: Any, prefix: str = "") -> ModelT:

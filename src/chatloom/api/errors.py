@@ -221,11 +221,9 @@ def install_error_handlers(app: FastAPI) -> None:
             return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json")
         return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
-    async def on_unexpected(request: Request, exc: Exception) -> Response:
-        return domain_error_response(exc, _openai(request))
-
     app.add_exception_handler(ChatloomError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(ValidationError, on_validation_error)
     app.add_exception_handler(HTTPException, on_http_error)
-    app.add_exception_handler(Exception, on_unexpected)
+    # Other exceptions are answered by `RequestGuard`, outside Starlette's error middleware, which would
+    # re-raise them to the server after answering (a second log entry and a dropped connection).

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chatloom.domain.errors import InvalidRequest, NotFound
 from chatloom.domain.messages import INSTRUCTION_ROLES, Message
 from chatloom.engine.assistant_cache import AssistantCache
-from chatloom.engine.templates import check_template_limits, default_variables, render_prompt
+from chatloom.engine.templates import check_template_limits, default_variables, render_prompt_async
 from chatloom.store import assistants, chats, sessions
 from chatloom.store import tools as tools_store
 from chatloom.store.db import Database
@@ -61,7 +61,7 @@ def _model_of(assistant: dict[str, Any]) -> dict[str, Any]:
     return model
 
 
-def render_system_messages(
+async def render_system_messages(
     model: dict[str, Any], overrides: dict[str, Any] | None, now: datetime
 ) -> list[Message]:
     """The assistant's `model.messages`, with Liquid rendered in system and developer messages."""
@@ -74,12 +74,14 @@ def render_system_messages(
     for index, message in enumerate(prompt_messages):
         content = message.get("content")
         if message.get("role") in INSTRUCTION_ROLES and isinstance(content, str):
-            content = render_prompt(content, variables, f"assistant.model.messages[{index}].content")
+            content = await render_prompt_async(
+                content, variables, f"assistant.model.messages[{index}].content"
+            )
         rendered.append({"role": message["role"], "content": content})
     return rendered
 
 
-def check_prompt_templates(model: dict[str, Any] | None, now: datetime) -> None:
+async def check_prompt_templates(model: dict[str, Any] | None, now: datetime) -> None:
     """Refuses, when an assistant is saved, a prompt template that exceeds the render limits with Vapi's
     default variables (a 400 naming `model.messages[i].content`)."""
     if not isinstance(model, dict):
@@ -88,7 +90,7 @@ def check_prompt_templates(model: dict[str, Any] | None, now: datetime) -> None:
     for index, message in enumerate(model.get("messages") or []):
         content = message.get("content") if isinstance(message, dict) else None
         if message.get("role") in INSTRUCTION_ROLES and isinstance(content, str):
-            check_template_limits(content, variables, f"model.messages[{index}].content")
+            await check_template_limits(content, variables, f"model.messages[{index}].content")
 
 
 async def build_context(
@@ -146,7 +148,9 @@ async def build_context(
         tools = await resolve_tools(await conn(), request.org_id, model) if model.get("toolIds") else []
         tools = [*(tool for tool in model.get("tools") or [] if isinstance(tool, dict)), *tools]
     check_tool_results(history, request.input)
-    prompt = session_prompt if session_prompt is not None else render_system_messages(model, overrides, now)
+    prompt = (
+        session_prompt if session_prompt is not None else await render_system_messages(model, overrides, now)
+    )
     if request.instructions:
         prompt.append({"role": "system", "content": request.instructions})
     return TurnContext(

@@ -57,7 +57,7 @@ class SessionRecords:
             if "customer" in document and "customer" not in values:
                 values["customer"] = document["customer"]
             overrides["variableValues"] = values
-            prompt = render_system_messages(model, overrides, now)
+            prompt = await render_system_messages(model, overrides, now)
             status = document["status"]
             expires_at = _expires(now, document)
             await sessions.insert(conn, org_id, doc_id, document, prompt, now, expires_at)

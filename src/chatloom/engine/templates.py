@@ -8,6 +8,8 @@ and the time one render may take (checked at every variable lookup, filter and a
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
 import math
 import re
@@ -19,7 +21,14 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from liquid import BoundTemplate, Environment, RenderContext, is_undefined
-from liquid.exceptions import FilterArgumentError, LiquidError, ResourceLimitError
+from liquid.exceptions import (
+    FilterArgumentError,
+    LiquidError,
+    LocalNamespaceLimitError,
+    LoopIterationLimitError,
+    OutputStreamLimitError,
+    ResourceLimitError,
+)
 from liquid.undefined import UNDEFINED
 
 from chatloom.domain.errors import InvalidRequest
@@ -39,8 +48,17 @@ DEFAULT_MAX_MS: Final = 50.0
 DEFAULT_MAX_BYTES: Final = 1_000_000
 
 
+INLINE_RENDER_SECONDS: Final = 0.002
+"""How long a render may run on the event loop; a slower one starts over in a worker thread."""
+_BUDGET: Final = contextvars.ContextVar[float]("template_render_budget")
+
+
 class RenderTimeLimitError(ResourceLimitError):
     """A render ran past its time limit."""
+
+
+class _InlineBudgetSpent(ResourceLimitError):
+    """A render on the event loop ran past `INLINE_RENDER_SECONDS`: it continues in a thread."""
 
 
 class _BoundedContext(RenderContext):
@@ -55,14 +73,16 @@ class _BoundedContext(RenderContext):
         self.deadline: float = (
             parent.deadline
             if isinstance(parent, _BoundedContext)
-            else time.perf_counter() + _LIMITS.max_seconds
+            else time.perf_counter() + _BUDGET.get(_LIMITS.max_seconds)
         )
 
     def _check_time(self) -> None:
         if time.perf_counter() > self.deadline:
-            raise RenderTimeLimitError(
-                f"rendering took longer than {_LIMITS.max_seconds * 1000:g} ms", token=None
-            )
+            if _BUDGET.get(_LIMITS.max_seconds) < _LIMITS.max_seconds:
+                raise _InlineBudgetSpent("", token=None)
+            limit = f"{_LIMITS.max_seconds * 1000:g} ms"
+            message = f"rendering takes longer than {limit} (CHATLOOM_TEMPLATE_MAX_MS)"
+            raise RenderTimeLimitError(message, token=None)
 
     def get(self, path: list[object], *, token: Any, default: object = UNDEFINED) -> object:
         self._check_time()
@@ -127,12 +147,35 @@ def has_markup(template: str) -> bool:
 
 def render_prompt(template: str, variables: Mapping[str, Any], field: str = FIELD) -> str:
     """`template` rendered with `variables`; text without Liquid markup is returned as is. `field` names
-    the template in error messages."""
+    the template in error messages. Blocks for up to the time limit: prefer `render_prompt_async`."""
+    if not has_markup(template):
+        return template
+    return _render(_compile(template, field), variables, field)
+
+
+async def render_prompt_async(template: str, variables: Mapping[str, Any], field: str = FIELD) -> str:
+    """`render_prompt` that holds the event loop for at most `INLINE_RENDER_SECONDS`: a slower template is
+    rendered again in a worker thread, within the whole time limit, while the server goes on serving."""
     if not has_markup(template):
         return template
     compiled = _compile(template, field)
+    if _LIMITS.max_seconds <= INLINE_RENDER_SECONDS:
+        return _render(compiled, variables, field)
+    token = _BUDGET.set(INLINE_RENDER_SECONDS)
+    try:
+        return _render(compiled, variables, field)
+    except _InlineBudgetSpent:
+        pass
+    finally:
+        _BUDGET.reset(token)
+    return await asyncio.to_thread(_render, compiled, variables, field)
+
+
+def _render(compiled: BoundTemplate, variables: Mapping[str, Any], field: str) -> str:
     try:
         return compiled.render(variables)
+    except _InlineBudgetSpent:
+        raise
     except LiquidError as err:
         raise _invalid("cannot be rendered", err, field) from err
     except MemoryError as err:
@@ -143,20 +186,16 @@ def render_prompt(template: str, variables: Mapping[str, Any], field: str = FIEL
         raise InvalidRequest(message, field=field) from err
 
 
-def check_template_limits(template: str, variables: Mapping[str, Any], field: str) -> None:
+async def check_template_limits(template: str, variables: Mapping[str, Any], field: str) -> None:
     """Refuses (400 naming `field`) a template that cannot be parsed or that exceeds a resource limit when
     rendered with `variables`; other render failures depend on values only known at chat time."""
-    if not has_markup(template):
-        return
-    compiled = _compile(template, field)
     try:
-        compiled.render(variables)
-    except ResourceLimitError as err:
-        raise _invalid("exceeds a limit", err, field) from err
-    except MemoryError as err:
-        raise InvalidRequest(f"{field}: a Liquid template needs too much memory", field=field) from err
-    except (LiquidError, ArithmeticError, LookupError, TypeError, ValueError, RecursionError):
-        return
+        await render_prompt_async(template, variables, field)
+    except InvalidRequest as refused:
+        if isinstance(refused.__cause__, ResourceLimitError | MemoryError) or "not valid Liquid" in str(
+            refused.message
+        ):
+            raise
 
 
 def template_cache_info() -> functools._CacheInfo:
@@ -178,10 +217,22 @@ def _compiled(template: str) -> BoundTemplate:
     return _ENVIRONMENT.from_string(template)
 
 
+def _reason(err: LiquidError) -> str:
+    """What went wrong, in this server's terms for its resource limits."""
+    setting = "bytes (CHATLOOM_TEMPLATE_MAX_BYTES)"
+    if isinstance(err, LocalNamespaceLimitError):
+        return f"its variables grow past {_PromptEnvironment.local_namespace_limit} {setting}"
+    if isinstance(err, OutputStreamLimitError):
+        return f"its output grows past {_PromptEnvironment.output_stream_limit} {setting}"
+    if isinstance(err, LoopIterationLimitError):
+        return f"it loops more than {_PromptEnvironment.loop_iteration_limit} times"
+    return str(err.message)
+
+
 def _invalid(problem: str, err: LiquidError, field: str) -> InvalidRequest:
     where = err.context()
     at = f" (line {where[0]}, column {where[1] + 1})" if where else ""
-    return InvalidRequest(f"{field}: a Liquid template {problem}: {err.message}{at}", field=field)
+    return InvalidRequest(f"{field}: a Liquid template {problem}: {_reason(err)}{at}", field=field)
 
 
 # The date filter -----------------------------------------------------------------------------------

@@ -37,7 +37,10 @@ class OutboundPolicy:
             return "a cloud metadata address"
         if address.is_link_local:
             return "a link-local address"
-        if address.is_multicast or address.is_unspecified or address.is_reserved:
+        if address.is_multicast or address.is_unspecified:
+            return "not a unicast address"
+        if address.is_reserved and not address.is_loopback:
+            # `is_reserved` also covers IPv6 loopback (::1 lies in ::/8), which is as local as 127.0.0.1.
             return "not a unicast address"
         if self.block_private and (address.is_private or address.is_loopback):
             return "a private address (CHATLOOM_BLOCK_PRIVATE_URLS is on)"

@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Insert, Select, Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Insert, Select, Table, and_, bindparam, cast, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
@@ -31,6 +32,9 @@ class ListQuery:
 
     equal: dict[str, Any] = field(default_factory=dict)
     any_of: dict[str, Sequence[str]] = field(default_factory=dict)
+    body_equal: dict[tuple[str, ...], str] = field(default_factory=dict)
+    """Equality on a string inside the JSON document, by its key path, e.g. ("customer", "name")."""
+    body_any_of: dict[tuple[str, ...], Sequence[str]] = field(default_factory=dict)
     ranges: list[tuple[str, RangeOp, datetime]] = field(default_factory=list)
     sort_by: str = "created_at"
     descending: bool = True
@@ -124,8 +128,21 @@ async def delete_document(conn: AsyncConnection, table: Table, org_id: str, doc_
     return document
 
 
-def _conditions(table: Table, org_id: str, query: ListQuery) -> list[ColumnElement[bool]]:
+def body_field(table: Table, path: tuple[str, ...], dialect: str) -> ColumnElement[Any]:
+    """A string inside the JSON text of `body`, as SQL (SQLite's json_extract, PostgreSQL's jsonb)."""
+    if dialect == "postgresql":
+        return func.jsonb_extract_path_text(cast(table.c.body, JSONB), *path)
+    return func.json_extract(table.c.body, "$." + ".".join(f'"{part}"' for part in path))
+
+
+def _conditions(
+    table: Table, org_id: str, query: ListQuery, dialect: str = "sqlite"
+) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [table.c.org_id == org_id]
+    for path, text in query.body_equal.items():
+        conditions.append(body_field(table, path, dialect) == text)
+    for path, texts in query.body_any_of.items():
+        conditions.append(body_field(table, path, dialect).in_(list(texts)))
     for name, value in query.equal.items():
         conditions.append(table.c[name] == value)
     for name, values in query.any_of.items():
@@ -148,7 +165,7 @@ async def list_documents(
     convert: Callable[[Row[Any]], Document] = to_document,
 ) -> Page:
     """One page of documents, newest first by default; `count` also computes the total matches."""
-    where = and_(*_conditions(table, org_id, query))
+    where = and_(*_conditions(table, org_id, query, conn.dialect.name))
     sort_column = table.c[query.sort_by]
     order = (
         (sort_column.desc(), table.c.id.desc()) if query.descending else (sort_column.asc(), table.c.id.asc())

@@ -21,6 +21,9 @@ from chatloom.store import documents
 from chatloom.store.documents import Document, ListQuery, Page
 from chatloom.store.tables import sessions
 
+SORTABLE = {"createdAt": "created_at", "cost": "cost", "duration": "created_at"}
+"""`sortBy` values and their columns; a chat session has no duration, so `duration` sorts by creation."""
+
 LeaseState = Literal["acquired", "busy", "missing", "completed", "expired"]
 
 

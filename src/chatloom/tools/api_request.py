@@ -7,7 +7,7 @@ over the arguments. The result the model sees is the HTTP status and the (size-b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from chatloom.domain.errors import ChatloomError
@@ -18,7 +18,7 @@ from chatloom.tools.calls import ToolResult, arguments_of, as_text, error_result
 DEFAULT_TIMEOUT_SECONDS = 20.0
 QUERY_METHODS = frozenset(("GET", "DELETE"))
 
-Renderer = Callable[[str, Mapping[str, Any]], str]
+Renderer = Callable[[str, Mapping[str, Any]], Awaitable[str]]
 
 
 def static_values(schema: Any) -> dict[str, Any]:
@@ -57,7 +57,7 @@ class ApiRequestRunner:
         arguments = arguments_of(call)
         method = str(tool.get("method", "POST")).upper()
         try:
-            url = self.render(str(tool.get("url", "")), arguments)
+            url = await self.render(str(tool.get("url", "")), arguments)
         except ChatloomError as error:
             return error_result(call, f"the tool's url could not be rendered: {error.message}")
         values = {**arguments, **static_values(tool.get("body"))}

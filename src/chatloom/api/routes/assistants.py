@@ -2,21 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, json_response, parse_model
+from chatloom.api.deps import (
+    OrgId,
+    Services,
+    ServicesDep,
+    json_body,
+    json_request_body,
+    json_response,
+    parse_model,
+)
 from chatloom.api.openapi import WITH_BODY, WITH_ID, PathId, answers
 from chatloom.api.routes.listing import base_query
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.common import ListParams
 from chatloom.api.schemas.records_out import Assistant
+from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.ids import utc_now
 from chatloom.engine.context import check_prompt_templates
 
 router = APIRouter(tags=["Assistants"])
+
+
+async def check_model(services: Services, org_id: str, model: Any) -> None:
+    """Refuses, when an assistant is saved, what would only fail at chat time: a prompt template over the
+    render limits, or a `toolIds` entry naming no tool of the caller's org."""
+    if not isinstance(model, dict):
+        return
+    await check_prompt_templates(model, utc_now())
+    tool_ids = [str(tool_id) for tool_id in model.get("toolIds") or []]
+    if tool_ids:
+        found = {tool["id"] for tool in await services.tools.get_many(org_id, tool_ids)}
+        for index, tool_id in enumerate(tool_ids):
+            if tool_id not in found:
+                field = f"model.toolIds[{index}]"
+                raise InvalidRequest(f"{field}: tool {tool_id} not found", field=field)
 
 
 @router.post(
@@ -29,7 +53,7 @@ router = APIRouter(tags=["Assistants"])
 async def create_assistant(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     body = parse_model(AssistantIn, await json_body(request))
     fields = body.model_dump(by_alias=True, exclude_unset=True, mode="json")
-    check_prompt_templates(fields.get("model"), utc_now())
+    await check_model(services, org_id, fields.get("model"))
     return json_response(await services.assistants.create(org_id, fields), status_code=201)
 
 
@@ -66,7 +90,7 @@ async def update_assistant(
     changes = body.model_dump(by_alias=True, exclude_unset=True, mode="json")
     for protected in ("id", "orgId", "createdAt", "updatedAt"):
         changes.pop(protected, None)
-    check_prompt_templates(changes.get("model"), utc_now())
+    await check_model(services, org_id, changes.get("model"))
     return json_response(await services.assistants.merge(org_id, assistant_id, changes))
 
 

@@ -10,11 +10,12 @@ from starlette.responses import Response
 from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, json_response, parse_model
 from chatloom.api.openapi import WITH_BODY, WITH_ID, PathId, answers
 from chatloom.api.routes.chats import to_message
-from chatloom.api.routes.listing import filtered_query, paginated
+from chatloom.api.routes.listing import filtered_query, paginated, split_ids
 from chatloom.api.schemas.common import ChatMessageIn
 from chatloom.api.schemas.records_out import Session, SessionPaginatedResponse
 from chatloom.api.schemas.session import CreateSessionIn, ListSessionsParams, UpdateSessionIn
 from chatloom.domain.errors import InvalidRequest
+from chatloom.store.sessions import SORTABLE as SESSION_SORTABLE
 
 router = APIRouter(tags=["Sessions"])
 
@@ -65,6 +66,16 @@ async def list_sessions(
         },
         any_of={"id": params.id_any, "assistant_id": params.assistant_id_any},
     )
+    customer = {
+        ("customer", "name"): params.customer_name,
+        ("customer", "number"): params.number,
+        ("customer", "email"): params.email,
+        ("customer", "externalId"): params.external_id,
+    }
+    query.body_equal.update({path: value for path, value in customer.items() if value})
+    if params.customer_number_any:
+        query.body_any_of[("customer", "number")] = split_ids(params.customer_number_any)
+    query.sort_by = SESSION_SORTABLE[params.sort_by]
     return json_response(paginated(await services.sessions.list(org_id, query), query))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -96,24 +96,40 @@ def _whole_number(value: Any) -> Any:
 
 
 WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+MAX_PAGE = 1_000_000
+
+
+def _storable_moment(value: datetime) -> datetime:
+    """A moment every database can compare with: timezone-aware (UTC if none given), years 1 to 9999."""
+    try:
+        moment = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("must be a date between the years 1 and 9999") from None
+    if not 1 < moment.year < 9999:
+        raise ValueError("must be a date between the years 1 and 9999")
+    return moment
+
+
+Moment = Annotated[datetime, AfterValidator(_storable_moment)]
 
 
 class ListParams(BaseModel):
-    """Query parameters shared by every list route."""
+    """Query parameters shared by every list route. Unknown parameters are refused (as Vapi does), so a
+    misspelt filter is never silently ignored."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     limit: Annotated[WholeNumber, Field(ge=0, le=1000)] = 100
-    created_at_gt: datetime | None = Field(None, alias="createdAtGt")
-    created_at_lt: datetime | None = Field(None, alias="createdAtLt")
-    created_at_ge: datetime | None = Field(None, alias="createdAtGe")
-    created_at_le: datetime | None = Field(None, alias="createdAtLe")
-    updated_at_gt: datetime | None = Field(None, alias="updatedAtGt")
-    updated_at_lt: datetime | None = Field(None, alias="updatedAtLt")
-    updated_at_ge: datetime | None = Field(None, alias="updatedAtGe")
-    updated_at_le: datetime | None = Field(None, alias="updatedAtLe")
+    created_at_gt: Moment | None = Field(None, alias="createdAtGt")
+    created_at_lt: Moment | None = Field(None, alias="createdAtLt")
+    created_at_ge: Moment | None = Field(None, alias="createdAtGe")
+    created_at_le: Moment | None = Field(None, alias="createdAtLe")
+    updated_at_gt: Moment | None = Field(None, alias="updatedAtGt")
+    updated_at_lt: Moment | None = Field(None, alias="updatedAtLt")
+    updated_at_ge: Moment | None = Field(None, alias="updatedAtGe")
+    updated_at_le: Moment | None = Field(None, alias="updatedAtLe")
 
 
 class PagedListParams(ListParams):
-    page: Annotated[WholeNumber, Field(ge=1)] = 1
+    page: Annotated[WholeNumber, Field(ge=1, le=MAX_PAGE)] = 1
     sort_order: Literal["ASC", "DESC"] = Field("DESC", alias="sortOrder")

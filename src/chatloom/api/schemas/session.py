@@ -61,6 +61,18 @@ class UpdateSessionIn(Strict):
     messages: list[ChatMessageIn] | None = None
 
 
+TELEPHONY_FILTERS = (
+    "workflowId",
+    "numberE164CheckEnabled",
+    "extension",
+    "sipUri",
+    "phoneNumberId",
+    "phoneNumberIdAny",
+    "assistantOverrides",
+)
+"""Vapi's session filters for phone and workflow sessions, which a chat server has none of."""
+
+
 class ListSessionsParams(PagedListParams):
     id: str | None = None
     id_any: str | None = Field(None, alias="idAny")
@@ -68,3 +80,21 @@ class ListSessionsParams(PagedListParams):
     assistant_id: str | None = Field(None, alias="assistantId")
     assistant_id_any: str | None = Field(None, alias="assistantIdAny")
     squad_id: str | None = Field(None, alias="squadId")
+    customer_name: Annotated[str, Field(max_length=40)] | None = Field(None, alias="customerName")
+    number: Annotated[str, Field(min_length=3, max_length=40)] | None = None
+    email: Annotated[str, Field(max_length=40)] | None = None
+    external_id: Annotated[str, Field(max_length=40)] | None = Field(None, alias="externalId")
+    customer_number_any: str | None = Field(None, alias="customerNumberAny")
+    sort_by: Literal["createdAt", "cost", "duration"] = Field("createdAt", alias="sortBy")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_telephony_filters(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in TELEPHONY_FILTERS:
+                if name in data:
+                    raise ValueError(
+                        f"{name}: phone and workflow filters are not supported by this server (chat sessions "
+                        "have no phone number, SIP address or workflow)"
+                    )
+        return data
