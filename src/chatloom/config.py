@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
     llm_timeout_seconds: float = Field(60.0, gt=0, description="Time to the first byte / between bytes.")
     session_lease_seconds: float = Field(
-        600.0, gt=0, description="Longest a turn may hold its session; a crashed worker's lease ends then."
+        30.0,
+        gt=0,
+        description="How long a session stays held by a turn that stopped renewing it (a crashed process).",
     )
     session_wait_seconds: float = Field(
         120.0, gt=0, description="Longest a chat waits for earlier turns on its session (then 409)."

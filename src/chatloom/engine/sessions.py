@@ -8,6 +8,7 @@ a PATCH that reopens it (`status: "active"`).
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,9 @@ from chatloom.store.db import Database
 from chatloom.store.documents import Document, ListQuery, Page
 
 DEFAULT_EXPIRATION_SECONDS = 86_400
+RENEWALS_PER_LEASE = 3
+
+log = logging.getLogger("chatloom.sessions")
 
 
 def _expires(now: datetime, document: Document) -> datetime:
@@ -126,7 +130,8 @@ class SessionLeases:
     """Serializes turns on a session across processes, holding no DB connection while waiting.
 
     Waiters in this process are woken as soon as a lease is released here; leases released by other
-    processes are noticed by polling (every 10 ms, backing off to 100 ms).
+    processes are noticed by polling (every 10 ms, backing off to 100 ms). A running turn keeps its
+    lease with `keep()`, so a lease outlives its holder by at most `lease_seconds`.
     """
 
     db: Database
@@ -177,3 +182,65 @@ class SessionLeases:
         async with self.db.write() as conn:
             await sessions.release_lease(conn, org_id, session_id, owner)
         self.released(session_id)
+
+    def keep(self, org_id: str, session_id: str, owner: str) -> LeaseRenewal:
+        """Starts renewing a held lease every third of `lease_seconds`; `stop()` it when the turn ends."""
+        return LeaseRenewal(self, org_id, session_id, owner)
+
+    async def renew(self, org_id: str, session_id: str, owner: str) -> bool:
+        """One short UPDATE guarded by the owner token; False when the lease was lost."""
+        until = utc_now() + timedelta(seconds=self.lease_seconds)
+        async with self.db.write(starts_with_write=True) as conn:
+            return await sessions.renew_lease(conn, org_id, session_id, owner, until)
+
+
+class LeaseRenewal:
+    """Renews one turn's lease while the turn runs. The first renewal comes one interval after the
+    start, so a turn shorter than that costs a timer and no statement. A renewal that finds the lease
+    taken stops renewing; the turn's final write then refuses to store it (see `append_turn`). A
+    renewal that fails (database unreachable) is retried at the next interval."""
+
+    def __init__(self, leases: SessionLeases, org_id: str, session_id: str, owner: str) -> None:
+        self._leases = leases
+        self._key = (org_id, session_id, owner)
+        self._interval = leases.lease_seconds / RENEWALS_PER_LEASE
+        self._task: asyncio.Task[None] | None = None
+        self._renewing = False
+        self._stopped = False
+        self.lost = False
+        self._timer = asyncio.get_running_loop().call_later(self._interval, self._start)
+
+    def _start(self) -> None:
+        if not self._stopped:
+            self._task = asyncio.get_running_loop().create_task(self._renew_until_stopped())
+
+    async def _renew_until_stopped(self) -> None:
+        org_id, session_id, owner = self._key
+        while not self._stopped:
+            self._renewing = True
+            try:
+                held = await self._leases.renew(org_id, session_id, owner)
+            except Exception as error:
+                log.warning("renewing the lease on session %s failed: %r", session_id, error)
+                held = True
+            finally:
+                self._renewing = False
+            if not held:
+                self.lost = True
+                if not self._stopped:
+                    log.warning("session %s: lost this turn's lease (taken over, or deleted)", session_id)
+                return
+            await asyncio.sleep(self._interval)
+
+    async def stop(self) -> None:
+        """Ends the renewals. A renewal already in flight finishes first (it changes nothing once the
+        turn released its lease); a sleeping one is cancelled."""
+        self._stopped = True
+        self._timer.cancel()
+        task = self._task
+        if task is None or task.done():
+            return
+        if not self._renewing:
+            task.cancel()
+        # wait() neither raises the task's cancellation here nor passes our own on to the task.
+        await asyncio.wait({task})

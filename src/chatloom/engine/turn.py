@@ -152,11 +152,16 @@ class ChatEngine:
     async def run(self, turn: PreparedTurn, stream: bool) -> AsyncGenerator[TurnEvent, None]:
         session_id = turn.context.request.session_id
         stored = False
+        renewal = None
+        if turn.session_lease is not None and session_id is not None:
+            renewal = self.leases.keep(turn.context.request.org_id, session_id, turn.session_lease)
         try:
             async for event in self._run(turn, stream):
                 stored = stored or isinstance(event, TurnCompleted)
                 yield event
         finally:
+            if renewal is not None:
+                await renewal.stop()
             if turn.session_lease is not None and session_id is not None and not stored:
                 await self.leases.release(turn.context.request.org_id, session_id, turn.session_lease)
 

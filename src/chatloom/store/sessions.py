@@ -1,8 +1,9 @@
 """Session rows: the conversation document, its rendered prompt, expiry and the turn lease.
 
 A session's turns are serialized by a lease (`lease_owner`, `lease_until`) taken in a short
-transaction before the model is called and released in the transaction that appends the turn, so no
-connection is held while the model answers and the lease works across any number of processes.
+transaction before the model is called, renewed while the turn runs and released in the transaction
+that appends the turn, so no connection is held while the model answers and the lease works across
+any number of processes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import Row, or_, select, update
 from sqlalchemy import delete as sa_delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatloom.domain.errors import SessionBusy
 from chatloom.domain.messages import Message
 from chatloom.store import documents
 from chatloom.store.documents import Document, ListQuery, Page
@@ -192,6 +194,7 @@ async def append_turn(
 
     Returns False when the session was deleted meanwhile. The read and the write happen under the
     row lock (PostgreSQL) or the database write lock (SQLite), so concurrent changes are never lost.
+    Raises SessionBusy (rolling back the transaction) when another turn took the lease after ours ran out.
     """
     row = (
         await conn.execute(
@@ -200,6 +203,8 @@ async def append_turn(
     ).first()
     if row is None:
         return False
+    if row.lease_owner != owner:
+        raise lease_lost(doc_id)
     body: Document = orjson.loads(row.body)
     body["messages"] = [*body.get("messages", []), *messages]
     body["costs"] = add_costs(body.get("costs", []), cost_entries)
@@ -214,6 +219,23 @@ async def append_turn(
         values.update(lease_owner=None, lease_until=None)
     await conn.execute(update(sessions).where(sessions.c.id == doc_id).values(**values))
     return True
+
+
+def lease_lost(doc_id: str) -> SessionBusy:
+    return SessionBusy(
+        f"Session {doc_id} was taken over by another chat after this chat's hold on it lapsed; "
+        "this chat was not stored. Try again."
+    )
+
+
+async def renew_lease(conn: AsyncConnection, org_id: str, doc_id: str, owner: str, until: datetime) -> bool:
+    """Extends the lease while `owner` still holds it; False when it was lost (or the session deleted)."""
+    result = await conn.execute(
+        update(sessions)
+        .where(sessions.c.id == doc_id, sessions.c.org_id == org_id, sessions.c.lease_owner == owner)
+        .values(lease_until=until)
+    )
+    return bool(result.rowcount)
 
 
 async def release_lease(conn: AsyncConnection, org_id: str, doc_id: str, owner: str) -> None:
