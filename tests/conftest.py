@@ -6,6 +6,7 @@ The LLM is `chatloom.testing.fake_llm`, a real HTTP server on loopback. Each tes
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,10 @@ from tests.support.databases import postgresql_url, sqlite_url
 from tests.support.server import ServerThread
 
 SKIPPED: list[str] = []
+TEST_SECRET_KEY = "q5QkTqk7hCMFUjeGTCpzvYrTS2E7B6i6_0y2gMzJ1Nc="
+"""The Fernet key that encrypts stored credentials in the test server. Also exported: `chatloom serve`
+processes of end-to-end tests share the test databases, so they need it to start."""
+os.environ["CHATLOOM_SECRET_KEY"] = TEST_SECRET_KEY
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -77,6 +82,7 @@ def server(backend: str, fake_llm: FakeLLM) -> Iterator[ServerThread]:
         provider_env=provider_environment(fake_llm),
         llm_timeout_seconds=5,
         llm_retry_base_seconds=0.01,
+        secret_key=TEST_SECRET_KEY,
     )
     thread = ServerThread(settings).start()
     yield thread

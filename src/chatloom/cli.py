@@ -1,4 +1,5 @@
-"""The `chatloom` command: `serve`, `migrate` and `keys create | list | revoke`."""
+"""The `chatloom` command: `serve`, `migrate`, `keys create | list | revoke`, `secret-key` and
+`credentials rotate`."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from typing import Annotated, TypeVar
 import typer
 
 from chatloom.config import Settings
+from chatloom.engine.credentials import Credentials, OrgCredentialCache
 from chatloom.engine.keys import KeyVerifier
 from chatloom.store.db import Database, create_engine, migrate
+from chatloom.vault.box import SecretBox, SecretKeyError, new_key
 
 T = TypeVar("T")
 
@@ -20,6 +23,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+credentials_app = typer.Typer(help="Manage stored provider credentials.", no_args_is_help=True)
+app.add_typer(credentials_app, name="credentials")
 
 
 def _with_keys(action: Callable[[KeyVerifier], Awaitable[T]]) -> T:
@@ -34,6 +39,47 @@ def _with_keys(action: Callable[[KeyVerifier], Awaitable[T]]) -> T:
             await db.dispose()
 
     return asyncio.run(run())
+
+
+def _with_credentials(settings: Settings, action: Callable[[Credentials], Awaitable[T]]) -> T:
+    """Runs `action` on the stored credentials; a missing, malformed or wrong key exits with its reason."""
+
+    async def run() -> T:
+        db = Database(create_engine(settings.database_url, pool_size=1))
+        try:
+            box = SecretBox(settings.secret_keys())
+            return await action(Credentials(db, box, OrgCredentialCache(0)))
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except SecretKeyError as error:
+        typer.echo(f"chatloom: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command("secret-key")
+def secret_key() -> None:
+    """Print a new key for CHATLOOM_SECRET_KEY (a Fernet key), which encrypts stored credentials."""
+    typer.echo(new_key())
+
+
+@credentials_app.command("rotate")
+def credentials_rotate() -> None:
+    """Re-encrypt every stored secret with the first key of CHATLOOM_SECRET_KEY.
+
+    To rotate: put the new key first and keep the old one after it (`NEW,OLD`), restart, run this,
+    then drop the old key."""
+    settings = Settings()
+    migrate(settings.database_url)
+
+    async def rotate(credentials: Credentials) -> int:
+        await credentials.check_key()
+        return await credentials.rotate()
+
+    count = _with_credentials(settings, rotate)
+    typer.echo(f"re-encrypted {count} secret(s) with the first key of CHATLOOM_SECRET_KEY")
 
 
 @app.command("migrate")
@@ -60,6 +106,8 @@ def serve(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     migrate(settings.database_url)
+    # A server that could not read its stored credentials must not start: say why, before serving.
+    _with_credentials(settings, lambda credentials: credentials.check_key())
     uvicorn.run(
         "chatloom.api.app:create_app",
         factory=True,

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a process reuses an assistant it read (changes made elsewhere show then).",
     )
+    message_cache_mb: float = Field(
+        64.0,
+        ge=0,
+        description="Memory per process for decoded conversation messages, so a turn reads only new ones.",
+    )
     auth_cache_seconds: float = Field(
         5.0, ge=0, description="How long a verified API key is trusted before it is looked up again."
     )
@@ -82,6 +87,26 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest answer (or one SSE event) read from an LLM, tool server or webhook receiver.",
     )
+    secret_key: str | None = Field(
+        None,
+        repr=False,
+        exclude=True,
+        description="Fernet key(s) encrypting stored credentials, comma-separated: the first encrypts, all "
+        "decrypt. Make one with `chatloom secret-key`.",
+    )
+    secret_key_file: str | None = Field(
+        None, description="A file holding CHATLOOM_SECRET_KEY (used when that variable is not set)."
+    )
     block_private_urls: bool = Field(
         False, description="Refuse outbound calls (custom-llm, tools, webhooks) to private addresses."
     )
+
+    def secret_keys(self) -> str | None:
+        """CHATLOOM_SECRET_KEY, else the contents of CHATLOOM_SECRET_KEY_FILE, else None."""
+        if self.secret_key:
+            return self.secret_key
+        if self.secret_key_file:
+            from chatloom.vault.box import read_key_file
+
+            return read_key_file(self.secret_key_file) or None
+        return None

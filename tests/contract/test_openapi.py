@@ -36,6 +36,11 @@ VAPI_OPERATIONS = {
     ("get", "/tool/{id}"): "ToolController_findOne",
     ("patch", "/tool/{id}"): "ToolController_update",
     ("delete", "/tool/{id}"): "ToolController_remove",
+    ("post", "/credential"): "CredentialController_create",
+    ("get", "/credential"): "CredentialController_findAll",
+    ("get", "/credential/{id}"): "CredentialController_findOne",
+    ("patch", "/credential/{id}"): "CredentialController_update",
+    ("delete", "/credential/{id}"): "CredentialController_remove",
 }
 UNADVERTISED = {
     "CreateChatIn": ("squadId", "squad", "transport"),
@@ -170,6 +175,13 @@ def test_what_the_server_returns_satisfies_the_documented_schemas(document: dict
     assert events[-1]["type"] == "response.completed"
     for event in events:
         conforms(document, "ResponseStreamEvent", event)
+
+    credential = api.post("/credential", {"provider": "groq", "apiKey": "gsk-contract-1234", "name": "k"})
+    conforms(document, "Credential", credential.json())
+    conforms(document, "Credential", api.get(f"/credential/{credential.json()['id']}").json())
+    for item in api.get("/credential").json():
+        conforms(document, "Credential", item)
+    conforms(document, "Credential", api.delete(f"/credential/{credential.json()['id']}").json())
 
     conforms(document, "Chat", api.delete(f"/chat/{chat['id']}").json())
     conforms(document, "Session", api.delete(f"/session/{session['id']}").json())

@@ -84,6 +84,9 @@ class RealRecords:
         if kind == "tool":
             function = {"name": "lookup", "parameters": {"type": "object", "properties": {}}}
             return self._create("/tool", {"type": "function", "function": function})
+        if kind == "credential":  # not a provider key: those would take part in the org's turns
+            plan = {"type": "bearer", "token": "contract-token"}
+            return self._create("/credential", {"provider": "custom-credential", "authenticationPlan": plan})
         if kind == "session":
             return self._create("/session", {"assistantId": self.new("assistant")})
         assert kind == "chat", kind

@@ -16,9 +16,10 @@ from chatloom.api.docs import serve_docs
 from chatloom.api.errors import OPENAI_PATH_PREFIX, error_body, error_envelope, install_error_handlers
 from chatloom.api.openapi import finish_document
 from chatloom.api.request_guard import RequestGuard
-from chatloom.api.routes import assistants, chats, health, responses, sessions, tools
+from chatloom.api.routes import assistants, chats, credentials, health, responses, sessions, tools
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.chat import CreateChatIn
+from chatloom.api.schemas.credential import CredentialIn, CredentialPatch
 from chatloom.api.schemas.records_out import ChatStreamError, CreateChatStreamResponse
 from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.api.schemas.responses_out import ResponseStreamEvent
@@ -26,10 +27,12 @@ from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
 from chatloom.api.schemas.tool import ToolIn, ToolPatch
 from chatloom.config import Settings
 from chatloom.engine.assistant_cache import AssistantCache
+from chatloom.engine.assistants import AssistantRecords
+from chatloom.engine.credentials import Credentials, OrgCredentialCache
 from chatloom.engine.keys import KeyVerifier
 from chatloom.engine.model_calls import ModelCaller, RetryPolicy
 from chatloom.engine.pricing import PriceBook
-from chatloom.engine.records import ChatRecords, assistant_records, tool_records
+from chatloom.engine.records import ChatRecords, tool_records
 from chatloom.engine.server_messages import ServerMessages
 from chatloom.engine.sessions import SessionLeases, SessionRecords
 from chatloom.engine.templates import render_prompt_async, set_template_limits
@@ -46,6 +49,7 @@ from chatloom.providers.registry import ProviderRegistry
 from chatloom.store.db import Database, create_engine
 from chatloom.tools.api_request import ApiRequestRunner
 from chatloom.tools.function import FunctionToolServer
+from chatloom.vault.box import SecretBox
 from chatloom.webhooks.deliver import WebhookDispatcher
 
 log = logging.getLogger("chatloom")
@@ -62,6 +66,8 @@ DOCUMENTED_SCHEMAS: tuple[type[BaseModel], ...] = (  # bodies routes parse thems
     CreateChatStreamResponse,
     ChatStreamError,
     ResponseStreamEvent,
+    CredentialIn,
+    CredentialPatch,
 )
 
 
@@ -141,8 +147,11 @@ def build_services(settings: Settings, db: Database) -> Services:
     prices = PriceBook.from_file(settings.prices_file) if settings.prices_file else PriceBook()
     http = OutboundHttp(outbound, max_response_bytes=settings.max_upstream_bytes)
     assistant_cache = AssistantCache(settings.assistant_cache_seconds)
+    credentials = Credentials(
+        db, SecretBox(settings.secret_keys()), OrgCredentialCache(settings.assistant_cache_seconds)
+    )
     server_messages = ServerMessages(
-        WebhookDispatcher(http, default_secret=settings.webhook_secret), db, assistant_cache
+        WebhookDispatcher(http, default_secret=settings.webhook_secret), db, assistant_cache, credentials
     )
     tools = ToolRunner(
         FunctionToolServer(http, settings.webhook_secret), ApiRequestRunner(http, render_prompt_async)
@@ -160,10 +169,12 @@ def build_services(settings: Settings, db: Database) -> Services:
         max_tool_rounds=settings.max_tool_rounds,
         assistant_cache=assistant_cache,
         max_upstream_bytes=settings.max_upstream_bytes,
+        credentials=credentials,
     )
     return Services(
         engine=engine,
-        assistants=assistant_records(db, assistant_cache),
+        assistants=AssistantRecords(db, assistant_cache, credentials),
+        credentials=credentials,
         sessions=SessionRecords(db, server_messages),
         tools=tool_records(db),
         chats=ChatRecords(db, server_messages),
@@ -181,9 +192,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(
-            create_engine(settings.database_url, settings.database_pool_size, settings.sqlite_synchronous)
+            create_engine(settings.database_url, settings.database_pool_size, settings.sqlite_synchronous),
+            message_cache_bytes=int(settings.message_cache_mb * 1024 * 1024),
         )
         services = build_services(settings, db)
+        try:
+            await services.credentials.check_key()
+        except BaseException:
+            await db.dispose()
+            raise
         app.state.services = services
         try:
             yield
@@ -214,6 +231,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(assistants.router)
     app.include_router(sessions.router)
     app.include_router(tools.router)
+    app.include_router(credentials.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestGuard)  # added last: the outermost of ours
     finish_document(app, DOCUMENTED_SCHEMAS, public_paths={"/health"})

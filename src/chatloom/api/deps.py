@@ -17,6 +17,8 @@ from starlette.responses import Response
 from chatloom.api.errors import first_field, validation_messages
 from chatloom.api.json_limits import check_json_body
 from chatloom.domain.errors import InvalidRequest, Unauthorized
+from chatloom.engine.assistants import AssistantRecords
+from chatloom.engine.credentials import Credentials
 from chatloom.engine.keys import KeyVerifier
 from chatloom.engine.records import ChatRecords, DocumentRecords
 from chatloom.engine.sessions import SessionRecords
@@ -30,7 +32,8 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 @dataclass(slots=True)
 class Services:
     engine: ChatEngine
-    assistants: DocumentRecords
+    assistants: AssistantRecords
+    credentials: Credentials
     sessions: SessionRecords
     tools: DocumentRecords
     chats: ChatRecords

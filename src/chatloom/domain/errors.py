@@ -10,6 +10,10 @@ class ChatloomError(Exception):
         super().__init__(message if isinstance(message, str) else "; ".join(message))
         self.message = message
 
+    @property
+    def message_text(self) -> str:
+        return str(self)
+
 
 class InvalidRequest(ChatloomError):
     """The request is malformed or inconsistent (HTTP 400). `field` names the offending field."""
@@ -32,7 +36,8 @@ class ProviderNotConfigured(InvalidRequest):
 
     def __init__(self, provider: str, env_var: str) -> None:
         super().__init__(
-            f"Provider '{provider}' is not configured: set the {env_var} environment variable on the server.",
+            f"Provider '{provider}' is not configured: add a credential for it with POST /credential, "
+            f"or set the {env_var} environment variable on the server.",
             field="model.provider",
         )
         self.env_var = env_var

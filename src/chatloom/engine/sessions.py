@@ -80,7 +80,7 @@ class SessionRecords:
 
     async def get(self, org_id: str, session_id: str) -> Document:
         async with self.db.read() as conn:
-            document = await sessions.get(conn, org_id, session_id, utc_now())
+            document = await sessions.get(conn, self.db.messages, org_id, session_id, utc_now())
         if document is None:
             raise _not_found(session_id)
         return document
@@ -88,13 +88,22 @@ class SessionRecords:
     async def update(self, org_id: str, session_id: str, changes: dict[str, Any]) -> Document:
         now = utc_now()
         async with self.db.write() as conn:
-            found = await sessions.get_for_update(conn, org_id, session_id, now)
+            found = await sessions.get_for_update(conn, self.db.messages, org_id, session_id, now)
             if found is None:
                 raise _not_found(session_id)
-            document, current_expiry = found
-            expires_at = self._new_expiry(document, current_expiry, changes, now)
+            document = found.document
+            expires_at = self._new_expiry(document, found.expires_at, changes, now)
             document.update(changes)
-            await sessions.replace(conn, org_id, session_id, dict(document), now, expires_at)
+            await sessions.replace(
+                conn,
+                self.db.messages,
+                org_id,
+                found,
+                dict(document),
+                now,
+                expires_at,
+                new_messages="messages" in changes,
+            )
         document["updatedAt"] = iso(now)
         document["status"] = sessions.effective_status(document["status"], expires_at, now)
         await self._notify("session.updated", org_id, document)
@@ -114,7 +123,7 @@ class SessionRecords:
 
     async def delete(self, org_id: str, session_id: str) -> Document:
         async with self.db.write() as conn:
-            document = await sessions.delete(conn, org_id, session_id, utc_now())
+            document = await sessions.delete(conn, self.db.messages, org_id, session_id, utc_now())
         if document is None:
             raise _not_found(session_id)
         await self._notify("session.deleted", org_id, document)
@@ -122,7 +131,7 @@ class SessionRecords:
 
     async def list(self, org_id: str, query: ListQuery) -> Page:
         async with self.db.read() as conn:
-            return await sessions.list_(conn, org_id, query, utc_now())
+            return await sessions.list_(conn, self.db.messages, org_id, query, utc_now())
 
 
 @dataclass(slots=True)

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.messages import ToolCall
+from chatloom.engine.credentials import NO_CREDENTIALS, TurnCredentials
 from chatloom.engine.tool_definitions import Toolbox
 from chatloom.tools.api_request import ApiRequestRunner
 from chatloom.tools.calls import ToolResult, error_result
@@ -44,6 +46,7 @@ class ToolRunner:
         toolbox: Toolbox,
         assistant: Mapping[str, Any],
         chat: Mapping[str, Any],
+        credentials: TurnCredentials = NO_CREDENTIALS,
     ) -> ToolRound:
         round_ = ToolRound()
         by_server: dict[str, tuple[dict[str, Any], list[tuple[ToolCall, dict[str, Any]]]]] = {}
@@ -57,18 +60,30 @@ class ToolRunner:
                         error_result(call, f"there is no tool named '{call['function']['name']}'")
                     )
                 elif tool.get("type") == "apiRequest":
-                    jobs.append(group.create_task(self._one(tool, call)))
+                    try:
+                        auth = credentials.headers_for(tool.get("credentialId"), "credentialId")
+                    except InvalidRequest as error:
+                        immediate.append(error_result(call, error.message_text))
+                        continue
+                    jobs.append(group.create_task(self._one(tool, call, auth)))
                 elif (server := server_of(tool, assistant)) is None:
                     round_.client_calls.append(call)
                 else:
                     by_server.setdefault(str(server["url"]), (server, []))[1].append((call, tool))
             for server, server_calls in by_server.values():
-                jobs.append(group.create_task(self.function_tools.run(server, server_calls, chat, assistant)))
+                try:
+                    auth = credentials.headers_for(server.get("credentialId"), "server.credentialId")
+                except InvalidRequest as error:
+                    immediate.extend(error_result(call, error.message_text) for call, _ in server_calls)
+                    continue
+                jobs.append(
+                    group.create_task(self.function_tools.run(server, server_calls, chat, assistant, auth))
+                )
         found = {result.call["id"]: result for result in immediate}
         for job in jobs:
             found.update((result.call["id"], result) for result in job.result())
         round_.results = [found[call["id"]] for call in calls if call["id"] in found]
         return round_
 
-    async def _one(self, tool: dict[str, Any], call: ToolCall) -> list[ToolResult]:
-        return [await self.api_requests.run(tool, call)]
+    async def _one(self, tool: dict[str, Any], call: ToolCall, auth: dict[str, str]) -> list[ToolResult]:
+        return [await self.api_requests.run(tool, call, auth)]

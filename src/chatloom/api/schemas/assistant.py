@@ -62,6 +62,12 @@ class ServerSettings(Open):
     secret: str | None = None
 
 
+class InlineCredential(Open):
+    """One of `credentials`: a Vapi credential object, stored sealed and shown with its secrets masked."""
+
+    provider: NonEmptyStr
+
+
 class AssistantIn(Open):
     """The body of `POST /assistant`, and an inline `assistant` of a chat."""
 
@@ -71,6 +77,10 @@ class AssistantIn(Open):
     metadata: dict[str, Any] | None = None
     server: ServerSettings | None = None
     server_messages: list[str] | None = Field(None, alias="serverMessages")
+    credentials: Annotated[list[InlineCredential], Field(max_length=100)] | None = None
+    credential_ids: Annotated[list[NonEmptyStr], Field(max_length=100)] | None = Field(
+        None, alias="credentialIds"
+    )
 
 
 class AssistantPatch(AssistantIn):

@@ -131,6 +131,18 @@ class Tool(Stored):
     backoff_plan: dict[str, Any] | None = Field(None, alias="backoffPlan")
 
 
+class Credential(ClosedOut):
+    """A stored credential as the API shows it: never its secret, only the last characters as `hint`."""
+
+    id: str
+    org_id: str = Field(alias="orgId")
+    provider: str
+    name: str | None = None
+    hint: str = Field(description="The last characters of the credential's key.")
+    created_at: str = Field(alias="createdAt")
+    updated_at: str = Field(alias="updatedAt")
+
+
 class PaginationMeta(ClosedOut):
     items_per_page: int = Field(alias="itemsPerPage")
     total_items: int = Field(alias="totalItems")
