@@ -42,6 +42,7 @@ run: install
 	@echo "  Create an API key in another terminal with:"
 	@echo "      $(BIN)/chatloom keys create --org my-org"
 	@echo "  then call the API with 'Authorization: Bearer <key>'."
+	@echo "  Open http://$(HOST):$(PORT) and paste your key."
 	@echo
 	CHATLOOM_SECRET_KEY_FILE=$${CHATLOOM_SECRET_KEY_FILE:-$(SECRET_KEY_FILE)} \
 		$(BIN)/chatloom serve --host $(HOST) --port $(PORT)

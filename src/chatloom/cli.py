@@ -11,8 +11,9 @@ from typing import Annotated, TypeVar
 import typer
 
 from chatloom.config import Settings
+from chatloom.domain.errors import ChatloomError
 from chatloom.engine.credentials import Credentials, OrgCredentialCache
-from chatloom.engine.keys import KeyVerifier
+from chatloom.engine.keys import ApiKeyInfo, KeyVerifier, normalize_origin
 from chatloom.store.db import Database, create_engine, migrate
 from chatloom.vault.box import SecretBox, SecretKeyError, new_key
 
@@ -125,21 +126,56 @@ def serve(
 def keys_create(
     org: Annotated[str, typer.Option(help="Org name; created if it does not exist.")],
     name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+    public: Annotated[
+        bool, typer.Option("--public", help="A public key for web pages: it opens /chat/web only.")
+    ] = False,
+    origin: Annotated[
+        list[str] | None,
+        typer.Option(help="Public keys: a page origin allowed to use the key (repeatable; default any)."),
+    ] = None,
+    assistant: Annotated[
+        list[str] | None,
+        typer.Option(help="Public keys: an assistant id the key may chat with (repeatable; default any)."),
+    ] = None,
 ) -> None:
     """Create an API key. The key is printed once, as the last line of output."""
-    org_id, key = _with_keys(lambda keys: keys.create(org, name))
+    assistants = assistant or []
+    try:
+        origins = [normalize_origin(value) for value in origin or []]
+        org_id, key = _with_keys(
+            lambda keys: keys.create(org, name, public=public, origins=origins, assistant_ids=assistants)
+        )
+    except ChatloomError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"org: {org} ({org_id})")
+    if public:
+        typer.echo("kind: public (web chat only: POST /chat/web and /chat/web/responses)")
+        typer.echo(f"origins: {', '.join(origins)}" if origins else "origins: any (no --origin given)")
+        typer.echo(
+            f"assistants: {', '.join(assistants)}"
+            if assistants
+            else "assistants: any assistant of the org (no --assistant given)"
+        )
     typer.echo("Store this key now; it cannot be shown again:")
     typer.echo(key)
 
 
+def _restrictions(info: ApiKeyInfo) -> str:
+    if info.kind != "public":
+        return "private"
+    origins = ",".join(info.origins) if info.origins else "any"
+    assistants = ",".join(info.assistant_ids) if info.assistant_ids else "any"
+    return f"public origins={origins} assistants={assistants}"
+
+
 @keys_app.command("list")
 def keys_list(org: Annotated[str | None, typer.Option(help="Only this org's keys.")] = None) -> None:
-    """List API keys (prefixes only; keys are stored hashed)."""
+    """List API keys (prefixes only; keys are stored hashed), with each key's kind and restrictions."""
     for info in _with_keys(lambda keys: keys.list(org)):
         state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
         label = f" {info.name}" if info.name else ""
-        typer.echo(f"{info.id}  {info.prefix}…  org={info.org_name}  {state}{label}")
+        typer.echo(f"{info.id}  {info.prefix}…  org={info.org_name}  {_restrictions(info)}  {state}{label}")
 
 
 @keys_app.command("revoke")

@@ -97,6 +97,22 @@ class Settings(BaseSettings):
     secret_key_file: str | None = Field(
         None, description="A file holding CHATLOOM_SECRET_KEY (used when that variable is not set)."
     )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins (https://admin.example) whose pages may call the private API; "
+        "web chat (/chat/web) answers every origin, its public keys restrict them.",
+    )
+    web_rate_per_minute: int = Field(
+        20, ge=1, description="Web chat turns per minute per public key and client address."
+    )
+    web_max_input_chars: int = Field(
+        4_000, ge=1, description="Longest web chat input (characters, all messages together)."
+    )
+    mcp_tools_cache_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="How long the tool listing of an MCP server is reused before it is asked again.",
+    )
     block_private_urls: bool = Field(
         False, description="Refuse outbound calls (custom-llm, tools, webhooks) to private addresses."
     )
@@ -110,3 +126,7 @@ class Settings(BaseSettings):
 
             return read_key_file(self.secret_key_file) or None
         return None
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()]

@@ -19,8 +19,9 @@ ERROR_DESCRIPTIONS = {
     401: "Missing or invalid API key (`Authorization: Bearer <key>`).",
     404: "A record named by the path or the body does not exist (or belongs to another org).",
     409: "The session is busy with another chat for longer than the server waits.",
+    403: "The public key may not be used from this origin or with this assistant.",
     413: "The request body is larger than the server accepts.",
-    429: "The model provider is rate limiting; retry after `Retry-After` seconds.",
+    429: "Rate limited (web chat's per-key limit, or the model provider); retry after `Retry-After` seconds.",
     500: "An unexpected server error.",
     502: "The model provider failed or answered something unusable.",
     504: "The model provider did not answer in time.",
@@ -33,6 +34,9 @@ WITH_BODY = (413,)
 WITH_ID = (404,)
 TURN = (404, 409, 413, 502, 504)
 """A chat turn: ids in the body, the session lease, the body, and the model provider."""
+
+WEB_TURN = (*TURN, 403, 429)
+"""A web chat turn: a turn, plus the public key's origin/assistant limits and its rate limit."""
 
 SSE_ALTERNATIVE = "text/event-stream"
 

@@ -38,6 +38,8 @@ class ResponseShape:
     max_output_tokens: int | None = None
     temperature: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    session_id: str | None = None
+    """Web chat: the session the turn ran on, echoed as `sessionId` so the next turn can name it."""
 
 
 def message_item_id(chat_id: str, output_index: int) -> str:
@@ -106,7 +108,9 @@ def response_object(
     usage: dict[str, Any] | None,
     error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    session = {"sessionId": shape.session_id} if shape.session_id is not None else {}
     return {
+        **session,
         "id": chat_id,
         "object": "response",
         "created_at": created_at,

@@ -31,6 +31,25 @@ class Unauthorized(ChatloomError):
     """Missing or invalid API key (HTTP 401)."""
 
 
+class Forbidden(ChatloomError):
+    """A valid key that may not do this: a public key's origin or assistant restriction (HTTP 403)."""
+
+
+class RateLimited(ChatloomError):
+    """Too many requests for one limit (HTTP 429); `retry_after_seconds` says when to try again."""
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class SessionClosed(InvalidRequest):
+    """The session is completed or expired and takes no more chats (HTTP 400)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="sessionId")
+
+
 class ProviderNotConfigured(InvalidRequest):
     """The assistant's provider has no API key configured on this server (HTTP 400)."""
 

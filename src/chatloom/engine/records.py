@@ -1,5 +1,5 @@
 """Record operations outside a turn: document CRUD (tools; assistants build on it in assistants.py),
-and reading, listing or deleting chats.
+reading, listing or deleting chats, and their costs per day.
 
 Each operation is one short transaction, scoped to the caller's org; a missing or foreign id raises
 `NotFound`.
@@ -8,13 +8,16 @@ Each operation is one short transaction, scoped to the caller's org; a missing o
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from chatloom.domain.errors import NotFound
 from chatloom.domain.ids import iso, new_id, utc_now
 from chatloom.engine.redaction import public_document
 from chatloom.engine.server_messages import ServerMessages
-from chatloom.store import chats, tools
+from chatloom.store import analytics, chats, tools
+from chatloom.store.analytics import CostGroup, DailyCost
 from chatloom.store.db import Database
 from chatloom.store.documents import Document, DocumentStore, ListQuery, Page
 
@@ -44,6 +47,8 @@ class DocumentRecords:
         return NotFound(f"{self.noun} {doc_id} not found")
 
     async def create(self, org_id: str, fields: dict[str, Any]) -> Document:
+        """Stores a new document; an `id`, `orgId` or time in `fields` (an exported document) is replaced."""
+        fields = {key: value for key, value in fields.items() if key not in STORED_FIELDS}
         doc_id, now = new_id(), utc_now()
         async with self.db.write(starts_with_write=True) as conn:
             await self.store.insert(conn, org_id, doc_id, fields, now)
@@ -135,3 +140,19 @@ class ChatRecords:
             page = await chats.list_(conn, self.db.messages, org_id, query, count=True)
         page.items = [public_document(document) for document in page.items]
         return page
+
+    async def daily_costs(self, org_id: str, days: int, group_by: CostGroup) -> CostReport:
+        """Costs of the last `days` UTC days (today included), per day and per group."""
+        today = utc_now().date()
+        first = today - timedelta(days=days - 1)
+        since = datetime.combine(first, time.min, tzinfo=UTC)
+        async with self.db.read() as conn:
+            rows = await analytics.daily_costs(conn, org_id, since, group_by)
+        return CostReport(first, today, [row for row in rows if first <= row.day <= today])
+
+
+@dataclass(frozen=True, slots=True)
+class CostReport:
+    first_day: date
+    last_day: date
+    rows: list[DailyCost]

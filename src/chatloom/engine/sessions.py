@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from chatloom.domain.errors import InvalidRequest, NotFound, SessionBusy
+from chatloom.domain.errors import NotFound, SessionBusy, SessionClosed
 from chatloom.domain.ids import iso, new_id, utc_now
 from chatloom.engine.context import render_system_messages
 from chatloom.engine.server_messages import ServerMessages
@@ -165,13 +165,9 @@ class SessionLeases:
             if state == "missing":
                 raise _not_found(session_id)
             if state == "completed":
-                raise InvalidRequest(
-                    f"Session {session_id} is completed and accepts no more chats", field="sessionId"
-                )
+                raise SessionClosed(f"Session {session_id} is completed and accepts no more chats")
             if state == "expired":
-                raise InvalidRequest(
-                    f"Session {session_id} has expired and accepts no more chats", field="sessionId"
-                )
+                raise SessionClosed(f"Session {session_id} has expired and accepts no more chats")
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise SessionBusy(f"Session {session_id} is busy with another chat; try again")

@@ -25,11 +25,12 @@ from chatloom.domain.events import (
     TurnToolCalls,
 )
 from chatloom.domain.ids import iso, new_id, utc_now
-from chatloom.domain.messages import Message, ToolCall
+from chatloom.domain.messages import Message, ToolCall, assistant_message
 from chatloom.domain.usage import ModelCall
 from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.context import TurnContext, TurnRequest, build_context
 from chatloom.engine.credentials import NO_CREDENTIALS, Credentials, TurnCredentials
+from chatloom.engine.grounding import Grounding, needs_grounding
 from chatloom.engine.model_calls import ModelCaller
 from chatloom.engine.pricing import PriceBook
 from chatloom.engine.redaction import public_document
@@ -96,7 +97,9 @@ class ChatEngine:
         assistant_cache: AssistantCache | None = None,
         max_upstream_bytes: int = 16 * 1024 * 1024,
         credentials: Credentials | None = None,
+        grounding: Grounding | None = None,
     ) -> None:
+        self.grounding = grounding
         self.max_upstream_bytes = max_upstream_bytes
         self.assistant_cache = assistant_cache or AssistantCache(ttl_seconds=0)
         self.credentials = credentials or Credentials.unkeyed(db)
@@ -189,7 +192,12 @@ class ChatEngine:
         output: list[Message] = []
         calls: list[ModelCall] = []
         try:
-            for round_number in range(self.max_tool_rounds + 1):
+            direct_reply = await self._before_model_calls(turn)
+            if direct_reply is not None:  # the knowledge base answered itself: no model call
+                output.append(assistant_message(direct_reply))
+                if stream:
+                    yield TurnDelta(turn.chat_id, 0, direct_reply, session_id)
+            for round_number in range(self.max_tool_rounds + 1 if direct_reply is None else 0):
                 final_round = round_number == self.max_tool_rounds
                 request = replace(
                     turn.model_request,
@@ -229,19 +237,44 @@ class ChatEngine:
             return
         yield TurnCompleted(chat, output, calls)
 
-    async def _run_tools(self, turn: PreparedTurn, tool_calls: list[ToolCall], output: list[Message]) -> bool:
-        """Runs one round of tool calls, appending their results to `output`. False when some calls are
-        left to the client, which ends the turn."""
+    async def _before_model_calls(self, turn: PreparedTurn) -> str | None:
+        """Lists the assistant's MCP servers' tools and asks its knowledge base, when it has them; returns
+        the knowledge base's own reply, if it gave one."""
+        if self.grounding is None or not needs_grounding(turn.toolbox, turn.context.model):
+            return None
         context = turn.context
-        chat = {
+        grounded = await self.grounding.apply(
+            context.request.org_id,
+            turn.toolbox,
+            context.model,
+            turn.model_request.messages,
+            self._chat_so_far(turn, []),
+            public_assistant(context.assistant),
+        )
+        turn.model_request = replace(
+            turn.model_request, messages=grounded.messages, tools=turn.toolbox.definitions()
+        )
+        return grounded.reply
+
+    def _chat_so_far(self, turn: PreparedTurn, output: list[Message]) -> dict[str, Any]:
+        """The chat as tool servers and knowledge bases see it during the turn."""
+        context = turn.context
+        return {
             "id": turn.chat_id,
             "orgId": context.request.org_id,
             **({"assistantId": context.assistant_id} if context.assistant_id else {}),
             **({"sessionId": context.request.session_id} if context.request.session_id else {}),
             "messages": [*context.history, *context.request.input],
             "output": list(output),
+            "createdAt": iso(turn.started_at),
+            "updatedAt": iso(turn.started_at),
         }
-        assistant = public_assistant(context.assistant)
+
+    async def _run_tools(self, turn: PreparedTurn, tool_calls: list[ToolCall], output: list[Message]) -> bool:
+        """Runs one round of tool calls, appending their results to `output`. False when some calls are
+        left to the client, which ends the turn."""
+        chat = self._chat_so_far(turn, output)
+        assistant = public_assistant(turn.context.assistant)
         round_ = await self.tools.run(tool_calls, turn.toolbox, assistant, chat, turn.credentials)
         output.extend(result.message() for result in round_.results)
         return not round_.client_calls

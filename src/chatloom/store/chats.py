@@ -39,7 +39,21 @@ def _columns(document: Mapping[str, Any]) -> dict[str, Any]:
         "previous_chat_id": document.get("previousChatId"),
         "name": document.get("name"),
         "cost": document.get("cost", 0.0),
+        "model": model_of(document),
     }
+
+
+def model_of(document: Mapping[str, Any]) -> str | None:
+    """The model that produced a chat's reply: the last `costs` entry's (a fallback's, when one
+    answered after the first model failed)."""
+    costs = document.get("costs")
+    if not isinstance(costs, list):
+        return None
+    for entry in reversed(costs):
+        model = entry.get("model") if isinstance(entry, dict) else None
+        if isinstance(model, dict) and isinstance(model.get("model"), str):
+            return str(model["model"])[:100]
+    return None
 
 
 @dataclass(slots=True)

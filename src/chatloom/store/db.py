@@ -125,6 +125,17 @@ class Database:
             async with conn.begin():
                 yield conn
 
+    @asynccontextmanager
+    async def single_statement(self) -> AsyncIterator[AsyncConnection]:
+        """For one writing statement that is atomic by itself: on PostgreSQL it runs in autocommit (no
+        BEGIN/COMMIT round trips); on SQLite it is a `write()` that starts with its write."""
+        if self._sqlite_writer is None:
+            async with self.engine.connect() as conn:
+                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
+        async with self.write(starts_with_write=True) as conn:
+            yield conn
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 

@@ -11,6 +11,7 @@ any number of processes.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -85,8 +86,25 @@ async def _filled(
     return found
 
 
+CUSTOMER_IDENTITY_FIELDS = ("externalId", "number", "email", "sipUri")
+"""What identifies a returning customer, strongest first; a name alone identifies no one."""
+
+
+def customer_key(customer: Any) -> str | None:
+    """A fixed-length key for the customer's identity (its strongest identifying field), or None."""
+    if not isinstance(customer, dict):
+        return None
+    for field in CUSTOMER_IDENTITY_FIELDS:
+        value = customer.get(field)
+        if isinstance(value, str) and value.strip():
+            identity = value.strip().lower() if field == "email" else value.strip()
+            return hashlib.sha256(f"{field}:{identity}".encode()).hexdigest()
+    return None
+
+
 def _columns(document: Document, status: str, expires_at: datetime) -> dict[str, Any]:
     return {
+        "customer_key": customer_key(document.get("customer")),
         "assistant_id": document.get("assistantId"),
         "squad_id": document.get("squadId"),
         "name": document.get("name"),
@@ -208,6 +226,26 @@ async def list_(
     page = await documents.list_documents(conn, sessions, org_id, query, count=True, convert=keep)
     page.items = [stored.document for stored in await _filled(conn, cache, rows, now)]
     return page
+
+
+async def latest_for_customer(
+    conn: AsyncConnection, org_id: str, assistant_id: str, key: str, now: datetime
+) -> str | None:
+    """The id of the customer's most recent session with this assistant that still takes chats."""
+    statement = (
+        select(sessions.c.id)
+        .where(
+            sessions.c.org_id == org_id,
+            sessions.c.assistant_id == assistant_id,
+            sessions.c.customer_key == key,
+            sessions.c.status == "active",
+            sessions.c.expires_at > now,
+        )
+        .order_by(sessions.c.created_at.desc())
+        .limit(1)
+    )
+    found = (await conn.execute(statement)).scalar_one_or_none()
+    return str(found) if found is not None else None
 
 
 async def try_lease(

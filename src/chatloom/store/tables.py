@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Float,
@@ -73,6 +74,11 @@ api_keys = Table(
     Column("name", String(200), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime(), nullable=True),
+    # "private" (the whole API) or "public" (web chat only, for pages); a public key's allowed
+    # origins and assistants are JSON arrays, NULL meaning any.
+    Column("kind", String(16), nullable=False, server_default="private"),
+    Column("allowed_origins", Text, nullable=True),
+    Column("allowed_assistant_ids", Text, nullable=True),
 )
 
 assistants = Table(
@@ -98,6 +104,8 @@ chats = Table(
     Column("previous_chat_id", ID, nullable=True),
     Column("name", String(40), nullable=True),
     Column("cost", Float, nullable=False, default=0.0),
+    # The model that produced the reply (the last entry of `costs`), for costs per model.
+    Column("model", String(100), nullable=True),
     Column("body", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
@@ -136,10 +144,14 @@ sessions = Table(
     # The session's messages are log[0:log_length) (no log while it has none).
     Column("log_id", ID, nullable=True),
     Column("log_length", Integer, nullable=False, default=0, server_default="0"),
+    # A hash of the customer's identity (externalId, number, email or sipUri), so web chat can find a
+    # returning customer's session.
+    Column("customer_key", String(64), nullable=True),
     Index(None, "org_id", "created_at"),
     Index(None, "org_id", "assistant_id", "created_at"),
     Index(None, "org_id", "name"),
     Index(None, "log_id", "log_length"),
+    Index(None, "org_id", "assistant_id", "customer_key", "created_at"),
 )
 
 message_logs = Table(
@@ -193,3 +205,12 @@ credentials = Table(
     Index(None, "org_id", "created_at"),
 )
 """Provider credentials; `body` is the sealed credential (its secrets encrypted, never in plaintext)."""
+rate_counters = Table(
+    "rate_counters",
+    metadata,
+    # One row per limited subject and time window (e.g. "web:<key id>:<address>"); old windows are swept.
+    Column("bucket", String(255), primary_key=True),
+    Column("window_end", BigInteger, primary_key=True),
+    Column("hits", BigInteger, nullable=False),
+    Index(None, "window_end"),
+)

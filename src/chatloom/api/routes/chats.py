@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Annotated, Any
 
@@ -148,19 +148,35 @@ async def respond(
     frames: Callable[[AsyncIterator[TurnEvent]], AsyncIterator[bytes]] | None,
     completed: Callable[[TurnCompleted], Response],
     failed: Callable[[Exception], Response],
+    after: Callable[[], Awaitable[None]] | None = None,
 ) -> Response:
     """Runs a prepared turn: framed as SSE when `frames` is given (the turn then runs in its own task, so
-    a client that leaves does not cancel it), else drained into one JSON response."""
+    a client that leaves does not cancel it), else drained into one JSON response. `after` runs once the
+    turn completed, before the response (or the stream's end) is sent."""
     if frames is not None:
-        events = await services.in_flight.detach(services.engine.run(turn, stream=True))
+        run = services.engine.run(turn, stream=True)
+        events = await services.in_flight.detach(run if after is None else _then(run, after))
         return StreamingResponse(frames(events), media_type="text/event-stream", headers=SSE_HEADERS)
     async with aclosing(services.engine.run(turn, stream=False)) as events:
         async for event in events:
             if isinstance(event, TurnCompleted):
+                if after is not None:
+                    await after()
                 return completed(event)
             if isinstance(event, TurnFailed):
                 return failed(event.error)
     raise RuntimeError("a turn ended without a result")
+
+
+async def _then(
+    events: AsyncIterator[TurnEvent], after: Callable[[], Awaitable[None]]
+) -> AsyncIterator[TurnEvent]:
+    completed = False
+    async for event in events:
+        completed = completed or isinstance(event, TurnCompleted)
+        yield event
+    if completed:
+        await after()
 
 
 @router.get(

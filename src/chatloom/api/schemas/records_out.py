@@ -143,6 +143,14 @@ class Credential(ClosedOut):
     updated_at: str = Field(alias="updatedAt")
 
 
+class WebChat(ClosedOut):
+    """What `POST /chat/web` answers: the chat's id, its session and what the model said."""
+
+    id: str
+    session_id: str | None = Field(None, alias="sessionId")
+    output: list[ChatMessage]
+
+
 class PaginationMeta(ClosedOut):
     items_per_page: int = Field(alias="itemsPerPage")
     total_items: int = Field(alias="totalItems")

@@ -130,6 +130,7 @@ class OpenAIResponse(ClosedOut):
     usage: ResponseUsage | None
     user: str | None
     metadata: dict[str, str]
+    session_id: str | None = Field(None, alias="sessionId", description="Web chat: the turn's session.")
 
 
 class ResponseStreamEvent(ClosedOut):
