@@ -15,12 +15,13 @@ from chatloom import __version__
 from chatloom.api.deps import Services
 from chatloom.api.errors import error_body, install_error_handlers
 from chatloom.api.request_guard import RequestGuard
-from chatloom.api.routes import assistants, chats, health, responses, sessions, tools
+from chatloom.api.routes import assistants, chats, health, responses, sessions, stored_responses, tools
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.chat import CreateChatIn
 from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
 from chatloom.api.schemas.tool import ToolIn, ToolPatch
+from chatloom.api.sse import HEARTBEAT
 from chatloom.config import Settings
 from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.keys import KeyVerifier
@@ -40,6 +41,8 @@ from chatloom.providers.base import ChatProvider
 from chatloom.providers.google import GoogleProvider
 from chatloom.providers.openai_compat import OpenAICompatibleProvider
 from chatloom.providers.registry import ProviderRegistry
+from chatloom.relay.memory import MemoryRelay
+from chatloom.relay.postgres import PostgresRelay
 from chatloom.store.db import Database, create_engine
 from chatloom.tools.api_request import ApiRequestRunner
 from chatloom.tools.function import FunctionToolServer
@@ -163,7 +166,26 @@ def build_services(settings: Settings, db: Database) -> Services:
         in_flight=TurnsInFlight(),
         auth_cache_seconds=settings.auth_cache_seconds,
         outbound_http=http,
+        relay=build_relay(settings, db),
     )
+
+
+def build_relay(settings: Settings, db: Database) -> MemoryRelay:
+    """Streams shared through Redis when configured, else through PostgreSQL; one process on SQLite."""
+    shared = {
+        "retention_seconds": settings.stream_retention_seconds,
+        "heartbeat_seconds": settings.stream_heartbeat_seconds,
+        "heartbeat": HEARTBEAT,
+        "in_flight_seconds": settings.session_lease_seconds,
+        "flush_seconds": settings.stream_flush_seconds,
+    }
+    if settings.redis_url:
+        from chatloom.relay.redis import RedisRelay
+
+        return RedisRelay(settings.redis_url, **shared)
+    if db.dialect == "postgresql":
+        return PostgresRelay(settings.database_url, **shared)
+    return MemoryRelay(settings.stream_retention_seconds, settings.stream_heartbeat_seconds, HEARTBEAT)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -176,11 +198,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             create_engine(settings.database_url, settings.database_pool_size, settings.sqlite_synchronous)
         )
         services = build_services(settings, db)
+        await services.relay.start()
         app.state.services = services
         try:
             yield
         finally:
             await services.in_flight.wait(grace_seconds=settings.llm_timeout_seconds)
+            await services.relay.aclose()
             dispatcher = services.engine.server_messages.dispatcher
             if isinstance(dispatcher, WebhookDispatcher):
                 await dispatcher.drain(grace_seconds=5.0)
@@ -201,6 +225,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(responses.router)
+    app.include_router(stored_responses.router)
     app.include_router(chats.router)
     app.include_router(assistants.router)
     app.include_router(sessions.router)

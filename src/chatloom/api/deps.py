@@ -23,6 +23,7 @@ from chatloom.engine.sessions import SessionRecords
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
 from chatloom.outbound.http import OutboundHttp
+from chatloom.relay.memory import MemoryRelay
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -38,6 +39,7 @@ class Services:
     in_flight: TurnsInFlight
     auth_cache_seconds: float
     outbound_http: OutboundHttp
+    relay: MemoryRelay
     _trusted: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     async def org_for_key(self, key: str) -> str | None:

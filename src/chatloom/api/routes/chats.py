@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import aclosing
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
-from starlette.responses import Response, StreamingResponse
+from fastapi import APIRouter, Header, Query, Request
+from starlette.responses import Response
 
 from chatloom.api.deps import (
     OrgId,
@@ -23,12 +23,14 @@ from chatloom.api.errors import domain_error_response
 from chatloom.api.routes.listing import filtered_query, paginated
 from chatloom.api.schemas.chat import ChatTurnFields, CreateChatIn, ListChatsParams
 from chatloom.api.schemas.common import ChatMessageIn
-from chatloom.api.sse import SSE_HEADERS, vapi_frames
+from chatloom.api.sse import vapi_frames
+from chatloom.api.turn_streams import Background, StreamFraming, following, sse_response, start_streamed
 from chatloom.domain.errors import InvalidRequest
-from chatloom.domain.events import TurnCompleted, TurnEvent, TurnFailed
+from chatloom.domain.events import TurnCompleted, TurnFailed
 from chatloom.domain.messages import Message
 from chatloom.engine.context import TurnRequest
 from chatloom.engine.turn import PreparedTurn
+from chatloom.relay.memory import TERMINAL, TurnStream
 from chatloom.store.chats import SORTABLE
 
 router = APIRouter(tags=["Chats"])
@@ -124,21 +126,34 @@ async def create_chat(request: Request, org_id: OrgId, services: ServicesDep) ->
         frames=vapi_frames if body.stream else None,
         completed=lambda done: json_response(done.chat),
         failed=domain_error_response,
+        background=Background(vapi_frames, accepted_chat) if body.background else None,
     )
+
+
+def accepted_chat(stream: TurnStream) -> Response:
+    """The answer to a background `/chat`: the turn's id and status (its chat is stored when it ends)."""
+    info = stream.info
+    document: dict[str, Any] = {"id": info.turn_id, "orgId": info.org_id, "status": info.status}
+    return json_response(document, status_code=202)
 
 
 async def respond(
     services: Services,
     turn: PreparedTurn,
-    frames: Callable[[AsyncIterator[TurnEvent]], AsyncIterator[bytes]] | None,
+    frames: Callable[[], StreamFraming] | None,
     completed: Callable[[TurnCompleted], Response],
     failed: Callable[[Exception], Response],
+    background: Background | None = None,
 ) -> Response:
-    """Runs a prepared turn: framed as SSE when `frames` is given (the turn then runs in its own task, so
-    a client that leaves does not cancel it), else drained into one JSON response."""
+    """Runs a prepared turn: streamed as SSE when `frames` is given, in the background when `background`
+    is (both: a background turn the client follows), else drained into one JSON response. Streamed and
+    background turns run in their own task, so a client that leaves does not cancel them, and their
+    events go through the relay, so a client can resume them (`GET /chat/{id}/stream`)."""
+    if background is not None:
+        stream = await start_streamed(services, turn, (frames or background.framing)(), background=True)
+        return following(services, stream) if frames is not None else background.accepted(stream)
     if frames is not None:
-        events = await services.in_flight.detach(services.engine.run(turn, stream=True))
-        return StreamingResponse(frames(events), media_type="text/event-stream", headers=SSE_HEADERS)
+        return following(services, await start_streamed(services, turn, frames(), background=False))
     async with aclosing(services.engine.run(turn, stream=False)) as events:
         async for event in events:
             if isinstance(event, TurnCompleted):
@@ -172,6 +187,39 @@ async def get_chat(chat_id: str, org_id: OrgId, services: ServicesDep) -> Respon
     return json_response(await services.chats.get(org_id, chat_id))
 
 
+@router.get(
+    "/chat/{chat_id}/stream",
+    responses={
+        200: {"description": "The turn's Vapi SSE frames after `Last-Event-ID`, then the live rest."},
+        204: {"description": "The turn has ended and the client has seen every frame."},
+    },
+)
+async def stream_chat(
+    chat_id: str,
+    org_id: OrgId,
+    services: ServicesDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> Response:
+    """Resumes a streamed `/chat` turn (what a browser's `EventSource` does on reconnect). A turn whose
+    frames are no longer kept answers with its stored chat as JSON; an unknown id is a 404."""
+    after = -1
+    if last_event_id is not None and last_event_id.strip():
+        if not last_event_id.strip().isdigit():
+            raise InvalidRequest("Last-Event-ID: must be a frame id (a number)", field="Last-Event-ID")
+        after = int(last_event_id)
+    info = await services.relay.info(org_id, chat_id)
+    if info is None or info.kind != "chat":
+        return json_response(await services.chats.get(org_id, chat_id))
+    if info.status in TERMINAL and after >= info.last_seq:
+        return Response(status_code=204)
+    frames = await services.relay.follow(org_id, chat_id, after)
+    if frames is None:
+        return json_response(await services.chats.get(org_id, chat_id))
+    return sse_response(frames)
+
+
 @router.delete("/chat/{chat_id}")
 async def delete_chat(chat_id: str, org_id: OrgId, services: ServicesDep) -> Response:
-    return json_response(await services.chats.delete(org_id, chat_id))
+    deleted = await services.chats.delete(org_id, chat_id)
+    await services.relay.forget(org_id, chat_id)
+    return json_response(deleted)

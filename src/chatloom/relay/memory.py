@@ -1,0 +1,186 @@
+"""The in-process relay: each streamed turn's frames live in the process that runs it, readers wait on
+them there. Finished streams are kept for the retention period or until their bytes exceed the memory
+budget (oldest first); the shared relays subclass this and add persistence and cross-process reads."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass(slots=True)
+class StreamInfo:
+    """What is known about one turn's stream. `kind` names its framing ("chat": Vapi frames, "response":
+    OpenAI Responses events); `snapshot` is the latest whole object the framing keeps (a `Response`)."""
+
+    turn_id: str
+    org_id: str
+    kind: str
+    status: str
+    background: bool
+    snapshot: dict[str, Any] | None = None
+    last_seq: int = -1
+
+
+class TurnStream:
+    """One turn's frames in the process that runs it. Frame `n` has sequence number `n`."""
+
+    __slots__ = ("_relay", "_waiters", "flush_timer", "frames", "info", "persisted", "size", "task")
+
+    def __init__(self, info: StreamInfo, relay: MemoryRelay) -> None:
+        self.info = info
+        self.frames: list[bytes] = []
+        self.size = 0
+        self.task: asyncio.Task[Any] | None = None
+        self.persisted = 0
+        """How many frames a shared relay has written out."""
+        self.flush_timer: asyncio.TimerHandle | None = None
+        self._relay = relay
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def publish(self, frames: list[bytes]) -> None:
+        self.frames.extend(frames)
+        self.info.last_seq = len(self.frames) - 1
+        self._wake()
+        self._relay.published(self)
+
+    def finish(self, status: str, frames: list[bytes], snapshot: dict[str, Any] | None) -> None:
+        if self.info.status in TERMINAL:
+            return
+        self.frames.extend(frames)
+        self.info.last_seq = len(self.frames) - 1
+        self.info.status = status
+        self.info.snapshot = snapshot
+        self.size = sum(len(frame) for frame in self.frames)
+        self._wake()
+        self._relay.finished(self)
+
+    def _wake(self) -> None:
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def _changed(self, seconds: float) -> bool:
+        """Waits for a new frame or the end, for at most `seconds`: False when none came."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(seconds):
+                await waiter
+        except TimeoutError:
+            return False
+        return True
+
+    async def follow(self, after: int, heartbeat_seconds: float, heartbeat: bytes) -> AsyncIterator[bytes]:
+        """Every frame after sequence number `after`, then the live remainder until the turn ends;
+        `heartbeat` whenever nothing came for `heartbeat_seconds`. Frames already there go as one chunk."""
+        position = max(after + 1, 0)
+        while True:
+            frames = self.frames
+            if position < len(frames):
+                chunk = frames[position] if position == len(frames) - 1 else b"".join(frames[position:])
+                position = len(frames)
+                yield chunk
+                continue
+            if self.info.status in TERMINAL:
+                return
+            if not await self._changed(heartbeat_seconds):
+                yield heartbeat
+
+
+class MemoryRelay:
+    """Streams of this process only (SQLite deployments run one process)."""
+
+    def __init__(
+        self,
+        retention_seconds: float,
+        heartbeat_seconds: float,
+        heartbeat: bytes,
+        memory_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.retention_seconds = retention_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.heartbeat = heartbeat
+        self.memory_bytes = memory_bytes
+        self._streams: dict[str, TurnStream] = {}
+        self._finished: OrderedDict[str, float] = OrderedDict()
+        self._finished_bytes = 0
+
+    async def start(self) -> None:
+        """Opens what the relay needs (connections, listeners); nothing in-process."""
+
+    async def aclose(self) -> None:
+        """Closes what `start()` opened."""
+
+    def open(self, info: StreamInfo) -> TurnStream:
+        stream = TurnStream(info, self)
+        self._streams[info.turn_id] = stream
+        return stream
+
+    def published(self, stream: TurnStream) -> None:
+        """Called after each `publish`; the shared relays schedule a write here."""
+
+    def finished(self, stream: TurnStream) -> None:
+        now = time.monotonic()
+        self._finished[stream.info.turn_id] = now + self.retention_seconds
+        self._finished_bytes += stream.size
+        self._evict(now)
+
+    def _evict(self, now: float) -> None:
+        finished = self._finished
+        while finished:
+            turn_id, expires = next(iter(finished.items()))
+            if expires > now and self._finished_bytes <= self.memory_bytes:
+                return
+            finished.popitem(last=False)
+            stream = self._streams.pop(turn_id, None)
+            if stream is not None:
+                self._finished_bytes -= stream.size
+
+    def local(self, org_id: str, turn_id: str) -> TurnStream | None:
+        self._evict(time.monotonic())
+        stream = self._streams.get(turn_id)
+        if stream is None or stream.info.org_id != org_id:
+            return None
+        return stream
+
+    async def info(self, org_id: str, turn_id: str) -> StreamInfo | None:
+        stream = self.local(org_id, turn_id)
+        return stream.info if stream is not None else None
+
+    async def follow(self, org_id: str, turn_id: str, after: int) -> AsyncIterator[bytes] | None:
+        """The frames after `after` and the live remainder, or None for a stream not (or no longer) kept."""
+        stream = self.local(org_id, turn_id)
+        if stream is None:
+            return None
+        return stream.follow(after, self.heartbeat_seconds, self.heartbeat)
+
+    async def cancel(self, org_id: str, turn_id: str, wait_seconds: float = 5.0) -> StreamInfo | None:
+        """Stops a turn in flight (its task ends as cancelled); returns its info once it has ended."""
+        stream = self.local(org_id, turn_id)
+        if stream is None:
+            return None
+        task = stream.task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=wait_seconds)
+        return stream.info
+
+    async def forget(self, org_id: str, turn_id: str) -> None:
+        """Drops a stream's frames (its chat was deleted)."""
+        stream = self.local(org_id, turn_id)
+        if stream is None:
+            return
+        if stream.task is not None and not stream.task.done():
+            stream.task.cancel()
+        self._streams.pop(turn_id, None)
+        if self._finished.pop(turn_id, None) is not None:
+            self._finished_bytes -= stream.size
