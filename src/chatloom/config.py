@@ -90,7 +90,10 @@ class Settings(BaseSettings):
         15.0, gt=0, description="Idle time after which a stream sends an SSE comment (`: keep-alive`)."
     )
     stream_flush_seconds: float = Field(
-        0.05, gt=0, le=5, description="How often a turn's new events are written out for other processes."
+        0.05,
+        gt=0,
+        le=5,
+        description="How often a running turn's new events are written out once another process follows it.",
     )
     redis_url: str | None = Field(
         None, description="Relay streamed turns between processes through Redis instead of PostgreSQL."

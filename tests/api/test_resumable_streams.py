@@ -235,3 +235,28 @@ def test_a_reconnect_after_expiry_gets_the_stored_result(quick_api: Api, fake_ll
     time.sleep(0.1)
     final = client.responses.retrieve(response_id)
     assert final.status == "completed" and final.output_text == "".join(WORDS)
+
+
+def test_a_non_streamed_response_is_retrieved_listed_and_deleted(api: Api) -> None:
+    assistant = api.create_assistant()
+    client = client_for(api)
+    first = client.responses.create(
+        model="m", input="one", stream=False, extra_body={"assistantId": assistant["id"]}
+    )
+    second = client.responses.create(
+        model="m",
+        input=[{"role": "user", "content": "two"}, {"role": "user", "content": "three"}],
+        stream=False,
+        previous_response_id=first.id,
+    )
+    fetched = client.responses.retrieve(second.id)
+    assert fetched.status == "completed" and fetched.output_text == second.output_text
+    assert fetched.previous_response_id == first.id
+    newest_first = client.responses.input_items.list(second.id)
+    assert [item.content[0].text for item in newest_first.data] == ["three", "two"]  # type: ignore[union-attr]
+    oldest_first = client.responses.input_items.list(second.id, order="asc", limit=1)
+    assert [item.content[0].text for item in oldest_first.data] == ["two"]  # type: ignore[union-attr]
+    assert oldest_first.has_more is True
+    client.responses.delete(second.id)
+    assert api.get(f"/chat/{second.id}").status_code == 404
+    assert api.delete(f"/chat/responses/{second.id}").status_code == 404

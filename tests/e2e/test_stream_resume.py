@@ -107,7 +107,7 @@ def test_resume_through_another_process(
                 break
         stream.close()
         response_id = seen[0].response.id
-        time.sleep(0.2)  # the first batch of events reaches the database
+        time.sleep(0.2)  # a few more events pass while no one listens
         rest = list(
             resumer.responses.retrieve(response_id, stream=True, starting_after=seen[-1].sequence_number)
         )
@@ -129,7 +129,7 @@ def test_resume_through_another_process(
                 if len(early) == 4:
                     break
         chat_id = early[0].json()["id"]
-        time.sleep(0.2)
+        time.sleep(0.2)  # a few more frames pass while no one listens
         resumed = {**headers, "Last-Event-ID": early[-1].id or ""}
         with httpx.stream("GET", f"{second}/chat/{chat_id}/stream", headers=resumed, timeout=30) as response:
             assert response.status_code == 200
@@ -138,6 +138,16 @@ def test_resume_through_another_process(
         assert ids == list(range(len(ids))) and late[-1].data == "[DONE]"
         deltas = "".join(sse.json()["delta"] for sse in [*early, *late[:-1]])
         assert deltas == httpx.get(f"{second}/chat/{chat_id}", headers=headers).json()["output"][0]["content"]
+
+        # A turn that ended before anyone asked elsewhere: its owner writes it out when asked.
+        fake_llm.push(FakeReply(text="".join(WORDS), chunks=list(WORDS)))
+        with httpx.stream("POST", f"{first}/chat", json=body, headers=headers, timeout=30) as response:
+            whole = [sse for sse in sse_events(response.iter_lines()) if sse.data]
+        finished_id = whole[0].json()["id"]
+        resumed = {**headers, "Last-Event-ID": "1"}
+        with httpx.stream("GET", f"{second}/chat/{finished_id}/stream", headers=resumed) as response:
+            tail = [sse for sse in sse_events(response.iter_lines()) if sse.data]
+        assert [sse.data for sse in tail] == [sse.data for sse in whole[2:]]
 
         # A background turn on the first process, cancelled through the second.
         fake_llm.reset()

@@ -31,7 +31,18 @@ class StreamInfo:
 class TurnStream:
     """One turn's frames in the process that runs it. Frame `n` has sequence number `n`."""
 
-    __slots__ = ("_relay", "_waiters", "flush_timer", "frames", "info", "persisted", "size", "task")
+    __slots__ = (
+        "_relay",
+        "_waiters",
+        "expires_at",
+        "flush_timer",
+        "frames",
+        "info",
+        "persisted",
+        "shared",
+        "size",
+        "task",
+    )
 
     def __init__(self, info: StreamInfo, relay: MemoryRelay) -> None:
         self.info = info
@@ -41,8 +52,12 @@ class TurnStream:
         self.persisted = 0
         """How many frames a shared relay has written out."""
         self.flush_timer: asyncio.TimerHandle | None = None
+        self.shared = False
+        """Whether another process asked for this stream: a shared relay then writes it out as it grows."""
+        self.expires_at = 0.0
+        """When a finished stream stops being kept (`time.monotonic()`)."""
         self._relay = relay
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: list[asyncio.Future[bool]] = []
 
     def publish(self, frames: list[bytes]) -> None:
         self.frames.extend(frames)
@@ -66,34 +81,50 @@ class TurnStream:
             waiters, self._waiters = self._waiters, []
             for waiter in waiters:
                 if not waiter.done():
-                    waiter.set_result(None)
-
-    async def _changed(self, seconds: float) -> bool:
-        """Waits for a new frame or the end, for at most `seconds`: False when none came."""
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            async with asyncio.timeout(seconds):
-                await waiter
-        except TimeoutError:
-            return False
-        return True
+                    waiter.set_result(True)
 
     async def follow(self, after: int, heartbeat_seconds: float, heartbeat: bytes) -> AsyncIterator[bytes]:
         """Every frame after sequence number `after`, then the live remainder until the turn ends;
-        `heartbeat` whenever nothing came for `heartbeat_seconds`. Frames already there go as one chunk."""
+        `heartbeat` whenever nothing was sent for `heartbeat_seconds`. Frames already there go as one
+        chunk. One timer per follower (re-armed only when it fires), not one per wait."""
+        loop = asyncio.get_running_loop()
         position = max(after + 1, 0)
-        while True:
-            frames = self.frames
-            if position < len(frames):
-                chunk = frames[position] if position == len(frames) - 1 else b"".join(frames[position:])
-                position = len(frames)
-                yield chunk
-                continue
-            if self.info.status in TERMINAL:
-                return
-            if not await self._changed(heartbeat_seconds):
-                yield heartbeat
+        sent_at = loop.time()
+        waiter: asyncio.Future[bool] | None = None
+        timer: asyncio.TimerHandle
+
+        def beat() -> None:
+            nonlocal timer
+            due, now = sent_at + heartbeat_seconds, loop.time()
+            if now < due:
+                timer = loop.call_at(due, beat)
+            elif waiter is not None and not waiter.done():
+                waiter.set_result(False)  # the follower sends the heartbeat and re-arms the timer
+            else:
+                timer = loop.call_at(now + heartbeat_seconds, beat)
+
+        timer = loop.call_at(sent_at + heartbeat_seconds, beat)
+        try:
+            while True:
+                frames = self.frames
+                if position < len(frames):
+                    chunk = frames[position] if position == len(frames) - 1 else b"".join(frames[position:])
+                    position = len(frames)
+                    sent_at = loop.time()
+                    yield chunk
+                    continue
+                if self.info.status in TERMINAL:
+                    return
+                waiter = loop.create_future()
+                self._waiters.append(waiter)
+                woken = await waiter
+                waiter = None
+                if not woken:
+                    sent_at = loop.time()
+                    timer = loop.call_at(sent_at + heartbeat_seconds, beat)
+                    yield heartbeat
+        finally:
+            timer.cancel()
 
 
 class MemoryRelay:
@@ -130,7 +161,8 @@ class MemoryRelay:
 
     def finished(self, stream: TurnStream) -> None:
         now = time.monotonic()
-        self._finished[stream.info.turn_id] = now + self.retention_seconds
+        stream.expires_at = now + self.retention_seconds
+        self._finished[stream.info.turn_id] = stream.expires_at
         self._finished_bytes += stream.size
         self._evict(now)
 
@@ -153,8 +185,13 @@ class MemoryRelay:
         return stream
 
     async def info(self, org_id: str, turn_id: str) -> StreamInfo | None:
+        """The stream's state, wherever it is kept (a shared relay may ask the other processes)."""
         stream = self.local(org_id, turn_id)
         return stream.info if stream is not None else None
+
+    async def known(self, org_id: str, turn_id: str) -> StreamInfo | None:
+        """The stream's state when this process can tell without asking the others."""
+        return await MemoryRelay.info(self, org_id, turn_id)
 
     async def follow(self, org_id: str, turn_id: str, after: int) -> AsyncIterator[bytes] | None:
         """The frames after `after` and the live remainder, or None for a stream not (or no longer) kept."""
@@ -177,10 +214,13 @@ class MemoryRelay:
     async def forget(self, org_id: str, turn_id: str) -> None:
         """Drops a stream's frames (its chat was deleted)."""
         stream = self.local(org_id, turn_id)
-        if stream is None:
-            return
+        if stream is not None:
+            self._drop(stream)
+
+    def _drop(self, stream: TurnStream) -> None:
         if stream.task is not None and not stream.task.done():
             stream.task.cancel()
+        turn_id = stream.info.turn_id
         self._streams.pop(turn_id, None)
         if self._finished.pop(turn_id, None) is not None:
             self._finished_bytes -= stream.size

@@ -134,8 +134,8 @@ class PostgresRelay(SharedRelay):
         rows = await self.pool.fetch(READ_FRAMES, turn_id, after)
         return [row[0] for row in rows]
 
-    async def _request_cancel(self, turn_id: str) -> None:
-        await self.pool.execute("SELECT pg_notify($1, $2)", CHANNEL, "c " + turn_id)
+    async def _send(self, message: str) -> None:
+        await self.pool.execute("SELECT pg_notify($1, $2)", CHANNEL, message)
 
     async def _purge(self, org_id: str, turn_id: str) -> None:
         await self.pool.execute(PURGE, turn_id, org_id)

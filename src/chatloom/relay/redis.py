@@ -108,8 +108,8 @@ class RedisRelay(SharedRelay):
         frames = await self.redis.lrange(_frames_key(turn_id), after + 1, -1)
         return [frame if isinstance(frame, bytes) else frame.encode() for frame in frames]
 
-    async def _request_cancel(self, turn_id: str) -> None:
-        await self.redis.publish(CHANNEL, "c " + turn_id)
+    async def _send(self, message: str) -> None:
+        await self.redis.publish(CHANNEL, message)
 
     async def _purge(self, org_id: str, turn_id: str) -> None:
         if await self._read_info(org_id, turn_id) is not None:

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from chatloom.api.deps import OrgId, Services, ServicesDep, json_response
 from chatloom.api.responses_wire import input_items, stored_response
 from chatloom.api.turn_streams import sse_response
-from chatloom.domain.errors import InvalidRequest
+from chatloom.domain.errors import InvalidRequest, NotFound
 from chatloom.relay.memory import TERMINAL, StreamInfo
 
 router = APIRouter(tags=["Chats"])
@@ -49,10 +49,18 @@ def in_flight_response(info: StreamInfo) -> dict[str, Any]:
 
 
 async def current_response(services: Services, org_id: str, response_id: str) -> dict[str, Any]:
-    info = await services.relay.info(org_id, response_id)
-    if info is not None and (info.status not in ("completed",) or info.snapshot is not None):
+    """The kept `Response` when this process knows it, else the stored chat's; only for a turn not
+    stored (yet) are the other processes asked, so reading a finished response costs no round trip."""
+    info = await services.relay.known(org_id, response_id)
+    if info is not None and (info.status != "completed" or info.snapshot is not None):
         return in_flight_response(info)
-    return stored_response(await services.chats.get(org_id, response_id))
+    try:
+        return stored_response(await services.chats.get(org_id, response_id))
+    except NotFound:
+        info = await services.relay.info(org_id, response_id)
+        if info is None:
+            raise
+        return in_flight_response(info)
 
 
 def _completed_frame(response: dict[str, Any], sequence: int) -> bytes:
@@ -108,13 +116,16 @@ async def cancel_response(id: str, org_id: OrgId, services: ServicesDep) -> Resp
     responses={200: {"description": '`{id, object: "response", deleted: true}`'}},
 )
 async def delete_response(id: str, org_id: OrgId, services: ServicesDep) -> Response:
-    info = await services.relay.info(org_id, id)
-    if info is not None and info.status not in TERMINAL:
-        await services.relay.cancel(org_id, id)
+    """Deletes the stored chat and its kept events; a turn still running is cancelled first."""
+    try:
+        await services.chats.delete(org_id, id)
+    except NotFound:
+        info = await services.relay.info(org_id, id)
+        if info is None:
+            raise
+        if info.status not in TERMINAL:
+            await services.relay.cancel(org_id, id)
     await services.relay.forget(org_id, id)
-    if info is not None and info.status != "completed":
-        return json_response({"id": id, "object": "response", "deleted": True})
-    await services.chats.delete(org_id, id)
     return json_response({"id": id, "object": "response", "deleted": True})
 
 
