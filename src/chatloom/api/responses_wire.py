@@ -277,8 +277,8 @@ class ResponseFraming(ResponseEventStream):
         self.latest = response_object(self.chat_id, self.shape, self.created_at, "cancelled", [], None)
         return [self.frame("response.cancelled", {"response": self.latest})]
 
-    def snapshot(self) -> dict[str, Any] | None:
-        return self.latest
+    def snapshot(self) -> bytes | None:
+        return orjson.dumps(self.latest) if self.latest is not None else None
 
 
 def stored_response(chat: dict[str, Any]) -> dict[str, Any]:

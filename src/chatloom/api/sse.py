@@ -78,7 +78,7 @@ class VapiFraming:
     def cancelled(self) -> list[bytes]:
         return [self._payload(error=CANCELLED), *self.closing()]
 
-    def snapshot(self) -> dict[str, Any] | None:
+    def snapshot(self) -> bytes | None:
         return None
 
 

@@ -8,7 +8,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from typing import Any, Protocol
+from typing import Protocol
 
 from starlette.responses import Response, StreamingResponse
 
@@ -32,7 +32,8 @@ class StreamFraming(Protocol):
 
     def cancelled(self) -> list[bytes]: ...
 
-    def snapshot(self) -> dict[str, Any] | None: ...
+    def snapshot(self) -> bytes | None:
+        """The latest whole object of the turn (a `Response`) as JSON, if the framing has one."""
 
 
 async def drive(events: AsyncIterator[TurnEvent], framing: StreamFraming, stream: TurnStream) -> None:

@@ -17,14 +17,15 @@ TERMINAL = frozenset({"completed", "failed", "cancelled"})
 @dataclass(slots=True)
 class StreamInfo:
     """What is known about one turn's stream. `kind` names its framing ("chat": Vapi frames, "response":
-    OpenAI Responses events); `snapshot` is the latest whole object the framing keeps (a `Response`)."""
+    OpenAI Responses events); `snapshot` is the latest whole object the framing keeps (a `Response`), as
+    JSON: kept streams then hold no objects the garbage collector has to walk."""
 
     turn_id: str
     org_id: str
     kind: str
     status: str
     background: bool
-    snapshot: dict[str, Any] | None = None
+    snapshot: bytes | None = None
     last_seq: int = -1
 
 
@@ -65,13 +66,14 @@ class TurnStream:
         self._wake()
         self._relay.published(self)
 
-    def finish(self, status: str, frames: list[bytes], snapshot: dict[str, Any] | None) -> None:
+    def finish(self, status: str, frames: list[bytes], snapshot: bytes | None) -> None:
         if self.info.status in TERMINAL:
             return
         self.frames.extend(frames)
         self.info.last_seq = len(self.frames) - 1
         self.info.status = status
         self.info.snapshot = snapshot
+        self.task = None  # nothing left to cancel; kept streams hold no finished task
         self.size = sum(len(frame) for frame in self.frames)
         self._wake()
         self._relay.finished(self)

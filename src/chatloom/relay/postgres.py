@@ -11,7 +11,6 @@ import logging
 from typing import Any
 
 import asyncpg
-import orjson
 from sqlalchemy.engine import make_url
 
 from chatloom.relay.memory import StreamInfo
@@ -100,7 +99,7 @@ class PostgresRelay(SharedRelay):
             await self._pool.close()
 
     async def _store(self, info: StreamInfo, first_seq: int, frames: list[bytes], expires_in: float) -> None:
-        snapshot = orjson.dumps(info.snapshot).decode() if info.snapshot is not None else None
+        snapshot = info.snapshot.decode() if info.snapshot is not None else None
         await self.pool.fetchval(
             STORE,
             info.turn_id,

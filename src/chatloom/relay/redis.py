@@ -9,7 +9,6 @@ import contextlib
 import logging
 from typing import Any
 
-import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
@@ -78,7 +77,7 @@ class RedisRelay(SharedRelay):
             "last_seq": info.last_seq,
         }
         if info.snapshot is not None:
-            fields["snapshot"] = orjson.dumps(info.snapshot)
+            fields["snapshot"] = info.snapshot
         ttl = max(int(expires_in) + 1, 1)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(_info_key(info.turn_id), mapping=fields)

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 from chatloom.relay.memory import TERMINAL, MemoryRelay, StreamInfo, TurnStream
 
@@ -239,7 +238,5 @@ class SharedRelay(MemoryRelay):
         await self._purge(org_id, turn_id)
 
 
-def snapshot_of(text: str | None) -> dict[str, Any] | None:
-    import orjson
-
-    return orjson.loads(text) if text else None
+def snapshot_of(text: str | None) -> bytes | None:
+    return text.encode() if text else None

@@ -16,6 +16,7 @@ from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, 
 from chatloom.api.errors import domain_error_response
 from chatloom.api.responses_wire import ResponseFraming, ResponseShape, completed_response
 from chatloom.api.routes.chats import respond, to_message, turn_request
+from chatloom.api.routes.stored_responses import in_flight_response
 from chatloom.api.schemas.common import ChatMessageIn
 from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.api.turn_streams import Background
@@ -120,6 +121,4 @@ async def create_response(request: Request, org_id: OrgId, services: ServicesDep
 
 
 def accepted_response(stream: TurnStream) -> Response:
-    snapshot = dict(stream.info.snapshot or {})
-    snapshot["status"] = stream.info.status
-    return json_response(snapshot)
+    return json_response(in_flight_response(stream.info))

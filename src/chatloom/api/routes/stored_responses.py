@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -44,7 +45,9 @@ def _bool_param(request: Request, name: str) -> bool:
 def in_flight_response(info: StreamInfo) -> dict[str, Any]:
     """What is known of a kept turn: its latest `Response` (a `/chat` turn has only an id and status)."""
     if info.snapshot is not None:
-        return {**info.snapshot, "status": info.status}
+        response: dict[str, Any] = orjson.loads(info.snapshot)
+        response["status"] = info.status
+        return response
     return {"id": info.turn_id, "object": "response", "status": info.status, "background": info.background}
 
 
@@ -64,8 +67,6 @@ async def current_response(services: Services, org_id: str, response_id: str) ->
 
 
 def _completed_frame(response: dict[str, Any], sequence: int) -> bytes:
-    import orjson
-
     body = {"type": "response.completed", "sequence_number": sequence, "response": response}
     return b"event: response.completed\ndata: " + orjson.dumps(body) + b"\n\n"
 
