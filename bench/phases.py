@@ -19,10 +19,14 @@ from bench.scenarios import (
     NON_STREAMED,
     RESPONSES_NON_STREAMED,
     RESPONSES_STREAMED,
+    SESSION_TURNS,
     STREAMED,
+    WEB_TURNS,
     DirectTurns,
     ResponsesTurns,
     ServerTurns,
+    SessionTurns,
+    WebTurns,
     create_assistant,
 )
 
@@ -113,6 +117,7 @@ async def measure_backend(
     server: Child,
     url: str,
     key: str,
+    public_key: str,
     fake: Child,
     llm_base_url: str,
     database_name: str | None,
@@ -120,7 +125,9 @@ async def measure_backend(
     """Every scenario, then the first-token pairs, against one running server.
 
     A `/chat/responses` scenario is measured together with the `/chat` scenario making the same turn (see
-    `measure_together`), so their difference is what the OpenAI framing costs.
+    `measure_together`), so their difference is what the OpenAI framing costs; likewise `/chat/web` with
+    session turns through `/chat`, so their difference is what web chat (public key, origin, rate limit)
+    adds.
     """
     meters: dict[str, CpuMeter] = {
         "server": server.cpu_seconds,
@@ -134,16 +141,21 @@ async def measure_backend(
         assistant_id = await create_assistant(session, url, key)
         turns = ServerTurns(url, key, assistant_id)
         responses = ResponsesTurns(url, key, assistant_id)
+        session_turns = SessionTurns(url, key, assistant_id)
+        web_turns = WebTurns(url, public_key, assistant_id)
         steps: tuple[tuple[tuple[str, Request], ...], ...] = (
             ((NON_STREAMED, turns.non_streamed), (RESPONSES_NON_STREAMED, responses.non_streamed)),
             ((STREAMED, turns.streamed), (RESPONSES_STREAMED, responses.streamed)),
             ((CHAINED, turns.chained),),
+            ((SESSION_TURNS, session_turns.turn), (WEB_TURNS, web_turns.turn)),
         )
         for step in steps:
             log(f"{backend}: {' and '.join(scenario for scenario, _ in step)}")
             for _, request in step:
                 await run_phase(session, request, args.warmup, args.concurrency, {}, PHASE_TIME_LIMIT_SECONDS)
             turns.reset_chains()
+            session_turns.reset()
+            web_turns.reset()
             results = await measure_together(session, [request for _, request in step], args, meters)
             for (scenario, _), result in zip(step, results, strict=True):
                 if result.first_error:

@@ -155,14 +155,16 @@ def server_environment(database_url: str, llm_base_url: str) -> dict[str, str]:
         OPENAI_API_KEY="x",
         OPENAI_BASE_URL=llm_base_url,
         CHATLOOM_LOG_LEVEL="warning",
+        # Web turns are counted by the rate limiter as always, but never refused.
+        CHATLOOM_WEB_RATE_PER_MINUTE="1000000000",
     )
     return env
 
 
-def create_key(env: Mapping[str, str]) -> str:
-    """`chatloom keys create --org bench`; the key is the last line of its output."""
+def create_key(env: Mapping[str, str], *options: str) -> str:
+    """`chatloom keys create --org bench [options]`; the key is the last line of its output."""
     result = subprocess.run(
-        [executable("chatloom"), "keys", "create", "--org", "bench"],
+        [executable("chatloom"), "keys", "create", "--org", "bench", *options],
         env=dict(env),
         capture_output=True,
         text=True,

@@ -12,7 +12,13 @@ import subprocess
 from pathlib import Path
 
 from bench.measurements import Run
-from bench.tables import budget_lines, first_token_table, responses_vs_chat_table, throughput_table
+from bench.tables import (
+    budget_lines,
+    first_token_table,
+    responses_vs_chat_table,
+    throughput_table,
+    web_vs_chat_table,
+)
 
 
 def cpu_model() -> str:
@@ -76,6 +82,21 @@ def render(run: Run) -> str:
             "costs more). See bench/README.md for how much it moves between runs.",
             "",
             *comparison,
+        ]
+    web = web_vs_chat_table(run.rows)
+    if len(web) > 2:
+        lines += [
+            "",
+            "## `/chat/web` vs `/chat`: the same session turn",
+            "",
+            "Server CPU per turn of the same session turn (each client carries a session of up to 20 turns) "
+            "through `/chat` with a private key and `sessionId`, and through `/chat/web` as a page sends it "
+            "(a public key restricted to one origin, the widget's headers; the rate limiter counts each "
+            "turn); measured in interleaved slices like the `/chat/responses` pair. The difference is what "
+            "web chat adds: key kind and origin checks, the rate-limit count (one upsert on PostgreSQL, "
+            "in memory on SQLite), the web body checks.",
+            "",
+            *web,
         ]
     lines += ["", "## Time to the first streamed token", "", *first_token_table(run.first_tokens)]
     budget = budget_lines(run)

@@ -1,6 +1,7 @@
 """The requests the benchmark makes: chat turns through chatloom (`POST /chat`), the same turns through its
-OpenAI-compatible endpoint (`POST /chat/responses`), and the equivalent chat completion sent straight to the
-fake LLM (the baseline). Bodies are fixed, so every run sends the same bytes.
+OpenAI-compatible endpoint (`POST /chat/responses`), session turns through `/chat` and through web chat
+(`POST /chat/web` with a public key), and the equivalent chat completion sent straight to the fake LLM (the
+baseline). Bodies are fixed, so every run sends the same bytes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ RESPONSES_STREAMED = "responses streamed"
 CHAINED = "chained (previousChatId, ≤20 turns)"
 RESPONSES_VS_CHAT = ((NON_STREAMED, RESPONSES_NON_STREAMED), (STREAMED, RESPONSES_STREAMED))
 """Scenario pairs that make the same turn through `/chat` and through `/chat/responses`."""
+SESSION_TURNS = "session (/chat + sessionId, ≤20 turns)"
+WEB_TURNS = "web (/chat/web, public key, ≤20 turns)"
+WEB_VS_CHAT = ((SESSION_TURNS, WEB_TURNS),)
+"""Scenario pairs that make the same session turn through `/chat` and through `/chat/web`."""
+WEB_ORIGIN = "https://shop.example"
 
 
 def assistant_body() -> dict[str, Any]:
@@ -94,6 +100,69 @@ class ServerTurns:
 
     def reset_chains(self) -> None:
         self._chains.clear()
+
+
+class SessionTurns:
+    """Session turns through `/chat`: each worker carries its own session (`POST /session`, then `sessionId`
+    on each turn), restarted after 20 turns."""
+
+    def __init__(self, url: str, key: str, assistant_id: str) -> None:
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {key}", **JSON_HEADERS}
+        self._new_session = orjson.dumps(
+            {"assistantId": assistant_id, "assistantOverrides": {"variableValues": {"name": CUSTOMER_NAME}}}
+        )
+        self._sessions: dict[int, tuple[str, int]] = {}
+
+    async def turn(self, session: aiohttp.ClientSession, worker: int) -> None:
+        session_id, length = self._sessions.get(worker, ("", CHAIN_TURNS))
+        if length >= CHAIN_TURNS:
+            created = await post_json(session, f"{self.url}/session", self._new_session, self.headers, 201)
+            session_id, length = str(created["id"]), 0
+        body = orjson.dumps({"sessionId": session_id, "input": USER_INPUT})
+        check_reply(await post_json(session, f"{self.url}/chat", body, self.headers))
+        self._sessions[worker] = (session_id, length + 1)
+
+    def reset(self) -> None:
+        self._sessions.clear()
+
+
+class WebTurns:
+    """The same session turns through `/chat/web` as a page sends them: a public key restricted to one
+    origin, the widget's headers, the session created by the first turn and named by the next ones."""
+
+    def __init__(self, url: str, public_key: str, assistant_id: str) -> None:
+        self.url = f"{url}/chat/web"
+        self.headers = {
+            "Authorization": f"Bearer {public_key}",
+            "Origin": WEB_ORIGIN,
+            "X-Client-ID": "vapi-widget",
+            **JSON_HEADERS,
+        }
+        self.assistant_id = assistant_id
+        self._first = orjson.dumps(self._body(None))
+        self._sessions: dict[int, tuple[str, int]] = {}
+
+    def _body(self, session_id: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"assistantId": self.assistant_id, "input": USER_INPUT}
+        if session_id is None:
+            body["assistantOverrides"] = {"variableValues": {"name": CUSTOMER_NAME}}
+        else:
+            body["sessionId"] = session_id
+        return body
+
+    async def turn(self, session: aiohttp.ClientSession, worker: int) -> None:
+        session_id, length = self._sessions.get(worker, ("", CHAIN_TURNS))
+        if length >= CHAIN_TURNS:
+            body, length = self._first, 0
+        else:
+            body = orjson.dumps(self._body(session_id))
+        chat = await post_json(session, self.url, body, self.headers)
+        check_reply(chat)
+        self._sessions[worker] = (str(chat["sessionId"]), length + 1)
+
+    def reset(self) -> None:
+        self._sessions.clear()
 
 
 def check_reply(chat: Any) -> None:

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 
 from bench.load import PhaseResult, percentile
 from bench.measurements import FirstTokens, Row, Run
-from bench.scenarios import NON_STREAMED, RESPONSES_VS_CHAT
+from bench.scenarios import NON_STREAMED, RESPONSES_VS_CHAT, WEB_VS_CHAT
 
 SERVER_CPU_BUDGET_MS = 2.0
 SERVER_CPU_AIM_MS = 1.0
 FIRST_TOKEN_BUDGET_MS = 1.0
+WEB_ADDED_CPU_BUDGET_MS = 0.2
 
 
 def _ms(seconds: float) -> str:
@@ -53,33 +54,42 @@ def _p50(result: PhaseResult) -> str:
     return _ms(percentile(result.latencies, 0.5)) if result.latencies else "—"
 
 
-def responses_vs_chat_table(rows: Sequence[Row]) -> list[str]:
-    """Per backend and turn kind, the same turn through `/chat` and `/chat/responses` side by side; the
-    difference in server CPU per turn is what the OpenAI framing costs."""
+def pair_table(rows: Sequence[Row], pairs: Sequence[tuple[str, str]], first: str, second: str) -> list[str]:
+    """Per backend and pair of scenarios making the same turn through two routes (`first`, `second`), their
+    server CPU per turn side by side; the difference is what the second route adds."""
     by_phase = {(row.target, row.scenario): row.result for row in rows}
     lines = [
-        "| backend | turn | /chat server CPU ms/turn | /chat/responses server CPU ms/turn "
-        "| **difference ms/turn** | difference % | turns/s /chat → responses | p50 ms /chat → responses |",
+        f"| backend | turn | {first} server CPU ms/turn | {second} server CPU ms/turn "
+        f"| **difference ms/turn** | difference % | turns/s {first} → {second} | p50 ms {first} → {second} |",
         "|---|---|--:|--:|--:|--:|--:|--:|",
     ]
     for backend in dict.fromkeys(row.target for row in rows):
-        for chat_scenario, responses_scenario in RESPONSES_VS_CHAT:
-            chat = by_phase.get((backend, chat_scenario))
-            responses = by_phase.get((backend, responses_scenario))
-            if chat is None or responses is None:
+        for first_scenario, second_scenario in pairs:
+            a = by_phase.get((backend, first_scenario))
+            b = by_phase.get((backend, second_scenario))
+            if a is None or b is None:
                 continue
-            chat_cpu, responses_cpu = chat.cpu_ms_per_turn("server"), responses.cpu_ms_per_turn("server")
-            if chat_cpu is None or responses_cpu is None:
+            a_cpu, b_cpu = a.cpu_ms_per_turn("server"), b.cpu_ms_per_turn("server")
+            if a_cpu is None or b_cpu is None:
                 difference = relative = "—"
             else:
-                difference = f"**{responses_cpu - chat_cpu:+.2f}**"
-                relative = f"{(responses_cpu - chat_cpu) / chat_cpu:+.0%}" if chat_cpu else "—"
+                difference = f"**{b_cpu - a_cpu:+.2f}**"
+                relative = f"{(b_cpu - a_cpu) / a_cpu:+.0%}" if a_cpu else "—"
             lines.append(
-                f"| {backend} | {chat_scenario} | {_cpu(chat, 'server')} | {_cpu(responses, 'server')} "
-                f"| {difference} | {relative} | {chat.rate:.0f} → {responses.rate:.0f} "
-                f"| {_p50(chat)} → {_p50(responses)} |"
+                f"| {backend} | {first_scenario} | {_cpu(a, 'server')} | {_cpu(b, 'server')} "
+                f"| {difference} | {relative} | {a.rate:.0f} → {b.rate:.0f} | {_p50(a)} → {_p50(b)} |"
             )
     return lines
+
+
+def responses_vs_chat_table(rows: Sequence[Row]) -> list[str]:
+    """The same turn through `/chat` and `/chat/responses`: the difference is the OpenAI framing's cost."""
+    return pair_table(rows, RESPONSES_VS_CHAT, "/chat", "/chat/responses")
+
+
+def web_vs_chat_table(rows: Sequence[Row]) -> list[str]:
+    """The same session turn through `/chat` and `/chat/web`: the difference is what web chat adds."""
+    return pair_table(rows, WEB_VS_CHAT, "/chat", "/chat/web")
 
 
 def first_token_table(items: Sequence[FirstTokens]) -> list[str]:
@@ -121,6 +131,20 @@ def budget_lines(run: Run) -> list[str]:
             f"- {row.target}: {value:.2f} ms server CPU per non-streamed turn — {verdict} "
             f"(budget ≤ {SERVER_CPU_BUDGET_MS:g} ms, aim {SERVER_CPU_AIM_MS:g} ms)"
         )
+    by_phase = {(row.target, row.scenario): row.result for row in run.rows}
+    for backend in dict.fromkeys(row.target for row in run.rows):
+        for chat_scenario, web_scenario in WEB_VS_CHAT:
+            chat, web = by_phase.get((backend, chat_scenario)), by_phase.get((backend, web_scenario))
+            chat_cpu = chat.cpu_ms_per_turn("server") if chat else None
+            web_cpu = web.cpu_ms_per_turn("server") if web else None
+            if chat_cpu is None or web_cpu is None:
+                continue
+            added = web_cpu - chat_cpu
+            verdict = "within budget" if added <= WEB_ADDED_CPU_BUDGET_MS else "**over budget**"
+            lines.append(
+                f"- {backend}: {added:+.2f} ms server CPU added by a `/chat/web` turn over the same `/chat` "
+                f"session turn — {verdict} (budget ≤ {WEB_ADDED_CPU_BUDGET_MS:g} ms)"
+            )
     for item in run.first_tokens:
         if item.server and item.direct:
             added = percentile(item.server, 0.5) - percentile(item.direct, 0.5)

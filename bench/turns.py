@@ -1,7 +1,8 @@
 """`python -m bench.turns`: the server's own cost per chat turn (CPU and latency, LLM excluded).
 
 Runs the fake LLM and `chatloom serve` as processes on loopback, drives non-streamed, streamed and chained
-turns through `/chat`, and the non-streamed and streamed ones through `/chat/responses` too, with aiohttp on
+turns through `/chat`, the non-streamed and streamed ones through `/chat/responses` too, and session turns
+through `/chat` and `/chat/web` (public key), with aiohttp on
 SQLite and PostgreSQL, reads CPU from /proc, and compares with the fake LLM measured alone in the same run.
 Prints a Markdown report and writes it to bench/results/turns.md (`--quick`: a smaller run, written to
 bench/results/turns-quick.md).
@@ -33,6 +34,7 @@ from bench.processes import (
     start_server,
 )
 from bench.report import render
+from bench.scenarios import WEB_ORIGIN
 
 T = TypeVar("T")
 
@@ -66,13 +68,14 @@ def bench_backend(args: argparse.Namespace, backend: str, fake: Child, llm_base_
         with database(backend, workdir, run) as url:
             env = server_environment(url, llm_base_url)
             key = create_key(env)
+            public_key = create_key(env, "--public", "--origin", WEB_ORIGIN)
             server, server_url = start_server(env, workdir, f"chatloom-{backend}")
             try:
                 log(f"{backend}: chatloom serve pid {server.pid} at {server_url}")
                 database_name = url.rsplit("/", 1)[1] if backend == "postgresql" else None
                 rows, first = run_async(
                     lambda: measure_backend(
-                        args, backend, server, server_url, key, fake, llm_base_url, database_name
+                        args, backend, server, server_url, key, public_key, fake, llm_base_url, database_name
                     )
                 )
             finally:

@@ -6,6 +6,7 @@ The LLM is `chatloom.testing.fake_llm`, a real HTTP server on loopback. Each tes
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +20,13 @@ from tests.support.browser import BROWSER_SKIPS, launch_args, skip_browser
 from tests.support.client import Api
 from tests.support.databases import postgresql_url, sqlite_url
 from tests.support.server import ServerThread
+from tests.support.widget import WIDGET_SKIPS
 
 SKIPPED: list[str] = []
+TEST_SECRET_KEY = "q5QkTqk7hCMFUjeGTCpzvYrTS2E7B6i6_0y2gMzJ1Nc="
+"""The Fernet key that encrypts stored credentials in the test server. Also exported: `chatloom serve`
+processes of end-to-end tests share the test databases, so they need it to start."""
+os.environ["CHATLOOM_SECRET_KEY"] = TEST_SECRET_KEY
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -77,6 +83,7 @@ def server(backend: str, fake_llm: FakeLLM) -> Iterator[ServerThread]:
         provider_env=provider_environment(fake_llm),
         llm_timeout_seconds=5,
         llm_retry_base_seconds=0.01,
+        secret_key=TEST_SECRET_KEY,
     )
     thread = ServerThread(settings).start()
     yield thread
@@ -121,6 +128,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     advice = {
         **dict.fromkeys(SKIPPED, "Only the SQLite leg ran. Start PostgreSQL on 127.0.0.1:5432 to run both."),
         **dict.fromkeys(BROWSER_SKIPS, "No page was tested. Install Debian's chromium package to run them."),
+        **dict.fromkeys(WIDGET_SKIPS, "Vapi's widget was not tested. npm must reach the npm registry once."),
     }
     for reason, what_to_do in advice.items():
         banner = "!" * 100

@@ -1,4 +1,5 @@
-"""The `chatloom` command: `serve`, `migrate` and `keys create | list | revoke`."""
+"""The `chatloom` command: `serve`, `migrate`, `keys create | list | revoke`, `secret-key` and
+`credentials rotate`."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from typing import Annotated, TypeVar
 import typer
 
 from chatloom.config import Settings
-from chatloom.engine.keys import KeyVerifier
+from chatloom.domain.errors import ChatloomError
+from chatloom.engine.credentials import Credentials, OrgCredentialCache
+from chatloom.engine.keys import ApiKeyInfo, KeyVerifier, normalize_origin
 from chatloom.store.db import Database, create_engine, migrate
+from chatloom.vault.box import SecretBox, SecretKeyError, new_key
 
 T = TypeVar("T")
 
@@ -20,6 +24,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+credentials_app = typer.Typer(help="Manage stored provider credentials.", no_args_is_help=True)
+app.add_typer(credentials_app, name="credentials")
 
 
 def _with_keys(action: Callable[[KeyVerifier], Awaitable[T]]) -> T:
@@ -34,6 +40,47 @@ def _with_keys(action: Callable[[KeyVerifier], Awaitable[T]]) -> T:
             await db.dispose()
 
     return asyncio.run(run())
+
+
+def _with_credentials(settings: Settings, action: Callable[[Credentials], Awaitable[T]]) -> T:
+    """Runs `action` on the stored credentials; a missing, malformed or wrong key exits with its reason."""
+
+    async def run() -> T:
+        db = Database(create_engine(settings.database_url, pool_size=1))
+        try:
+            box = SecretBox(settings.secret_keys())
+            return await action(Credentials(db, box, OrgCredentialCache(0)))
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except SecretKeyError as error:
+        typer.echo(f"chatloom: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command("secret-key")
+def secret_key() -> None:
+    """Print a new key for CHATLOOM_SECRET_KEY (a Fernet key), which encrypts stored credentials."""
+    typer.echo(new_key())
+
+
+@credentials_app.command("rotate")
+def credentials_rotate() -> None:
+    """Re-encrypt every stored secret with the first key of CHATLOOM_SECRET_KEY.
+
+    To rotate: put the new key first and keep the old one after it (`NEW,OLD`), restart, run this,
+    then drop the old key."""
+    settings = Settings()
+    migrate(settings.database_url)
+
+    async def rotate(credentials: Credentials) -> int:
+        await credentials.check_key()
+        return await credentials.rotate()
+
+    count = _with_credentials(settings, rotate)
+    typer.echo(f"re-encrypted {count} secret(s) with the first key of CHATLOOM_SECRET_KEY")
 
 
 @app.command("migrate")
@@ -60,6 +107,8 @@ def serve(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     migrate(settings.database_url)
+    # A server that could not read its stored credentials must not start: say why, before serving.
+    _with_credentials(settings, lambda credentials: credentials.check_key())
     uvicorn.run(
         "chatloom.api.app:create_app",
         factory=True,
@@ -77,21 +126,56 @@ def serve(
 def keys_create(
     org: Annotated[str, typer.Option(help="Org name; created if it does not exist.")],
     name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+    public: Annotated[
+        bool, typer.Option("--public", help="A public key for web pages: it opens /chat/web only.")
+    ] = False,
+    origin: Annotated[
+        list[str] | None,
+        typer.Option(help="Public keys: a page origin allowed to use the key (repeatable; default any)."),
+    ] = None,
+    assistant: Annotated[
+        list[str] | None,
+        typer.Option(help="Public keys: an assistant id the key may chat with (repeatable; default any)."),
+    ] = None,
 ) -> None:
     """Create an API key. The key is printed once, as the last line of output."""
-    org_id, key = _with_keys(lambda keys: keys.create(org, name))
+    assistants = assistant or []
+    try:
+        origins = [normalize_origin(value) for value in origin or []]
+        org_id, key = _with_keys(
+            lambda keys: keys.create(org, name, public=public, origins=origins, assistant_ids=assistants)
+        )
+    except ChatloomError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"org: {org} ({org_id})")
+    if public:
+        typer.echo("kind: public (web chat only: POST /chat/web and /chat/web/responses)")
+        typer.echo(f"origins: {', '.join(origins)}" if origins else "origins: any (no --origin given)")
+        typer.echo(
+            f"assistants: {', '.join(assistants)}"
+            if assistants
+            else "assistants: any assistant of the org (no --assistant given)"
+        )
     typer.echo("Store this key now; it cannot be shown again:")
     typer.echo(key)
 
 
+def _restrictions(info: ApiKeyInfo) -> str:
+    if info.kind != "public":
+        return "private"
+    origins = ",".join(info.origins) if info.origins else "any"
+    assistants = ",".join(info.assistant_ids) if info.assistant_ids else "any"
+    return f"public origins={origins} assistants={assistants}"
+
+
 @keys_app.command("list")
 def keys_list(org: Annotated[str | None, typer.Option(help="Only this org's keys.")] = None) -> None:
-    """List API keys (prefixes only; keys are stored hashed)."""
+    """List API keys (prefixes only; keys are stored hashed), with each key's kind and restrictions."""
     for info in _with_keys(lambda keys: keys.list(org)):
         state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
         label = f" {info.name}" if info.name else ""
-        typer.echo(f"{info.id}  {info.prefix}…  org={info.org_name}  {state}{label}")
+        typer.echo(f"{info.id}  {info.prefix}…  org={info.org_name}  {_restrictions(info)}  {state}{label}")
 
 
 @keys_app.command("revoke")

@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
     llm_timeout_seconds: float = Field(60.0, gt=0, description="Time to the first byte / between bytes.")
     session_lease_seconds: float = Field(
-        600.0, gt=0, description="Longest a turn may hold its session; a crashed worker's lease ends then."
+        30.0,
+        gt=0,
+        description="How long a session stays held by a turn that stopped renewing it (a crashed process).",
     )
     session_wait_seconds: float = Field(
         120.0, gt=0, description="Longest a chat waits for earlier turns on its session (then 409)."
@@ -61,6 +63,11 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a process reuses an assistant it read (changes made elsewhere show then).",
     )
+    message_cache_mb: float = Field(
+        64.0,
+        ge=0,
+        description="Memory per process for decoded conversation messages, so a turn reads only new ones.",
+    )
     auth_cache_seconds: float = Field(
         5.0, ge=0, description="How long a verified API key is trusted before it is looked up again."
     )
@@ -80,6 +87,32 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest answer (or one SSE event) read from an LLM, tool server or webhook receiver.",
     )
+    secret_key: str | None = Field(
+        None,
+        repr=False,
+        exclude=True,
+        description="Fernet key(s) encrypting stored credentials, comma-separated: the first encrypts, all "
+        "decrypt. Make one with `chatloom secret-key`.",
+    )
+    secret_key_file: str | None = Field(
+        None, description="A file holding CHATLOOM_SECRET_KEY (used when that variable is not set)."
+    )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins (https://admin.example) whose pages may call the private API; "
+        "web chat (/chat/web) answers every origin, its public keys restrict them.",
+    )
+    web_rate_per_minute: int = Field(
+        20, ge=1, description="Web chat turns per minute per public key and client address."
+    )
+    web_max_input_chars: int = Field(
+        4_000, ge=1, description="Longest web chat input (characters, all messages together)."
+    )
+    mcp_tools_cache_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="How long the tool listing of an MCP server is reused before it is asked again.",
+    )
     block_private_urls: bool = Field(
         False, description="Refuse outbound calls (custom-llm, tools, webhooks) to private addresses."
     )
@@ -98,3 +131,17 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, description="Relay streamed turns between processes through Redis instead of PostgreSQL."
     )
+
+    def secret_keys(self) -> str | None:
+        """CHATLOOM_SECRET_KEY, else the contents of CHATLOOM_SECRET_KEY_FILE, else None."""
+        if self.secret_key:
+            return self.secret_key
+        if self.secret_key_file:
+            from chatloom.vault.box import read_key_file
+
+            return read_key_file(self.secret_key_file) or None
+        return None
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip().rstrip("/") for origin in self.cors_origins.split(",") if origin.strip()]

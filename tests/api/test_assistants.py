@@ -85,3 +85,21 @@ def test_malformed_json_is_400(api: Api) -> None:
     response = api.http.post("/assistant", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 400 and "JSON" in response.json()["message"]
     assert api.http.post("/assistant", content=b"[1]").status_code == 400
+
+
+def test_an_exported_assistant_imports_with_a_new_id(api: Api) -> None:
+    """A Vapi export carries its own id, orgId and times: the stored assistant gets chatloom's."""
+    exported = {
+        "id": "9a1c2f4e-0000-4000-8000-000000000001",
+        "orgId": "someone-else",
+        "createdAt": "2025-01-01T00:00:00.000Z",
+        "updatedAt": "2025-01-01T00:00:00.000Z",
+        "name": "Imported",
+        "model": {"provider": "openai", "model": "gpt-4o-mini"},
+    }
+    response = api.post("/assistant", exported)
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["id"] != exported["id"] and created["orgId"] != "someone-else"
+    assert created["createdAt"] != exported["createdAt"]
+    assert api.get(f"/assistant/{created['id']}").json() == created

@@ -199,9 +199,7 @@ def _messages(error: dict[str, Any]) -> list[str]:
     return message if isinstance(message, list) else [message]
 
 
-@pytest.mark.parametrize(
-    "kind", ["endCall", "transferCall", "handoff", "query", "mcp", "dtmf", "sms", "nope"]
-)
+@pytest.mark.parametrize("kind", ["endCall", "transferCall", "handoff", "dtmf", "sms", "nope"])
 def test_other_tool_types_are_refused(api: Api, kind: str) -> None:
     response = api.post("/tool", {"type": kind, "function": {"name": "f"}})
     assert response.status_code == 400

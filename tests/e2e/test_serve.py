@@ -156,3 +156,37 @@ def test_tool_server_and_webhooks_end_to_end(
             and hook.json["message"]["chat"]["id"] == chat["id"]
         )
         assert hook.headers["X-Chatloom-Signature"].startswith("sha256=")
+
+
+def test_public_keys_from_the_cli_open_web_chat_only(served: str, environment: dict[str, str]) -> None:
+    org = f"e2e-web-{time.monotonic_ns()}"
+    private = cli(environment, "keys", "create", "--org", org).strip().splitlines()[-1]
+    headers = {"Authorization": f"Bearer {private}"}
+    assistant = httpx.post(
+        f"{served}/assistant", json={"model": {"provider": "openai", "model": "gpt-4o-mini"}}, headers=headers
+    ).json()
+    created = cli(
+        environment,
+        "keys", "create", "--org", org, "--public",
+        "--origin", "https://Shop.example:443/", "--origin", "http://localhost:3000",
+        "--assistant", assistant["id"],
+    )  # fmt: skip
+    public = created.strip().splitlines()[-1]
+    assert public.startswith("cl_pub_") and "https://shop.example, http://localhost:3000" in created
+    anywhere = cli(environment, "keys", "create", "--org", org, "--public")
+    assert "origins: any" in anywhere and "assistants: any" in anywhere
+    listed = cli(environment, "keys", "list", "--org", org)
+    assert f"public origins=http://localhost:3000,https://shop.example assistants={assistant['id']}" in listed
+    assert listed.count("private") == 1
+
+    page = {"Authorization": f"Bearer {public}", "Origin": "https://shop.example"}
+    body = {"assistantId": assistant["id"], "input": "hello"}
+    reply = httpx.post(f"{served}/chat/web", json=body, headers=page, timeout=30)
+    assert reply.status_code == 200 and reply.json()["output"][0]["content"] == "You said: hello"
+    assert httpx.get(f"{served}/session", headers=page).status_code == 401
+
+    refused = subprocess.run(
+        [CHATLOOM, "keys", "create", "--org", org, "--public", "--origin", "shop.example/path"],
+        env=environment, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 1 and "origin" in refused.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from typing import Any
 
 import uvicorn
 
@@ -46,11 +47,13 @@ class ServerThread:
         self._server.should_exit = True
         self._thread.join(timeout=30)
 
-    def create_key(self, org_name: str) -> str:
+    def create_key(self, org_name: str, **options: Any) -> str:
+        """A new key for the org (created if needed); `options` as for `KeyVerifier.create` (public, ...)."""
+
         async def create() -> str:
             db = Database(create_engine(self.settings.database_url, pool_size=1))
             try:
-                return (await KeyVerifier(db).create(org_name))[1]
+                return (await KeyVerifier(db).create(org_name, **options))[1]
             finally:
                 await db.dispose()
 

@@ -12,28 +12,48 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatloom import __version__
+from chatloom.api.cors import CorsPolicy
 from chatloom.api.deps import Services
 from chatloom.api.errors import error_body, install_error_handlers
 from chatloom.api.request_guard import RequestGuard
-from chatloom.api.routes import assistants, chats, health, responses, sessions, stored_responses, tools
+from chatloom.api.routes import (
+    analytics,
+    assistants,
+    chats,
+    credentials,
+    health,
+    responses,
+    sessions,
+    stored_responses,
+    tools,
+    web_chat,
+)
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.chat import CreateChatIn
+from chatloom.api.schemas.credential import CredentialIn, CredentialPatch
 from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
 from chatloom.api.schemas.tool import ToolIn, ToolPatch
+from chatloom.api.schemas.web_chat import CreateWebChatIn, WebResponsesRequestIn
 from chatloom.api.sse import HEARTBEAT
 from chatloom.config import Settings
+from chatloom.console import routes as console
 from chatloom.engine.assistant_cache import AssistantCache
+from chatloom.engine.assistants import AssistantRecords
+from chatloom.engine.credentials import Credentials, OrgCredentialCache
+from chatloom.engine.grounding import Grounding
 from chatloom.engine.keys import KeyVerifier
 from chatloom.engine.model_calls import ModelCaller, RetryPolicy
 from chatloom.engine.pricing import PriceBook
-from chatloom.engine.records import ChatRecords, assistant_records, tool_records
+from chatloom.engine.rate_limits import DatabaseCounter, Limit, MemoryCounter, RateLimiter
+from chatloom.engine.records import ChatRecords, tool_records
 from chatloom.engine.server_messages import ServerMessages
 from chatloom.engine.sessions import SessionLeases, SessionRecords
 from chatloom.engine.templates import render_prompt_async, set_template_limits
 from chatloom.engine.tool_runner import ToolRunner
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
+from chatloom.engine.web_chats import WebChats
 from chatloom.outbound.guard import GuardedResolver, OutboundPolicy
 from chatloom.outbound.http import OutboundHttp
 from chatloom.providers.anthropic import AnthropicProvider
@@ -46,6 +66,9 @@ from chatloom.relay.postgres import PostgresRelay
 from chatloom.store.db import Database, create_engine
 from chatloom.tools.api_request import ApiRequestRunner
 from chatloom.tools.function import FunctionToolServer
+from chatloom.tools.knowledge_base import KnowledgeBaseClient
+from chatloom.tools.mcp import McpClient
+from chatloom.vault.box import SecretBox
 from chatloom.webhooks.deliver import WebhookDispatcher
 
 log = logging.getLogger("chatloom")
@@ -59,6 +82,10 @@ BODY_SCHEMAS: tuple[type[BaseModel], ...] = (
     ResponsesRequestIn,
     ToolIn,
     ToolPatch,
+    CredentialIn,
+    CredentialPatch,
+    CreateWebChatIn,
+    WebResponsesRequestIn,
 )
 
 
@@ -136,11 +163,19 @@ def build_services(settings: Settings, db: Database) -> Services:
     prices = PriceBook.from_file(settings.prices_file) if settings.prices_file else PriceBook()
     http = OutboundHttp(outbound, max_response_bytes=settings.max_upstream_bytes)
     assistant_cache = AssistantCache(settings.assistant_cache_seconds)
-    server_messages = ServerMessages(
-        WebhookDispatcher(http, default_secret=settings.webhook_secret), db, assistant_cache
+    credentials = Credentials(
+        db, SecretBox(settings.secret_keys()), OrgCredentialCache(settings.assistant_cache_seconds)
     )
+    server_messages = ServerMessages(
+        WebhookDispatcher(http, default_secret=settings.webhook_secret), db, assistant_cache, credentials
+    )
+    mcp = McpClient(outbound, cache_seconds=settings.mcp_tools_cache_seconds)
+    knowledge_bases = KnowledgeBaseClient(http, settings.webhook_secret)
     tools = ToolRunner(
-        FunctionToolServer(http, settings.webhook_secret), ApiRequestRunner(http, render_prompt_async)
+        FunctionToolServer(http, settings.webhook_secret),
+        ApiRequestRunner(http, render_prompt_async),
+        mcp,
+        knowledge_bases,
     )
     engine = ChatEngine(
         db,
@@ -155,11 +190,15 @@ def build_services(settings: Settings, db: Database) -> Services:
         max_tool_rounds=settings.max_tool_rounds,
         assistant_cache=assistant_cache,
         max_upstream_bytes=settings.max_upstream_bytes,
+        credentials=credentials,
+        grounding=Grounding(mcp, knowledge_bases),
     )
+    sessions = SessionRecords(db, server_messages)
     return Services(
         engine=engine,
-        assistants=assistant_records(db, assistant_cache),
-        sessions=SessionRecords(db, server_messages),
+        assistants=AssistantRecords(db, assistant_cache, credentials),
+        credentials=credentials,
+        sessions=sessions,
         tools=tool_records(db),
         chats=ChatRecords(db, server_messages),
         keys=KeyVerifier(db),
@@ -167,6 +206,11 @@ def build_services(settings: Settings, db: Database) -> Services:
         auth_cache_seconds=settings.auth_cache_seconds,
         outbound_http=http,
         relay=build_relay(settings, db),
+        web_chats=WebChats(db, engine, sessions),
+        # SQLite serves one process: counting there in memory saves a database write per request.
+        limiter=RateLimiter(MemoryCounter() if db.dialect == "sqlite" else DatabaseCounter(db)),
+        web_turn_limit=Limit("web chat turns", settings.web_rate_per_minute, window_seconds=60),
+        web_max_input_chars=settings.web_max_input_chars,
     )
 
 
@@ -195,9 +239,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(
-            create_engine(settings.database_url, settings.database_pool_size, settings.sqlite_synchronous)
+            create_engine(settings.database_url, settings.database_pool_size, settings.sqlite_synchronous),
+            message_cache_bytes=int(settings.message_cache_mb * 1024 * 1024),
         )
         services = build_services(settings, db)
+        try:
+            await services.credentials.check_key()
+        except BaseException:
+            await db.dispose()
+            raise
         await services.relay.start()
         app.state.services = services
         try:
@@ -210,6 +260,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await dispatcher.drain(grace_seconds=5.0)
                 await dispatcher.aclose()
             await services.outbound_http.aclose()
+            if services.engine.grounding is not None:
+                await services.engine.grounding.mcp.aclose()
             await services.engine.providers.aclose()
             await db.dispose()
 
@@ -224,14 +276,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(web_chat.router)
     app.include_router(responses.router)
     app.include_router(stored_responses.router)
     app.include_router(chats.router)
     app.include_router(assistants.router)
     app.include_router(sessions.router)
     app.include_router(tools.router)
+    app.include_router(credentials.router)
+    app.include_router(analytics.router)
+    app.include_router(console.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
-    app.add_middleware(RequestGuard)  # added last: the outermost of ours
+    app.add_middleware(RequestGuard)
+    # Outermost: web chat's CORS headers go on every response, the guard's 400s and 500s included.
+    app.add_middleware(CorsPolicy, private_origins=settings.cors_origin_list)
     _document_body_schemas(app)
     return app
 

@@ -1,10 +1,12 @@
 """Request plumbing: the services container, API-key auth (with a short trust cache), body parsing.
 
-Every authenticated route receives the caller's org id; nothing below the API ever sees a key.
+Every authenticated route receives the caller's org id; nothing below the API ever sees a key. Public
+keys pass only `web_caller` (web chat), which also enforces their origin restriction.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
@@ -16,22 +18,35 @@ from starlette.responses import Response
 
 from chatloom.api.errors import first_field, validation_messages
 from chatloom.api.json_limits import check_json_body
-from chatloom.domain.errors import InvalidRequest, Unauthorized
-from chatloom.engine.keys import KeyVerifier
+from chatloom.domain.errors import Forbidden, InvalidRequest, Unauthorized
+from chatloom.engine.assistants import AssistantRecords
+from chatloom.engine.credentials import Credentials
+from chatloom.engine.keys import KeyAccess, KeyVerifier, normalize_origin
+from chatloom.engine.rate_limits import Limit, RateLimiter
 from chatloom.engine.records import ChatRecords, DocumentRecords
 from chatloom.engine.sessions import SessionRecords
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
+from chatloom.engine.web_chats import WebChats
 from chatloom.outbound.http import OutboundHttp
 from chatloom.relay.memory import MemoryRelay
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+web_log = logging.getLogger("chatloom.web")
+
+
+def web_refusal(message: str, key: KeyAccess) -> Forbidden:
+    """A 403 for web chat, logged (without the key) so a site owner can see why a widget gets no reply."""
+    web_log.info("web chat refused (403) for key %s of org %s: %s", key.key_id, key.org_id, message)
+    return Forbidden(message)
+
 
 @dataclass(slots=True)
 class Services:
     engine: ChatEngine
-    assistants: DocumentRecords
+    assistants: AssistantRecords
+    credentials: Credentials
     sessions: SessionRecords
     tools: DocumentRecords
     chats: ChatRecords
@@ -40,19 +55,23 @@ class Services:
     auth_cache_seconds: float
     outbound_http: OutboundHttp
     relay: MemoryRelay
-    _trusted: dict[str, tuple[str, float]] = field(default_factory=dict)
+    web_chats: WebChats
+    limiter: RateLimiter
+    web_turn_limit: Limit
+    web_max_input_chars: int
+    _trusted: dict[str, tuple[KeyAccess, float]] = field(default_factory=dict)
 
-    async def org_for_key(self, key: str) -> str | None:
+    async def access_for_key(self, key: str) -> KeyAccess | None:
         now = time.monotonic()
         cached = self._trusted.get(key)
         if cached is not None and cached[1] > now:
             return cached[0]
-        org_id = await self.keys.org_for_key(key)
-        if org_id is not None and self.auth_cache_seconds > 0:
+        access = await self.keys.access_for_key(key)
+        if access is not None and self.auth_cache_seconds > 0:
             if len(self._trusted) > 10_000:
                 self._trusted.clear()
-            self._trusted[key] = (org_id, now + self.auth_cache_seconds)
-        return org_id
+            self._trusted[key] = (access, now + self.auth_cache_seconds)
+        return access
 
 
 def services_of(request: Request) -> Services:
@@ -65,17 +84,46 @@ async def services(request: Request) -> Services:
     return services_of(request)
 
 
-async def caller_org(request: Request) -> str:
-    """The org of the caller's API key; 401 without a valid `Authorization: Bearer <key>`."""
+async def key_access(request: Request) -> KeyAccess:
+    """What the caller's key may do; 401 without a valid `Authorization: Bearer <key>`."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key:
         raise Unauthorized("Missing API key: send 'Authorization: Bearer <key>'")
-    org_id = await services_of(request).org_for_key(key)
-    if org_id is None:
+    access = await services_of(request).access_for_key(key)
+    if access is None:
         raise Unauthorized("Invalid API key")
-    return org_id
+    return access
+
+
+async def caller_org(request: Request) -> str:
+    """The org of the caller's private API key; 401 without one (a public key included)."""
+    access = await key_access(request)
+    if access.public:
+        raise Unauthorized(
+            "This API key is public: it opens only POST /chat/web and /chat/web/responses. "
+            "Use a private key for this route."
+        )
+    return access.org_id
+
+
+async def web_caller(request: Request) -> KeyAccess:
+    """A private key, or a public key used from one of its allowed origins (else 403 naming it)."""
+    access = await key_access(request)
+    if access.public and access.origins is not None:
+        origin = request.headers.get("origin")
+        if not origin:
+            raise web_refusal(
+                "This public key is restricted to some origins and the request has no Origin header", access
+            )
+        try:
+            allowed = normalize_origin(origin) in access.origins
+        except InvalidRequest:
+            allowed = False
+        if not allowed:
+            raise web_refusal(f"Origin {origin[:200]} is not allowed to use this public key", access)
+    return access
 
 
 OrgId = Annotated[str, Depends(caller_org)]

@@ -20,8 +20,10 @@ from starlette.responses import Response
 
 from chatloom.domain.errors import (
     ChatloomError,
+    Forbidden,
     InvalidRequest,
     NotFound,
+    RateLimited,
     SessionBusy,
     Unauthorized,
     UpstreamError,
@@ -44,6 +46,10 @@ def status_of(error: Exception) -> int:
         return 400
     if isinstance(error, Unauthorized):
         return 401
+    if isinstance(error, Forbidden):
+        return 403
+    if isinstance(error, RateLimited):
+        return 429
     if isinstance(error, NotFound):
         return 404
     if isinstance(error, SessionBusy):
@@ -124,7 +130,7 @@ OPENAI_ERROR_CODES = {
     502: "upstream_error",
     504: "upstream_timeout",
 }
-OPENAI_PATH_PREFIX = "/chat/responses"
+OPENAI_PATHS = ("/chat/responses", "/chat/web/responses")
 
 
 def error_envelope(status: int, message: str | list[str], param: str | None = None) -> dict[str, Any]:
@@ -140,9 +146,17 @@ def error_envelope(status: int, message: str | list[str], param: str | None = No
 
 
 def vapi_status(error: Exception) -> int:
-    """Vapi routes answer a provider's rate limit as any upstream failure: 502."""
+    """Vapi routes answer a provider's rate limit as any upstream failure: 502 (this server's own limits
+    stay 429)."""
     status = status_of(error)
-    return 502 if status == 429 else status
+    return 502 if status == 429 and isinstance(error, UpstreamError) else status
+
+
+def retry_after_headers(error: Exception) -> dict[str, str] | None:
+    """`Retry-After` for this server's rate limits (and, to OpenAI clients, a provider's)."""
+    if isinstance(error, RateLimited):
+        return {"retry-after": str(error.retry_after_seconds)}
+    return None
 
 
 def error_envelope_of(error: Exception) -> tuple[int, dict[str, Any]]:
@@ -186,7 +200,7 @@ def domain_error_response(error: Exception, openai: bool = False) -> Response:
         log.error("unhandled error", exc_info=error)
     if openai:
         status, envelope = error_envelope_of(error)
-        headers = None
+        headers = retry_after_headers(error)
         if isinstance(error, UpstreamError) and error.retry_after is not None and status == 429:
             headers = {"retry-after": str(max(1, round(error.retry_after)))}
         return Response(
@@ -195,15 +209,16 @@ def domain_error_response(error: Exception, openai: bool = False) -> Response:
     if status == 500:
         return error_response(500, "Internal server error")
     message = error.message if isinstance(error, ChatloomError) else str(error)
-    return error_response(vapi_status(error), message)
+    return error_response(vapi_status(error), message, headers=retry_after_headers(error))
 
 
 def _openai(request: Request) -> bool:
-    return request.url.path.startswith(OPENAI_PATH_PREFIX)
+    return request.url.path.startswith(OPENAI_PATHS)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Vapi's error body everywhere, OpenAI's envelope (with Vapi's fields) under /chat/responses."""
+    """Vapi's error body everywhere, OpenAI's envelope (with Vapi's fields) under /chat/responses and
+    /chat/web/responses."""
 
     async def on_domain_error(request: Request, exc: Exception) -> Response:
         return domain_error_response(exc, _openai(request))

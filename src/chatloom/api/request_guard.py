@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chatloom.api.errors import OPENAI_PATH_PREFIX, error_body, error_envelope
+from chatloom.api.errors import OPENAI_PATHS, error_body, error_envelope
 
 log = logging.getLogger("chatloom.api")
 
@@ -85,7 +85,7 @@ class RequestGuard:
 
     @staticmethod
     async def _answer(scope: Scope, send: Send, status: int, message: str, field: str | None = None) -> None:
-        if scope["path"].startswith(OPENAI_PATH_PREFIX):
+        if scope["path"].startswith(OPENAI_PATHS):
             body = orjson.dumps(error_envelope(status, message, field))
         else:
             body = orjson.dumps(error_body(status, message))

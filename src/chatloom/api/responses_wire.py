@@ -39,6 +39,8 @@ class ResponseShape:
     temperature: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     background: bool = False
+    session_id: str | None = None
+    """Web chat: the session the turn ran on, echoed as `sessionId` so the next turn can name it."""
 
 
 def message_item_id(chat_id: str, output_index: int) -> str:
@@ -107,7 +109,9 @@ def response_object(
     usage: dict[str, Any] | None,
     error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    session = {"sessionId": shape.session_id} if shape.session_id is not None else {}
     return {
+        **session,
         "id": chat_id,
         "object": "response",
         "created_at": created_at,

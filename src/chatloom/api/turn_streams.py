@@ -65,13 +65,17 @@ async def drive(events: AsyncIterator[TurnEvent], framing: StreamFraming, stream
 
 
 async def start_streamed(
-    services: Services, turn: PreparedTurn, framing: StreamFraming, background: bool
+    services: Services,
+    turn: PreparedTurn,
+    framing: StreamFraming,
+    events: AsyncIterator[TurnEvent],
+    background: bool,
 ) -> TurnStream:
     """Starts the turn in its own task (a client that leaves does not stop it). The task runs at once, up
     to its first wait (the model request on its way): that keeps the time to the first token short."""
     info = StreamInfo(turn.chat_id, turn.context.request.org_id, framing.kind, "queued", background)
     stream = services.relay.open(info)
-    stream.task = services.in_flight.spawn(drive(services.engine.run(turn, stream=True), framing, stream))
+    stream.task = services.in_flight.spawn(drive(events, framing, stream))
     await asyncio.sleep(0)
     return stream
 

@@ -10,6 +10,10 @@ class ChatloomError(Exception):
         super().__init__(message if isinstance(message, str) else "; ".join(message))
         self.message = message
 
+    @property
+    def message_text(self) -> str:
+        return str(self)
+
 
 class InvalidRequest(ChatloomError):
     """The request is malformed or inconsistent (HTTP 400). `field` names the offending field."""
@@ -27,12 +31,32 @@ class Unauthorized(ChatloomError):
     """Missing or invalid API key (HTTP 401)."""
 
 
+class Forbidden(ChatloomError):
+    """A valid key that may not do this: a public key's origin or assistant restriction (HTTP 403)."""
+
+
+class RateLimited(ChatloomError):
+    """Too many requests for one limit (HTTP 429); `retry_after_seconds` says when to try again."""
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class SessionClosed(InvalidRequest):
+    """The session is completed or expired and takes no more chats (HTTP 400)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="sessionId")
+
+
 class ProviderNotConfigured(InvalidRequest):
     """The assistant's provider has no API key configured on this server (HTTP 400)."""
 
     def __init__(self, provider: str, env_var: str) -> None:
         super().__init__(
-            f"Provider '{provider}' is not configured: set the {env_var} environment variable on the server.",
+            f"Provider '{provider}' is not configured: add a credential for it with POST /credential, "
+            f"or set the {env_var} environment variable on the server.",
             field="model.provider",
         )
         self.env_var = env_var

@@ -49,6 +49,9 @@ class TurnContext:
     assistant: dict[str, Any]
     model: dict[str, Any]
     history: list[Message]
+    history_log: tuple[str | None, int]
+    """Where `history` is stored: the first `length` messages of a log (None while there are none, or
+    for a chat stored before message logs whose messages could not be moved)."""
     prompt: list[Message]
     tools: list[dict[str, Any]]
     """The assistant's tools: inline `model.tools`, then the stored tools named by `model.toolIds`."""
@@ -100,6 +103,7 @@ async def build_context(
     inline = request.assistant
     overrides = request.assistant_overrides
     history: list[Message] = []
+    history_log: tuple[str | None, int] = (None, 0)
     session_prompt: list[Message] | None = None
     async with AsyncExitStack() as stack:
         connection: AsyncConnection | None = None
@@ -112,19 +116,27 @@ async def build_context(
             return connection
 
         if request.session_id is not None:
-            state = await sessions.read_for_turn(await conn(), request.org_id, request.session_id, now)
+            state = await sessions.read_for_turn(
+                await conn(), db.messages, request.org_id, request.session_id, now
+            )
             if state is None:
                 raise NotFound(f"Session {request.session_id} not found")
             history = list(state.document.get("messages", []))
+            history_log = state.log
             assistant_id = state.document.get("assistantId")
             inline = state.document.get("assistant")
             overrides = state.document.get("assistantOverrides")
             session_prompt = state.prompt
         if request.previous_chat_id is not None:
-            previous = await chats.get(await conn(), request.org_id, request.previous_chat_id)
-            if previous is None:
+            previous_chat = await chats.read(
+                await conn(), db.messages, request.org_id, request.previous_chat_id
+            )
+            if previous_chat is None:
                 raise NotFound(f"Chat {request.previous_chat_id} (previousChatId) not found")
+            previous = previous_chat.document
             history = [*previous.get("messages", []), *previous.get("output", [])]
+            place = previous_chat.place
+            history_log = (place.log_id, place.output_end) if place is not None else (None, len(history))
             if assistant_id is None and inline is None:
                 assistant_id = previous.get("assistantId")
                 inline = previous.get("assistant")
@@ -161,6 +173,7 @@ async def build_context(
         assistant=assistant,
         model=model,
         history=history,
+        history_log=history_log,
         prompt=prompt,
         tools=tools,
     )
@@ -179,6 +192,8 @@ async def resolve_tools(conn: AsyncConnection, org_id: str, model: dict[str, Any
 def check_tool_results(history: list[Message], new_input: list[Message]) -> None:
     """Each tool message in the input must answer a call that is still open (a client-side tool call of
     the conversation, or one in the input itself), once."""
+    if not any(message["role"] == "tool" for message in new_input):
+        return  # nothing to check, and a long history is not walked on every turn
     open_calls: set[str] = set()
     for message in history:
         _track(open_calls, message)

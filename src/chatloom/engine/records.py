@@ -1,4 +1,5 @@
-"""Record operations outside a turn: assistant and tool CRUD, and reading, listing or deleting chats.
+"""Record operations outside a turn: document CRUD (tools; assistants build on it in assistants.py),
+reading, listing or deleting chats, and their costs per day.
 
 Each operation is one short transaction, scoped to the caller's org; a missing or foreign id raises
 `NotFound`.
@@ -7,13 +8,16 @@ Each operation is one short transaction, scoped to the caller's org; a missing o
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from chatloom.domain.errors import NotFound
 from chatloom.domain.ids import iso, new_id, utc_now
-from chatloom.engine.assistant_cache import AssistantCache
+from chatloom.engine.redaction import public_document
 from chatloom.engine.server_messages import ServerMessages
-from chatloom.store import assistants, chats, tools
+from chatloom.store import analytics, chats, tools
+from chatloom.store.analytics import CostGroup, DailyCost
 from chatloom.store.db import Database
 from chatloom.store.documents import Document, DocumentStore, ListQuery, Page
 
@@ -25,33 +29,45 @@ class DocumentRecords:
     the stored document inside the write transaction, so a concurrent change is never lost."""
 
     def __init__(
-        self, db: Database, store: DocumentStore, noun: str, changed: Callable[[str, str], None] | None = None
+        self,
+        db: Database,
+        store: DocumentStore,
+        noun: str,
+        changed: Callable[[str, str], None] | None = None,
+        present: Callable[[Document], Document] | None = None,
     ) -> None:
+        """`present` turns a stored document into what the API shows (e.g. secrets masked)."""
         self.db = db
         self.store = store
         self.noun = noun
         self.changed = changed or (lambda _org_id, _doc_id: None)
+        self.present = present or (lambda document: document)
 
     def _not_found(self, doc_id: str) -> NotFound:
         return NotFound(f"{self.noun} {doc_id} not found")
 
     async def create(self, org_id: str, fields: dict[str, Any]) -> Document:
+        """Stores a new document; an `id`, `orgId` or time in `fields` (an exported document) is replaced."""
+        fields = {key: value for key, value in fields.items() if key not in STORED_FIELDS}
         doc_id, now = new_id(), utc_now()
         async with self.db.write(starts_with_write=True) as conn:
             await self.store.insert(conn, org_id, doc_id, fields, now)
-        return {"id": doc_id, "orgId": org_id, **fields, "createdAt": iso(now), "updatedAt": iso(now)}
+        return self.present(
+            {"id": doc_id, "orgId": org_id, **fields, "createdAt": iso(now), "updatedAt": iso(now)}
+        )
 
     async def get(self, org_id: str, doc_id: str) -> Document:
         async with self.db.read() as conn:
             document = await self.store.get(conn, org_id, doc_id)
         if document is None:
             raise self._not_found(doc_id)
-        return document
+        return self.present(document)
 
     async def get_many(self, org_id: str, ids: Sequence[str]) -> list[Document]:
         """The org's documents among `ids`, in that order; unknown ids are left out for the caller."""
         async with self.db.read() as conn:
-            return await self.store.get_many(conn, org_id, ids)
+            documents = await self.store.get_many(conn, org_id, ids)
+        return [self.present(document) for document in documents]
 
     async def update(
         self, org_id: str, doc_id: str, revise: Callable[[Document], dict[str, Any]]
@@ -67,7 +83,7 @@ class DocumentRecords:
             await self.store.replace(conn, org_id, doc_id, document, now)
         self.changed(org_id, doc_id)  # after the commit, so no reader can keep the old version
         document["updatedAt"] = iso(now)
-        return document
+        return self.present(document)
 
     async def merge(self, org_id: str, doc_id: str, changes: dict[str, Any]) -> Document:
         """`update` where the given top-level fields replace the stored ones."""
@@ -83,34 +99,60 @@ class DocumentRecords:
         self.changed(org_id, doc_id)
         if document is None:
             raise self._not_found(doc_id)
-        return document
+        return self.present(document)
 
     async def list(self, org_id: str, query: ListQuery) -> list[Document]:
         async with self.db.read() as conn:
-            return (await self.store.list_(conn, org_id, query)).items
-
-
-def assistant_records(db: Database, cache: AssistantCache) -> DocumentRecords:
-    """Assistants: every change drops this process's cached copy."""
-    return DocumentRecords(db, assistants.STORE, "Assistant", cache.forget)
+            documents = (await self.store.list_(conn, org_id, query)).items
+        return [self.present(document) for document in documents]
 
 
 def tool_records(db: Database) -> DocumentRecords:
     return DocumentRecords(db, tools.STORE, "Tool")
 
 
-class ChatRecords(DocumentRecords):
-    """Chats are written by turns; here they are read, listed (with a total) and deleted."""
+class ChatRecords:
+    """Chats are written by turns; here they are read, listed (with a total) and deleted. Deleting a chat
+    also deletes the messages no other chat or session still reads."""
 
     def __init__(self, db: Database, server_messages: ServerMessages) -> None:
-        super().__init__(db, chats.STORE, "Chat")
+        self.db = db
         self.server_messages = server_messages
 
+    async def get(self, org_id: str, doc_id: str) -> Document:
+        async with self.db.read() as conn:
+            document = await chats.get(conn, self.db.messages, org_id, doc_id)
+        if document is None:
+            raise NotFound(f"Chat {doc_id} not found")
+        return public_document(document)
+
     async def delete(self, org_id: str, doc_id: str) -> Document:
-        document = await super().delete(org_id, doc_id)
+        async with self.db.write() as conn:
+            document = await chats.delete_chat(conn, self.db.messages, org_id, doc_id)
+        if document is None:
+            raise NotFound(f"Chat {doc_id} not found")
+        document = public_document(document)
         await self.server_messages.about("chat.deleted", org_id, document, {"chat": document})
         return document
 
     async def page(self, org_id: str, query: ListQuery) -> Page:
         async with self.db.read() as conn:
-            return await self.store.list_(conn, org_id, query, count=True)
+            page = await chats.list_(conn, self.db.messages, org_id, query, count=True)
+        page.items = [public_document(document) for document in page.items]
+        return page
+
+    async def daily_costs(self, org_id: str, days: int, group_by: CostGroup) -> CostReport:
+        """Costs of the last `days` UTC days (today included), per day and per group."""
+        today = utc_now().date()
+        first = today - timedelta(days=days - 1)
+        since = datetime.combine(first, time.min, tzinfo=UTC)
+        async with self.db.read() as conn:
+            rows = await analytics.daily_costs(conn, org_id, since, group_by)
+        return CostReport(first, today, [row for row in rows if first <= row.day <= today])
+
+
+@dataclass(frozen=True, slots=True)
+class CostReport:
+    first_day: date
+    last_day: date
+    rows: list[DailyCost]

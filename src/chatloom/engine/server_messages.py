@@ -7,23 +7,38 @@ the dispatcher delivers in the background, with retries, and a failing endpoint 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chatloom.engine.assistant_cache import AssistantCache
+from chatloom.engine.redaction import public_assistant_document, public_document
 from chatloom.store import assistants
 from chatloom.store.db import Database
 
+if TYPE_CHECKING:
+    from chatloom.engine.credentials import Credentials
+
+AuthHeaders = Callable[[], Awaitable[Mapping[str, str]]]
+
 
 class Dispatcher(Protocol):
-    def dispatch(self, server: Mapping[str, Any], message: dict[str, Any]) -> None: ...
+    def dispatch(
+        self, server: Mapping[str, Any], message: dict[str, Any], auth: AuthHeaders | None = None
+    ) -> None: ...
 
 
 class ServerMessages:
-    def __init__(self, dispatcher: Dispatcher, db: Database, cache: AssistantCache) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        db: Database,
+        cache: AssistantCache,
+        credentials: Credentials | None = None,
+    ) -> None:
         self.dispatcher = dispatcher
         self.db = db
         self.cache = cache
+        self.credentials = credentials
 
     async def about(
         self, kind: str, org_id: str, document: Mapping[str, Any], payload: dict[str, Any]
@@ -57,15 +72,35 @@ class ServerMessages:
         server = overrides.get("server") or assistant.get("server")
         if kind not in enabled or not isinstance(server, dict) or not server.get("url"):
             return
-        message: dict[str, Any] = {"type": kind, **payload}
+        message: dict[str, Any] = {
+            "type": kind,
+            **{
+                name: public_document(value) if isinstance(value, dict) else value
+                for name, value in payload.items()
+            },
+        }
         if assistant:
             message.setdefault("assistant", public_assistant(assistant))
-        self.dispatcher.dispatch(server, message)
+        self.dispatcher.dispatch(server, message, self._auth(server, payload))
+
+    def _auth(self, server: Mapping[str, Any], payload: Mapping[str, Any]) -> AuthHeaders | None:
+        """The headers of `server.credentialId`, from the org of the chat or session the message is about."""
+        credential_id = server.get("credentialId")
+        documents = [value for value in payload.values() if isinstance(value, Mapping)]
+        org_id = next((d["orgId"] for d in documents if isinstance(d.get("orgId"), str)), None)
+        if not credential_id or org_id is None or self.credentials is None:
+            return None
+        credentials = self.credentials
+
+        async def headers() -> Mapping[str, str]:
+            return await credentials.headers_for(org_id, str(credential_id), "server.credentialId")
+
+        return headers
 
 
 def public_assistant(assistant: Mapping[str, Any]) -> dict[str, Any]:
-    """The assistant as sent to webhooks: without the server's secret."""
-    document = dict(assistant)
+    """The assistant as sent to webhooks: without the server's secret, its credentials masked."""
+    document = public_assistant_document(assistant)
     server = document.get("server")
     if isinstance(server, dict) and "secret" in server:
         document["server"] = {k: v for k, v in server.items() if k != "secret"}

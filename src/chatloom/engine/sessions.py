@@ -8,11 +8,12 @@ a PATCH that reopens it (`status: "active"`).
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from chatloom.domain.errors import InvalidRequest, NotFound, SessionBusy
+from chatloom.domain.errors import NotFound, SessionBusy, SessionClosed
 from chatloom.domain.ids import iso, new_id, utc_now
 from chatloom.engine.context import render_system_messages
 from chatloom.engine.server_messages import ServerMessages
@@ -21,6 +22,9 @@ from chatloom.store.db import Database
 from chatloom.store.documents import Document, ListQuery, Page
 
 DEFAULT_EXPIRATION_SECONDS = 86_400
+RENEWALS_PER_LEASE = 3
+
+log = logging.getLogger("chatloom.sessions")
 
 
 def _expires(now: datetime, document: Document) -> datetime:
@@ -76,7 +80,7 @@ class SessionRecords:
 
     async def get(self, org_id: str, session_id: str) -> Document:
         async with self.db.read() as conn:
-            document = await sessions.get(conn, org_id, session_id, utc_now())
+            document = await sessions.get(conn, self.db.messages, org_id, session_id, utc_now())
         if document is None:
             raise _not_found(session_id)
         return document
@@ -84,13 +88,22 @@ class SessionRecords:
     async def update(self, org_id: str, session_id: str, changes: dict[str, Any]) -> Document:
         now = utc_now()
         async with self.db.write() as conn:
-            found = await sessions.get_for_update(conn, org_id, session_id, now)
+            found = await sessions.get_for_update(conn, self.db.messages, org_id, session_id, now)
             if found is None:
                 raise _not_found(session_id)
-            document, current_expiry = found
-            expires_at = self._new_expiry(document, current_expiry, changes, now)
+            document = found.document
+            expires_at = self._new_expiry(document, found.expires_at, changes, now)
             document.update(changes)
-            await sessions.replace(conn, org_id, session_id, dict(document), now, expires_at)
+            await sessions.replace(
+                conn,
+                self.db.messages,
+                org_id,
+                found,
+                dict(document),
+                now,
+                expires_at,
+                new_messages="messages" in changes,
+            )
         document["updatedAt"] = iso(now)
         document["status"] = sessions.effective_status(document["status"], expires_at, now)
         await self._notify("session.updated", org_id, document)
@@ -110,7 +123,7 @@ class SessionRecords:
 
     async def delete(self, org_id: str, session_id: str) -> Document:
         async with self.db.write() as conn:
-            document = await sessions.delete(conn, org_id, session_id, utc_now())
+            document = await sessions.delete(conn, self.db.messages, org_id, session_id, utc_now())
         if document is None:
             raise _not_found(session_id)
         await self._notify("session.deleted", org_id, document)
@@ -118,7 +131,7 @@ class SessionRecords:
 
     async def list(self, org_id: str, query: ListQuery) -> Page:
         async with self.db.read() as conn:
-            return await sessions.list_(conn, org_id, query, utc_now())
+            return await sessions.list_(conn, self.db.messages, org_id, query, utc_now())
 
 
 @dataclass(slots=True)
@@ -126,7 +139,8 @@ class SessionLeases:
     """Serializes turns on a session across processes, holding no DB connection while waiting.
 
     Waiters in this process are woken as soon as a lease is released here; leases released by other
-    processes are noticed by polling (every 10 ms, backing off to 100 ms).
+    processes are noticed by polling (every 10 ms, backing off to 100 ms). A running turn keeps its
+    lease with `keep()`, so a lease outlives its holder by at most `lease_seconds`.
     """
 
     db: Database
@@ -151,13 +165,9 @@ class SessionLeases:
             if state == "missing":
                 raise _not_found(session_id)
             if state == "completed":
-                raise InvalidRequest(
-                    f"Session {session_id} is completed and accepts no more chats", field="sessionId"
-                )
+                raise SessionClosed(f"Session {session_id} is completed and accepts no more chats")
             if state == "expired":
-                raise InvalidRequest(
-                    f"Session {session_id} has expired and accepts no more chats", field="sessionId"
-                )
+                raise SessionClosed(f"Session {session_id} has expired and accepts no more chats")
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise SessionBusy(f"Session {session_id} is busy with another chat; try again")
@@ -177,3 +187,65 @@ class SessionLeases:
         async with self.db.write() as conn:
             await sessions.release_lease(conn, org_id, session_id, owner)
         self.released(session_id)
+
+    def keep(self, org_id: str, session_id: str, owner: str) -> LeaseRenewal:
+        """Starts renewing a held lease every third of `lease_seconds`; `stop()` it when the turn ends."""
+        return LeaseRenewal(self, org_id, session_id, owner)
+
+    async def renew(self, org_id: str, session_id: str, owner: str) -> bool:
+        """One short UPDATE guarded by the owner token; False when the lease was lost."""
+        until = utc_now() + timedelta(seconds=self.lease_seconds)
+        async with self.db.write(starts_with_write=True) as conn:
+            return await sessions.renew_lease(conn, org_id, session_id, owner, until)
+
+
+class LeaseRenewal:
+    """Renews one turn's lease while the turn runs. The first renewal comes one interval after the
+    start, so a turn shorter than that costs a timer and no statement. A renewal that finds the lease
+    taken stops renewing; the turn's final write then refuses to store it (see `append_turn`). A
+    renewal that fails (database unreachable) is retried at the next interval."""
+
+    def __init__(self, leases: SessionLeases, org_id: str, session_id: str, owner: str) -> None:
+        self._leases = leases
+        self._key = (org_id, session_id, owner)
+        self._interval = leases.lease_seconds / RENEWALS_PER_LEASE
+        self._task: asyncio.Task[None] | None = None
+        self._renewing = False
+        self._stopped = False
+        self.lost = False
+        self._timer = asyncio.get_running_loop().call_later(self._interval, self._start)
+
+    def _start(self) -> None:
+        if not self._stopped:
+            self._task = asyncio.get_running_loop().create_task(self._renew_until_stopped())
+
+    async def _renew_until_stopped(self) -> None:
+        org_id, session_id, owner = self._key
+        while not self._stopped:
+            self._renewing = True
+            try:
+                held = await self._leases.renew(org_id, session_id, owner)
+            except Exception as error:
+                log.warning("renewing the lease on session %s failed: %r", session_id, error)
+                held = True
+            finally:
+                self._renewing = False
+            if not held:
+                self.lost = True
+                if not self._stopped:
+                    log.warning("session %s: lost this turn's lease (taken over, or deleted)", session_id)
+                return
+            await asyncio.sleep(self._interval)
+
+    async def stop(self) -> None:
+        """Ends the renewals. A renewal already in flight finishes first (it changes nothing once the
+        turn released its lease); a sleeping one is cancelled."""
+        self._stopped = True
+        self._timer.cancel()
+        task = self._task
+        if task is None or task.done():
+            return
+        if not self._renewing:
+            task.cancel()
+        # wait() neither raises the task's cancellation here nor passes our own on to the task.
+        await asyncio.wait({task})

@@ -2,40 +2,93 @@
 
 Function tools carry an OpenAI function definition (`function: {name, description, parameters}`) plus
 Vapi-only settings (`server`, `messages`); apiRequest tools are offered under their `name` with their
-body schema (minus fixed values) as parameters. Other Vapi tool types are kept on the assistant but are
-not offered in chats.
+body schema (minus fixed values) as parameters; query tools as a function taking a `query`. An mcp tool
+stands for the tools its server lists when the turn starts (`add_mcp_tools`), each offered under its
+own name, or as `mcp<N>_<name>` (N: the mcp tool's 1-based place among the assistant's mcp tools) when
+the name is taken. Other Vapi tool types are kept on the assistant but are not offered in chats.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from chatloom.tools.api_request import model_parameters
+from chatloom.tools.mcp import McpListing
 
-CHAT_TOOL_TYPES = frozenset(("function", "apiRequest"))
+CHAT_TOOL_TYPES = frozenset(("function", "apiRequest", "query"))
+MCP_SERVER_TOOL = "mcp-server-tool"
+"""The toolbox's own type for one tool listed by an MCP server (never stored)."""
+QUERY_PARAMETERS = {
+    "type": "object",
+    "properties": {"query": {"type": "string", "description": "What to look up, as a full question."}},
+    "required": ["query"],
+}
+_NOT_A_NAME_CHAR = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def query_tool_name(tool: dict[str, Any]) -> str:
+    function = tool.get("function")
+    name = function.get("name") if isinstance(function, dict) else None
+    if isinstance(name, str) and name:
+        return name
+    bases = tool.get("knowledgeBases") or []
+    first = bases[0].get("name") if bases and isinstance(bases[0], dict) else None
+    return safe_name(f"query_{first}") if isinstance(first, str) and first else "query_knowledge_base"
 
 
 def tool_name(tool: dict[str, Any]) -> str | None:
-    if tool.get("type") == "function":
+    kind = tool.get("type")
+    if kind == "function":
         function = tool.get("function")
         name = function.get("name") if isinstance(function, dict) else None
+    elif kind == "query":
+        name = query_tool_name(tool)
     else:
         name = tool.get("name")
     return name if isinstance(name, str) and name else None
 
 
-def definition(tool: dict[str, Any]) -> dict[str, Any]:
+def safe_name(name: str) -> str:
+    """A function name every provider accepts: `[a-zA-Z0-9_-]{1,64}`."""
+    return (_NOT_A_NAME_CHAR.sub("_", name) or "tool")[:64]
+
+
+def query_description(tool: dict[str, Any]) -> str:
+    function = tool.get("function")
+    given = function.get("description") if isinstance(function, dict) else None
+    if isinstance(given, str) and given:
+        return given
+    bases = [b for b in tool.get("knowledgeBases") or [] if isinstance(b, dict)]
+    about = "; ".join(
+        f"{b.get('name') or 'knowledge base'}: {b['description']}"
+        if b.get("description")
+        else str(b.get("name"))
+        for b in bases
+        if b.get("name") or b.get("description")
+    )
+    return "Looks up information in the knowledge base" + (f" ({about})." if about else ".")
+
+
+def definition(name: str, tool: dict[str, Any]) -> dict[str, Any]:
     """The OpenAI function definition the model sees for a tool."""
-    if tool.get("type") == "function":
+    kind = tool.get("type")
+    if kind in ("function", MCP_SERVER_TOOL):
         function = tool["function"]
+        described = {k: function[k] for k in ("description", "parameters", "strict") if k in function}
+        return {"type": "function", "function": {"name": name, **described}}
+    if kind == "query":
         return {
             "type": "function",
             "function": {
-                k: function[k] for k in ("name", "description", "parameters", "strict") if k in function
+                "name": name,
+                "description": query_description(tool),
+                "parameters": QUERY_PARAMETERS,
             },
         }
-    described: dict[str, Any] = {"name": tool["name"], "parameters": model_parameters(tool)}
+    described = {"name": name, "parameters": model_parameters(tool)}
     if tool.get("description"):
         described["description"] = tool["description"]
     return {"type": "function", "function": described}
@@ -46,15 +99,45 @@ class Toolbox:
     """The assistant's chat tools by the name the model calls them."""
 
     by_name: dict[str, dict[str, Any]] = field(default_factory=dict)
+    mcp_tools: list[dict[str, Any]] = field(default_factory=list)
+    """The assistant's mcp tools, whose servers are listed when the turn starts."""
 
     @classmethod
     def of(cls, tools: list[dict[str, Any]]) -> Toolbox:
         box = cls()
         for tool in tools:
-            name = tool_name(tool) if isinstance(tool, dict) and tool.get("type") in CHAT_TOOL_TYPES else None
+            if not isinstance(tool, dict):
+                continue
+            if tool.get("type") == "mcp":
+                box.mcp_tools.append(tool)
+                continue
+            name = tool_name(tool) if tool.get("type") in CHAT_TOOL_TYPES else None
             if name is not None:
                 box.by_name[name] = tool
         return box
 
+    def add_mcp_tools(self, listings: Sequence[McpListing]) -> None:
+        """Adds what each of `mcp_tools` listed (same order); a name offered twice is prefixed."""
+        counts: dict[str, int] = {}
+        for listing in listings:
+            for spec in listing.tools:
+                counts[spec.name] = counts.get(spec.name, 0) + 1
+        for index, (tool, listing) in enumerate(zip(self.mcp_tools, listings, strict=True), start=1):
+            for spec in listing.tools:
+                name = safe_name(spec.name)
+                if counts[spec.name] > 1 or name in self.by_name:
+                    name = safe_name(f"mcp{index}_{spec.name}")
+                if name in self.by_name:
+                    continue
+                function: dict[str, Any] = {"parameters": spec.input_schema}
+                if spec.description:
+                    function["description"] = spec.description
+                self.by_name[name] = {
+                    "type": MCP_SERVER_TOOL,
+                    "mcpTool": tool,
+                    "toolName": spec.name,
+                    "function": function,
+                }
+
     def definitions(self) -> list[dict[str, Any]]:
-        return [definition(tool) for tool in self.by_name.values()]
+        return [definition(name, tool) for name, tool in self.by_name.items()]

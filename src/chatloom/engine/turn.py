@@ -25,12 +25,15 @@ from chatloom.domain.events import (
     TurnToolCalls,
 )
 from chatloom.domain.ids import iso, new_id, utc_now
-from chatloom.domain.messages import Message, ToolCall
+from chatloom.domain.messages import Message, ToolCall, assistant_message
 from chatloom.domain.usage import ModelCall
 from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.context import TurnContext, TurnRequest, build_context
+from chatloom.engine.credentials import NO_CREDENTIALS, Credentials, TurnCredentials
+from chatloom.engine.grounding import Grounding, needs_grounding
 from chatloom.engine.model_calls import ModelCaller
 from chatloom.engine.pricing import PriceBook
+from chatloom.engine.redaction import public_document
 from chatloom.engine.server_messages import ServerMessages, public_assistant
 from chatloom.engine.sessions import SessionLeases
 from chatloom.engine.tool_definitions import Toolbox
@@ -38,7 +41,7 @@ from chatloom.engine.tool_runner import ToolRunner
 from chatloom.outbound.guard import OutboundPolicy
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.registry import Endpoint, ProviderRegistry
-from chatloom.store import chats, sessions
+from chatloom.store import chats, message_logs, sessions
 from chatloom.store.db import Database
 from chatloom.tools.calls import error_result
 
@@ -55,6 +58,7 @@ class PreparedTurn:
     fallbacks: list[str]
     toolbox: Toolbox
     session_lease: str | None = None
+    credentials: TurnCredentials = NO_CREDENTIALS
 
 
 def cost_entry(call: ModelCall) -> dict[str, Any]:
@@ -92,9 +96,13 @@ class ChatEngine:
         max_tool_rounds: int = 10,
         assistant_cache: AssistantCache | None = None,
         max_upstream_bytes: int = 16 * 1024 * 1024,
+        credentials: Credentials | None = None,
+        grounding: Grounding | None = None,
     ) -> None:
+        self.grounding = grounding
         self.max_upstream_bytes = max_upstream_bytes
         self.assistant_cache = assistant_cache or AssistantCache(ttl_seconds=0)
+        self.credentials = credentials or Credentials.unkeyed(db)
         self.models = models
         self.tools = tools
         self.server_messages = server_messages
@@ -122,10 +130,21 @@ class ChatEngine:
 
     async def _prepare(self, request: TurnRequest) -> PreparedTurn:
         now = utc_now()
+        # Inline credentials are sealed before anything keeps them (the chat stores this assistant).
+        request.assistant = self.credentials.seal_assistant(request.assistant)
+        request.assistant_overrides = self.credentials.seal_assistant(request.assistant_overrides)
         context = await build_context(self.db, request, now, self.assistant_cache)
         model = context.model
         provider = str(model.get("provider"))
-        endpoint = self.providers.endpoint(provider, url=model.get("url"), headers=model.get("headers"))
+        credentials = await self.credentials.for_turn(
+            request.org_id, context.assistant, context.assistant_overrides
+        )
+        endpoint = self.providers.endpoint(
+            provider,
+            url=model.get("url"),
+            headers=model.get("headers"),
+            api_key=credentials.api_key(provider),
+        )
         if endpoint.user_supplied:
             self.outbound.check_url(endpoint.base_url, "model.url")
         temperature = request.temperature if request.temperature is not None else model.get("temperature")
@@ -147,16 +166,23 @@ class ChatEngine:
             tools=toolbox.definitions(),
         )
         fallbacks = [str(name) for name in model.get("fallbackModels") or []]
-        return PreparedTurn(new_id(), context, endpoint, model_request, now, fallbacks, toolbox)
+        return PreparedTurn(
+            new_id(), context, endpoint, model_request, now, fallbacks, toolbox, credentials=credentials
+        )
 
     async def run(self, turn: PreparedTurn, stream: bool) -> AsyncGenerator[TurnEvent, None]:
         session_id = turn.context.request.session_id
         stored = False
+        renewal = None
+        if turn.session_lease is not None and session_id is not None:
+            renewal = self.leases.keep(turn.context.request.org_id, session_id, turn.session_lease)
         try:
             async for event in self._run(turn, stream):
                 stored = stored or isinstance(event, TurnCompleted)
                 yield event
         finally:
+            if renewal is not None:
+                await renewal.stop()
             if turn.session_lease is not None and session_id is not None and not stored:
                 await self.leases.release(turn.context.request.org_id, session_id, turn.session_lease)
 
@@ -166,7 +192,12 @@ class ChatEngine:
         output: list[Message] = []
         calls: list[ModelCall] = []
         try:
-            for round_number in range(self.max_tool_rounds + 1):
+            direct_reply = await self._before_model_calls(turn)
+            if direct_reply is not None:  # the knowledge base answered itself: no model call
+                output.append(assistant_message(direct_reply))
+                if stream:
+                    yield TurnDelta(turn.chat_id, 0, direct_reply, session_id)
+            for round_number in range(self.max_tool_rounds + 1 if direct_reply is None else 0):
                 final_round = round_number == self.max_tool_rounds
                 request = replace(
                     turn.model_request,
@@ -206,20 +237,45 @@ class ChatEngine:
             return
         yield TurnCompleted(chat, output, calls)
 
-    async def _run_tools(self, turn: PreparedTurn, tool_calls: list[ToolCall], output: list[Message]) -> bool:
-        """Runs one round of tool calls, appending their results to `output`. False when some calls are
-        left to the client, which ends the turn."""
+    async def _before_model_calls(self, turn: PreparedTurn) -> str | None:
+        """Lists the assistant's MCP servers' tools and asks its knowledge base, when it has them; returns
+        the knowledge base's own reply, if it gave one."""
+        if self.grounding is None or not needs_grounding(turn.toolbox, turn.context.model):
+            return None
         context = turn.context
-        chat = {
+        grounded = await self.grounding.apply(
+            context.request.org_id,
+            turn.toolbox,
+            context.model,
+            turn.model_request.messages,
+            self._chat_so_far(turn, []),
+            public_assistant(context.assistant),
+        )
+        turn.model_request = replace(
+            turn.model_request, messages=grounded.messages, tools=turn.toolbox.definitions()
+        )
+        return grounded.reply
+
+    def _chat_so_far(self, turn: PreparedTurn, output: list[Message]) -> dict[str, Any]:
+        """The chat as tool servers and knowledge bases see it during the turn."""
+        context = turn.context
+        return {
             "id": turn.chat_id,
             "orgId": context.request.org_id,
             **({"assistantId": context.assistant_id} if context.assistant_id else {}),
             **({"sessionId": context.request.session_id} if context.request.session_id else {}),
             "messages": [*context.history, *context.request.input],
             "output": list(output),
+            "createdAt": iso(turn.started_at),
+            "updatedAt": iso(turn.started_at),
         }
-        assistant = public_assistant(context.assistant)
-        round_ = await self.tools.run(tool_calls, turn.toolbox, assistant, chat)
+
+    async def _run_tools(self, turn: PreparedTurn, tool_calls: list[ToolCall], output: list[Message]) -> bool:
+        """Runs one round of tool calls, appending their results to `output`. False when some calls are
+        left to the client, which ends the turn."""
+        chat = self._chat_so_far(turn, output)
+        assistant = public_assistant(turn.context.assistant)
+        round_ = await self.tools.run(tool_calls, turn.toolbox, assistant, chat, turn.credentials)
         output.extend(result.message() for result in round_.results)
         return not round_.client_calls
 
@@ -252,22 +308,58 @@ class ChatEngine:
         chat["output"] = output
         chat["costs"] = [cost_entry(call) for call in calls]
         chat["cost"] = sum(call.cost for call in calls)
-        async with self.db.write(starts_with_write=True) as conn:
-            await chats.insert(conn, request.org_id, turn.chat_id, chat, now)
-            if request.session_id is not None and turn.session_lease is not None:
-                await sessions.append_turn(
-                    conn,
-                    request.org_id,
-                    request.session_id,
-                    turn.session_lease,
-                    [*request.input, *output],
-                    chat["costs"],
-                    now,
-                )
+        written = await self._write(turn, chat, [*request.input, *output], now)
+        for place in written:
+            place.cached(self.db.messages)
         if request.session_id is not None:
             self.leases.released(request.session_id)
+        chat = public_document(chat)
         chat["createdAt"] = chat["updatedAt"] = iso(now)
         self.server_messages.send(
             "chat.created", context.assistant, context.assistant_overrides, {"chat": chat}
         )
         return chat
+
+    async def _write(
+        self, turn: PreparedTurn, chat: dict[str, Any], added: list[Message], now: datetime
+    ) -> list[message_logs.Written]:
+        """One write transaction: the turn's input and output appended to the conversation's log, the chat
+        row, and on a session its new end, costs and released lease. Returns where the messages went."""
+        context = turn.context
+        request = context.request
+        org_id, session_id = request.org_id, request.session_id
+        history, base = context.history, context.history_log
+        async with self.db.write(starts_with_write=session_id is None) as conn:
+            session = None
+            if session_id is not None and turn.session_lease is not None:
+                session = await sessions.lock_for_turn(conn, org_id, session_id)
+            if session is not None and sessions.log_of(session) == base:
+                # The usual case: the session still ends where this turn read it, so both share the append.
+                written = await message_logs.append(conn, org_id, base, history, added, now)
+                session_written: message_logs.Written | None = written
+            else:
+                written = await message_logs.append(
+                    conn,
+                    org_id,
+                    base,
+                    history,
+                    added,
+                    now,
+                    base_is_held=False,
+                    continues_chat=request.previous_chat_id,
+                )
+                session_written = None
+                if session is not None:
+                    # The session's messages changed during the turn (replaced, or its lease ran out):
+                    # the turn goes after what it holds now, as before, and the chat keeps what it saw.
+                    session_base = sessions.log_of(session)
+                    session_written = await message_logs.append(conn, org_id, session_base, None, added, now)
+            end = written.start + len(added)
+            place = chats.LogPlace(written.log_id, written.start, written.start + len(request.input), end)
+            await chats.insert(conn, org_id, turn.chat_id, chat, place, now)
+            if session is not None and session_written is not None and turn.session_lease is not None:
+                session_end = (session_written.log_id, session_written.start + len(added))
+                await sessions.append_turn(conn, session, turn.session_lease, session_end, chat["costs"], now)
+        if session_written is not None and session_written is not written:
+            return [written, session_written]
+        return [written]

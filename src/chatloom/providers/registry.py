@@ -1,7 +1,9 @@
 """Maps a Vapi `model.provider` to its adapter, endpoint and credentials.
 
-Keys come from `<PROVIDER>_API_KEY` and base URLs from `<PROVIDER>_BASE_URL` (PROVIDER upper-cased,
-`-` as `_`). custom-llm takes its base URL from the assistant (`model.url`) and needs no key.
+A key given by the caller (an org's or assistant's credential) wins; else it comes from
+`<PROVIDER>_API_KEY`. Base URLs come from `<PROVIDER>_BASE_URL` (PROVIDER upper-cased, `-` as `_`); a
+server named there may need no key (Ollama, vLLM). custom-llm takes its base URL from the assistant
+(`model.url`) and needs no key.
 """
 
 from __future__ import annotations
@@ -91,10 +93,15 @@ class ProviderRegistry:
         return sorted(self._specs)
 
     def endpoint(
-        self, provider: str, url: str | None = None, headers: Mapping[str, str] | None = None
+        self,
+        provider: str,
+        url: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        api_key: str | None = None,
     ) -> Endpoint:
         """The endpoint for `provider`; `url` and `headers` are the assistant's, used only by providers
-        whose endpoint the assistant names (custom-llm). Raises a 400-class error naming what is missing."""
+        whose endpoint the assistant names (custom-llm); `api_key` is a credential's key, which wins over
+        the environment's. Raises a 400-class error naming what is missing."""
         spec = self._specs.get(provider)
         if spec is None:
             raise InvalidRequest(
@@ -102,15 +109,16 @@ class ProviderRegistry:
                 f"(supported: {', '.join(self.providers)})",
                 field="model.provider",
             )
-        key = self._first(spec.key_names)
-        if spec.key_required and not key:
+        key = api_key or self._first(spec.key_names)
+        base_url_override = self._first(spec.base_url_names)
+        if spec.key_required and not key and not base_url_override:
             raise ProviderNotConfigured(provider, " or ".join(spec.key_names))
         adapter = self._adapters.get(spec.name) or self._adapters[spec.dialect]
         if spec.endpoint_from_assistant:
             if not url:
                 raise InvalidRequest(f"model.url is required for provider '{provider}'", field="model.url")
             return Endpoint(adapter, url, key, headers or {}, user_supplied=True)
-        base_url = self._first(spec.base_url_names) or spec.default_base_url
+        base_url = base_url_override or spec.default_base_url
         assert base_url is not None, f"provider {provider} has no default base URL"
         return Endpoint(adapter, base_url, key, {})
 

@@ -1,11 +1,30 @@
-"""Chat documents, scoped to their org. A chat is written once, when its turn completes."""
+"""Chat documents, scoped to their org. A chat is written once, when its turn completes.
+
+Its messages live in a message log: the row keeps where (`log_id`, and the ends of its history, input
+and output), and its body keeps `"messages": null, "output": null` placeholders that reads fill in, so
+the document's keys keep their order.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from chatloom.store.documents import DocumentStore
+from sqlalchemy import Row, bindparam, delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chatloom.store import message_logs
+from chatloom.store.documents import (
+    Document,
+    ListQuery,
+    Page,
+    insert_document,
+    list_documents,
+    to_document,
+)
+from chatloom.store.message_cache import MessageCache
 from chatloom.store.tables import chats
 
 SORTABLE = {"createdAt": "created_at", "cost": "cost", "duration": "created_at"}
@@ -20,8 +39,122 @@ def _columns(document: Mapping[str, Any]) -> dict[str, Any]:
         "previous_chat_id": document.get("previousChatId"),
         "name": document.get("name"),
         "cost": document.get("cost", 0.0),
+        "model": model_of(document),
     }
 
 
-STORE = DocumentStore(chats, _columns)
-insert, get, delete, list_ = STORE.insert, STORE.get, STORE.delete, STORE.list_
+def model_of(document: Mapping[str, Any]) -> str | None:
+    """The model that produced a chat's reply: the last `costs` entry's (a fallback's, when one
+    answered after the first model failed)."""
+    costs = document.get("costs")
+    if not isinstance(costs, list):
+        return None
+    for entry in reversed(costs):
+        model = entry.get("model") if isinstance(entry, dict) else None
+        if isinstance(model, dict) and isinstance(model.get("model"), str):
+            return str(model["model"])[:100]
+    return None
+
+
+@dataclass(slots=True)
+class LogPlace:
+    """Where a chat's messages are: log[0:history_end) history, then its input, then its output."""
+
+    log_id: str
+    history_end: int
+    input_end: int
+    output_end: int
+
+
+@dataclass(slots=True)
+class StoredChat:
+    document: Document
+    place: LogPlace | None
+
+
+async def insert(
+    conn: AsyncConnection, org_id: str, chat_id: str, document: Document, place: LogPlace, now: datetime
+) -> None:
+    """Stores the chat; its `messages` and `output` are already in the log at `place`."""
+    body = {**document, "messages": None, "output": None}
+    columns = {
+        **_columns(document),
+        "log_id": place.log_id,
+        "history_end": place.history_end,
+        "input_end": place.input_end,
+        "output_end": place.output_end,
+    }
+    await insert_document(
+        conn, chats, org_id=org_id, doc_id=chat_id, document=body, created_at=now, columns=columns
+    )
+
+
+def _place(row: Row[Any]) -> LogPlace | None:
+    if row.log_id is None:
+        return None
+    return LogPlace(row.log_id, row.history_end, row.input_end, row.output_end)
+
+
+async def _filled(conn: AsyncConnection, cache: MessageCache, rows: Sequence[Row[Any]]) -> list[StoredChat]:
+    """The rows' documents with their messages, in a constant number of queries; a chat whose messages
+    are gone (deleted while this read ran) is left out."""
+    wanted: dict[str, int] = {}
+    for row in rows:
+        if row.log_id is not None:
+            wanted[row.log_id] = max(wanted.get(row.log_id, 0), row.output_end)
+    logs = await message_logs.read(conn, cache, wanted) if wanted else {}
+    found: list[StoredChat] = []
+    for row in rows:
+        document = to_document(row)
+        place = _place(row)
+        if place is not None:
+            messages = logs.get(place.log_id, [])
+            if len(messages) < place.output_end:
+                continue
+            document["messages"] = messages[: place.input_end]
+            document["output"] = messages[place.input_end : place.output_end]
+        found.append(StoredChat(document, place))
+    return found
+
+
+_GET = select(chats).where(chats.c.id == bindparam("doc_id"), chats.c.org_id == bindparam("org_id"))
+
+
+async def read(conn: AsyncConnection, cache: MessageCache, org_id: str, chat_id: str) -> StoredChat | None:
+    row = (await conn.execute(_GET, {"doc_id": chat_id, "org_id": org_id})).first()
+    if row is None:
+        return None
+    found = await _filled(conn, cache, [row])
+    return found[0] if found else None
+
+
+async def get(conn: AsyncConnection, cache: MessageCache, org_id: str, chat_id: str) -> Document | None:
+    stored = await read(conn, cache, org_id, chat_id)
+    return stored.document if stored is not None else None
+
+
+async def list_(
+    conn: AsyncConnection, cache: MessageCache, org_id: str, query: ListQuery, *, count: bool = False
+) -> Page:
+    rows: list[Row[Any]] = []
+
+    def keep(row: Row[Any]) -> Document:
+        rows.append(row)
+        return {}
+
+    page = await list_documents(conn, chats, org_id, query, count=count, convert=keep)
+    page.items = [stored.document for stored in await _filled(conn, cache, rows)]
+    return page
+
+
+async def delete_chat(
+    conn: AsyncConnection, cache: MessageCache, org_id: str, chat_id: str
+) -> Document | None:
+    """Deletes the chat and the messages nothing else references any more; returns the chat as it was."""
+    stored = await read(conn, cache, org_id, chat_id)
+    if stored is None:
+        return None
+    await conn.execute(delete(chats).where(chats.c.id == chat_id, chats.c.org_id == org_id))
+    if stored.place is not None:
+        await message_logs.release(conn, cache, [stored.place.log_id])
+    return stored.document

@@ -17,6 +17,8 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from chatloom.store.message_cache import MessageCache
+
 READ_ONLY = "chatloom_read_only"
 STARTS_WITH_WRITE = "chatloom_starts_with_write"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -91,10 +93,13 @@ def create_engine(url: str, pool_size: int = 10, sqlite_synchronous: str = "FULL
 class Database:
     """`read()` runs queries without a transaction (each statement sees committed data; no BEGIN/COMMIT
     round trips); `write()` is one atomic transaction. On SQLite, writers of this process queue on an
-    asyncio lock instead of sleeping in SQLite's busy handler, which keeps tail latency low."""
+    asyncio lock instead of sleeping in SQLite's busy handler, which keeps tail latency low.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    `messages` is this process's cache of decoded conversation messages (see `MessageCache`)."""
+
+    def __init__(self, engine: AsyncEngine, message_cache_bytes: int = 64 * 1024 * 1024) -> None:
         self.engine = engine
+        self.messages = MessageCache(message_cache_bytes)
         self.dialect = engine.dialect.name
         self._sqlite_writer = asyncio.Lock() if self.dialect == "sqlite" else None
 
@@ -119,6 +124,17 @@ class Database:
                 conn = await conn.execution_options(**{STARTS_WITH_WRITE: True})
             async with conn.begin():
                 yield conn
+
+    @asynccontextmanager
+    async def single_statement(self) -> AsyncIterator[AsyncConnection]:
+        """For one writing statement that is atomic by itself: on PostgreSQL it runs in autocommit (no
+        BEGIN/COMMIT round trips); on SQLite it is a `write()` that starts with its write."""
+        if self._sqlite_writer is None:
+            async with self.engine.connect() as conn:
+                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
+        async with self.write(starts_with_write=True) as conn:
+            yield conn
 
     async def dispose(self) -> None:
         await self.engine.dispose()

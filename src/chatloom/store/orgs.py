@@ -1,12 +1,18 @@
-"""Orgs and their API keys. Keys are random, shown once, and stored only as SHA-256 hashes."""
+"""Orgs and their API keys. Keys are random, shown once, and stored only as SHA-256 hashes.
+
+A key is private (the whole API) or public (web chat only, safe to put in a page), and a public key may
+be restricted to some origins and some assistants.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -14,10 +20,24 @@ from chatloom.domain.ids import new_id, utc_now
 from chatloom.store.tables import api_keys, orgs
 
 KEY_PREFIX = "cl_"
+PUBLIC_KEY_PREFIX = "cl_pub_"
+PRIVATE, PUBLIC = "private", "public"
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAccess:
+    """What a valid key may do: its org, its kind, and (public keys) the origins and assistants it is
+    restricted to (None: any)."""
+
+    key_id: str
+    org_id: str
+    public: bool = False
+    origins: frozenset[str] | None = None
+    assistant_ids: frozenset[str] | None = None
 
 
 @dataclass(slots=True)
@@ -29,6 +49,17 @@ class ApiKeyInfo:
     name: str | None
     created_at: datetime
     revoked_at: datetime | None
+    kind: str = PRIVATE
+    origins: list[str] | None = None
+    assistant_ids: list[str] | None = None
+
+
+def _json_list(values: Sequence[str] | None) -> str | None:
+    return orjson.dumps(sorted(set(values))).decode() if values else None
+
+
+def _loaded(text: str | None) -> list[str] | None:
+    return [str(value) for value in orjson.loads(text)] if text else None
 
 
 async def ensure_org(conn: AsyncConnection, name: str) -> str:
@@ -40,29 +71,63 @@ async def ensure_org(conn: AsyncConnection, name: str) -> str:
     return str(org_id)
 
 
-async def create_key(conn: AsyncConnection, org_id: str, name: str | None = None) -> str:
-    """A new key for the org; the plaintext is returned here and never stored."""
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
+async def create_key(
+    conn: AsyncConnection,
+    org_id: str,
+    name: str | None = None,
+    *,
+    public: bool = False,
+    origins: Sequence[str] | None = None,
+    assistant_ids: Sequence[str] | None = None,
+) -> str:
+    """A new key for the org; the plaintext is returned here and never stored. Restrictions apply to
+    public keys only (a private key can do everything anyway)."""
+    if not public and (origins or assistant_ids):
+        raise ValueError("only public keys take origin or assistant restrictions")
+    key = (PUBLIC_KEY_PREFIX if public else KEY_PREFIX) + secrets.token_urlsafe(32)
     await conn.execute(
         insert(api_keys).values(
             id=new_id(),
             org_id=org_id,
             key_hash=hash_key(key),
-            prefix=key[:10],
+            # A public key's prefix shows a few more characters, past the longer "cl_pub_".
+            prefix=key[:14] if public else key[:10],
             name=name,
             created_at=utc_now(),
+            kind=PUBLIC if public else PRIVATE,
+            allowed_origins=_json_list(origins),
+            allowed_assistant_ids=_json_list(assistant_ids),
         )
     )
     return key
 
 
+async def access_for_key(conn: AsyncConnection, key: str) -> KeyAccess | None:
+    """What a valid (unrevoked) key may do, else None."""
+    statement = select(
+        api_keys.c.id,
+        api_keys.c.org_id,
+        api_keys.c.kind,
+        api_keys.c.allowed_origins,
+        api_keys.c.allowed_assistant_ids,
+    ).where(api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None))
+    row = (await conn.execute(statement)).first()
+    if row is None:
+        return None
+    origins, assistant_ids = _loaded(row.allowed_origins), _loaded(row.allowed_assistant_ids)
+    return KeyAccess(
+        key_id=str(row.id),
+        org_id=str(row.org_id),
+        public=row.kind == PUBLIC,
+        origins=frozenset(origins) if origins is not None else None,
+        assistant_ids=frozenset(assistant_ids) if assistant_ids is not None else None,
+    )
+
+
 async def org_for_key(conn: AsyncConnection, key: str) -> str | None:
     """The org id a valid (unrevoked) key belongs to, else None."""
-    statement = select(api_keys.c.org_id).where(
-        api_keys.c.key_hash == hash_key(key), api_keys.c.revoked_at.is_(None)
-    )
-    org_id = (await conn.execute(statement)).scalar_one_or_none()
-    return str(org_id) if org_id is not None else None
+    access = await access_for_key(conn, key)
+    return access.org_id if access is not None else None
 
 
 async def list_keys(conn: AsyncConnection, org_name: str | None = None) -> list[ApiKeyInfo]:
@@ -82,6 +147,9 @@ async def list_keys(conn: AsyncConnection, org_name: str | None = None) -> list[
             name=row.name,
             created_at=row.created_at,
             revoked_at=row.revoked_at,
+            kind=row.kind,
+            origins=_loaded(row.allowed_origins),
+            assistant_ids=_loaded(row.allowed_assistant_ids),
         )
         for row in (await conn.execute(statement)).all()
     ]

@@ -1,12 +1,17 @@
 """Session rows: the conversation document, its rendered prompt, expiry and the turn lease.
 
+The session's messages live in a message log (`log_id`, `log_length`); the body keeps a
+`"messages": null` placeholder that reads fill in, so the document's keys keep their order.
+
 A session's turns are serialized by a lease (`lease_owner`, `lease_until`) taken in a short
-transaction before the model is called and released in the transaction that appends the turn, so no
-connection is held while the model answers and the lease works across any number of processes.
+transaction before the model is called, renewed while the turn runs and released in the transaction
+that appends the turn, so no connection is held while the model answers and the lease works across
+any number of processes.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -16,9 +21,11 @@ from sqlalchemy import Row, or_, select, update
 from sqlalchemy import delete as sa_delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatloom.domain.errors import SessionBusy
 from chatloom.domain.messages import Message
-from chatloom.store import documents
+from chatloom.store import documents, message_logs
 from chatloom.store.documents import Document, ListQuery, Page
+from chatloom.store.message_cache import MessageCache
 from chatloom.store.tables import sessions
 
 SORTABLE = {"createdAt": "created_at", "cost": "cost", "duration": "created_at"}
@@ -27,12 +34,24 @@ SORTABLE = {"createdAt": "created_at", "cost": "cost", "duration": "created_at"}
 LeaseState = Literal["acquired", "busy", "missing", "completed", "expired"]
 
 
+LogEnd = tuple[str | None, int]
+"""A session's messages: the first `length` messages of a log (no log while there are none)."""
+
+
 @dataclass(slots=True)
 class SessionState:
     """What a turn needs from its session, read once the lease is held."""
 
     document: Document
     prompt: list[Message]
+    log: LogEnd
+
+
+@dataclass(slots=True)
+class StoredSession:
+    document: Document
+    expires_at: datetime
+    log: LogEnd
 
 
 def effective_status(status: str, expires_at: datetime, now: datetime) -> str:
@@ -45,8 +64,47 @@ def to_document(row: Row[Any], now: datetime) -> Document:
     return document
 
 
+async def _filled(
+    conn: AsyncConnection, cache: MessageCache, rows: list[Row[Any]], now: datetime
+) -> list[StoredSession]:
+    """The rows' documents with their messages, in a constant number of queries; a session whose
+    messages are gone (deleted while this read ran) is left out."""
+    wanted: dict[str, int] = {}
+    for row in rows:
+        if row.log_id is not None:
+            wanted[row.log_id] = max(wanted.get(row.log_id, 0), row.log_length)
+    logs = await message_logs.read(conn, cache, wanted) if wanted else {}
+    found: list[StoredSession] = []
+    for row in rows:
+        document = to_document(row, now)
+        if document.get("messages", []) is None:
+            messages = logs.get(row.log_id, []) if row.log_id is not None else []
+            if len(messages) < row.log_length:
+                continue
+            document["messages"] = messages[: row.log_length]
+        found.append(StoredSession(document, row.expires_at, (row.log_id, row.log_length)))
+    return found
+
+
+CUSTOMER_IDENTITY_FIELDS = ("externalId", "number", "email", "sipUri")
+"""What identifies a returning customer, strongest first; a name alone identifies no one."""
+
+
+def customer_key(customer: Any) -> str | None:
+    """A fixed-length key for the customer's identity (its strongest identifying field), or None."""
+    if not isinstance(customer, dict):
+        return None
+    for field in CUSTOMER_IDENTITY_FIELDS:
+        value = customer.get(field)
+        if isinstance(value, str) and value.strip():
+            identity = value.strip().lower() if field == "email" else value.strip()
+            return hashlib.sha256(f"{field}:{identity}".encode()).hexdigest()
+    return None
+
+
 def _columns(document: Document, status: str, expires_at: datetime) -> dict[str, Any]:
     return {
+        "customer_key": customer_key(document.get("customer")),
         "assistant_id": document.get("assistantId"),
         "squad_id": document.get("squadId"),
         "name": document.get("name"),
@@ -66,70 +124,128 @@ async def insert(
     expires_at: datetime,
 ) -> None:
     status = str(document.pop("status", "active"))
+    log_id, length = await message_logs.create(conn, org_id, list(document.get("messages") or []), now)
     await documents.insert_document(
         conn,
         sessions,
         org_id=org_id,
         doc_id=doc_id,
-        document=document,
+        document={**document, "messages": None},
         created_at=now,
-        columns={**_columns(document, status, expires_at), "prompt": orjson.dumps(prompt).decode()},
+        columns={
+            **_columns(document, status, expires_at),
+            "prompt": orjson.dumps(prompt).decode(),
+            "log_id": log_id,
+            "log_length": length,
+        },
     )
 
 
-async def get(conn: AsyncConnection, org_id: str, doc_id: str, now: datetime) -> Document | None:
-    statement = select(sessions).where(sessions.c.id == doc_id, sessions.c.org_id == org_id)
-    row = (await conn.execute(statement)).first()
-    return to_document(row, now) if row is not None else None
+def _by_id(org_id: str, doc_id: str) -> Any:
+    return select(sessions).where(sessions.c.id == doc_id, sessions.c.org_id == org_id)
+
+
+async def get(
+    conn: AsyncConnection, cache: MessageCache, org_id: str, doc_id: str, now: datetime
+) -> Document | None:
+    row = (await conn.execute(_by_id(org_id, doc_id))).first()
+    found = await _filled(conn, cache, [row], now) if row is not None else []
+    return found[0].document if found else None
 
 
 async def get_for_update(
-    conn: AsyncConnection, org_id: str, doc_id: str, now: datetime
-) -> tuple[Document, datetime] | None:
-    """The session, locked for this transaction, and when it expires."""
-    statement = select(sessions).where(sessions.c.id == doc_id, sessions.c.org_id == org_id).with_for_update()
-    row = (await conn.execute(statement)).first()
-    return (to_document(row, now), row.expires_at) if row is not None else None
+    conn: AsyncConnection, cache: MessageCache, org_id: str, doc_id: str, now: datetime
+) -> StoredSession | None:
+    """The session, locked for this transaction, with when it expires and where its messages are."""
+    row = (await conn.execute(_by_id(org_id, doc_id).with_for_update())).first()
+    found = await _filled(conn, cache, [row], now) if row is not None else []
+    return found[0] if found else None
 
 
 async def read_for_turn(
-    conn: AsyncConnection, org_id: str, doc_id: str, now: datetime
+    conn: AsyncConnection, cache: MessageCache, org_id: str, doc_id: str, now: datetime
 ) -> SessionState | None:
-    row = (
-        await conn.execute(select(sessions).where(sessions.c.id == doc_id, sessions.c.org_id == org_id))
-    ).first()
-    if row is None:
+    row = (await conn.execute(_by_id(org_id, doc_id))).first()
+    found = await _filled(conn, cache, [row], now) if row is not None else []
+    if row is None or not found:
         return None
-    return SessionState(to_document(row, now), orjson.loads(row.prompt))
+    return SessionState(found[0].document, orjson.loads(row.prompt), found[0].log)
 
 
 async def replace(
-    conn: AsyncConnection, org_id: str, doc_id: str, document: Document, now: datetime, expires_at: datetime
+    conn: AsyncConnection,
+    cache: MessageCache,
+    org_id: str,
+    stored: StoredSession,
+    document: Document,
+    now: datetime,
+    expires_at: datetime,
+    *,
+    new_messages: bool,
 ) -> None:
+    """Stores the changed session; with `new_messages`, its `messages` go to a new log (chats that read
+    the old one keep it) and whatever nothing references any more is deleted."""
     status = str(document.pop("status", "active"))
+    columns = _columns(document, status, expires_at)
+    if new_messages:
+        log_id, length = await message_logs.create(conn, org_id, list(document.get("messages") or []), now)
+        columns.update(log_id=log_id, log_length=length)
     await documents.update_document(
         conn,
         sessions,
         org_id=org_id,
-        doc_id=doc_id,
-        document=document,
+        doc_id=str(document["id"]),
+        document={**document, "messages": None},
         updated_at=now,
-        columns=_columns(document, status, expires_at),
+        columns=columns,
     )
+    if new_messages:
+        await message_logs.release(conn, cache, [stored.log[0]])
 
 
-async def delete(conn: AsyncConnection, org_id: str, doc_id: str, now: datetime) -> Document | None:
-    found = await get_for_update(conn, org_id, doc_id, now)
+async def delete(
+    conn: AsyncConnection, cache: MessageCache, org_id: str, doc_id: str, now: datetime
+) -> Document | None:
+    found = await get_for_update(conn, cache, org_id, doc_id, now)
     if found is None:
         return None
     await conn.execute(sa_delete(sessions).where(sessions.c.id == doc_id, sessions.c.org_id == org_id))
-    return found[0]
+    await message_logs.release(conn, cache, [found.log[0]])
+    return found.document
 
 
-async def list_(conn: AsyncConnection, org_id: str, query: ListQuery, now: datetime) -> Page:
-    return await documents.list_documents(
-        conn, sessions, org_id, query, count=True, convert=lambda row: to_document(row, now)
+async def list_(
+    conn: AsyncConnection, cache: MessageCache, org_id: str, query: ListQuery, now: datetime
+) -> Page:
+    rows: list[Row[Any]] = []
+
+    def keep(row: Row[Any]) -> Document:
+        rows.append(row)
+        return {}
+
+    page = await documents.list_documents(conn, sessions, org_id, query, count=True, convert=keep)
+    page.items = [stored.document for stored in await _filled(conn, cache, rows, now)]
+    return page
+
+
+async def latest_for_customer(
+    conn: AsyncConnection, org_id: str, assistant_id: str, key: str, now: datetime
+) -> str | None:
+    """The id of the customer's most recent session with this assistant that still takes chats."""
+    statement = (
+        select(sessions.c.id)
+        .where(
+            sessions.c.org_id == org_id,
+            sessions.c.assistant_id == assistant_id,
+            sessions.c.customer_key == key,
+            sessions.c.status == "active",
+            sessions.c.expires_at > now,
+        )
+        .order_by(sessions.c.created_at.desc())
+        .limit(1)
     )
+    found = (await conn.execute(statement)).scalar_one_or_none()
+    return str(found) if found is not None else None
 
 
 async def try_lease(
@@ -179,29 +295,34 @@ def add_costs(totals: list[dict[str, Any]], entries: list[dict[str, Any]]) -> li
     return list(merged.values())
 
 
+async def lock_for_turn(conn: AsyncConnection, org_id: str, doc_id: str) -> Row[Any] | None:
+    """The session's row, locked for the transaction that stores a turn (None once it is deleted)."""
+    return (await conn.execute(_by_id(org_id, doc_id).with_for_update())).first()
+
+
+def log_of(row: Row[Any]) -> LogEnd:
+    return (row.log_id, row.log_length)
+
+
 async def append_turn(
     conn: AsyncConnection,
-    org_id: str,
-    doc_id: str,
+    row: Row[Any],
     owner: str,
-    messages: list[Message],
+    log: LogEnd,
     cost_entries: list[dict[str, Any]],
     now: datetime,
-) -> bool:
-    """Appends one turn's messages and costs to the session (as it is now) and releases the lease.
+) -> None:
+    """Records a turn on the session locked by `lock_for_turn`: its messages now end at `log` (already
+    appended there), its costs are added, and the lease is released.
 
-    Returns False when the session was deleted meanwhile. The read and the write happen under the
-    row lock (PostgreSQL) or the database write lock (SQLite), so concurrent changes are never lost.
+    The read and the write happen under the row lock (PostgreSQL) or the database write lock (SQLite),
+    so concurrent changes are never lost; only the small document body is rewritten, never the history.
+    Raises SessionBusy (rolling back the whole transaction, the appended messages included) when another
+    turn took the lease after ours ran out.
     """
-    row = (
-        await conn.execute(
-            select(sessions).where(sessions.c.id == doc_id, sessions.c.org_id == org_id).with_for_update()
-        )
-    ).first()
-    if row is None:
-        return False
+    if row.lease_owner != owner:
+        raise lease_lost(row.id)
     body: Document = orjson.loads(row.body)
-    body["messages"] = [*body.get("messages", []), *messages]
     body["costs"] = add_costs(body.get("costs", []), cost_entries)
     body["cost"] = body.get("cost", 0.0) + sum(entry["cost"] for entry in cost_entries)
     values: dict[str, Any] = {
@@ -209,11 +330,29 @@ async def append_turn(
         "cost": body["cost"],
         "updated_at": now,
         "expires_at": now + timedelta(seconds=float(body.get("expirationSeconds", 86400))),
+        "log_id": log[0],
+        "log_length": log[1],
+        "lease_owner": None,
+        "lease_until": None,
     }
-    if row.lease_owner == owner:
-        values.update(lease_owner=None, lease_until=None)
-    await conn.execute(update(sessions).where(sessions.c.id == doc_id).values(**values))
-    return True
+    await conn.execute(update(sessions).where(sessions.c.id == row.id).values(**values))
+
+
+def lease_lost(doc_id: str) -> SessionBusy:
+    return SessionBusy(
+        f"Session {doc_id} was taken over by another chat after this chat's hold on it lapsed; "
+        "this chat was not stored. Try again."
+    )
+
+
+async def renew_lease(conn: AsyncConnection, org_id: str, doc_id: str, owner: str, until: datetime) -> bool:
+    """Extends the lease while `owner` still holds it; False when it was lost (or the session deleted)."""
+    result = await conn.execute(
+        update(sessions)
+        .where(sessions.c.id == doc_id, sessions.c.org_id == org_id, sessions.c.lease_owner == owner)
+        .values(lease_until=until)
+    )
+    return bool(result.rowcount)
 
 
 async def release_lease(conn: AsyncConnection, org_id: str, doc_id: str, owner: str) -> None:

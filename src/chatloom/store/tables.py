@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Float,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -72,6 +74,11 @@ api_keys = Table(
     Column("name", String(200), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime(), nullable=True),
+    # "private" (the whole API) or "public" (web chat only, for pages); a public key's allowed
+    # origins and assistants are JSON arrays, NULL meaning any.
+    Column("kind", String(16), nullable=False, server_default="private"),
+    Column("allowed_origins", Text, nullable=True),
+    Column("allowed_assistant_ids", Text, nullable=True),
 )
 
 assistants = Table(
@@ -97,14 +104,24 @@ chats = Table(
     Column("previous_chat_id", ID, nullable=True),
     Column("name", String(40), nullable=True),
     Column("cost", Float, nullable=False, default=0.0),
+    # The model that produced the reply (the last entry of `costs`), for costs per model.
+    Column("model", String(100), nullable=True),
     Column("body", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # Where the chat's messages live: `messages` is log[0:input_end), `output` log[input_end:output_end),
+    # and the turn's input starts at history_end. NULL only for a row the migration could not move
+    # (its body then still holds its messages).
+    Column("log_id", ID, nullable=True),
+    Column("history_end", Integer, nullable=True),
+    Column("input_end", Integer, nullable=True),
+    Column("output_end", Integer, nullable=True),
     Index(None, "org_id", "created_at"),
     Index(None, "org_id", "assistant_id", "created_at"),
     Index(None, "org_id", "session_id", "created_at"),
     Index(None, "org_id", "previous_chat_id"),
     Index(None, "org_id", "cost"),
+    Index(None, "log_id", "output_end"),
 )
 
 sessions = Table(
@@ -124,9 +141,42 @@ sessions = Table(
     Column("prompt", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # The session's messages are log[0:log_length) (no log while it has none).
+    Column("log_id", ID, nullable=True),
+    Column("log_length", Integer, nullable=False, default=0, server_default="0"),
+    # A hash of the customer's identity (externalId, number, email or sipUri), so web chat can find a
+    # returning customer's session.
+    Column("customer_key", String(64), nullable=True),
     Index(None, "org_id", "created_at"),
     Index(None, "org_id", "assistant_id", "created_at"),
     Index(None, "org_id", "name"),
+    Index(None, "log_id", "log_length"),
+    Index(None, "org_id", "assistant_id", "customer_key", "created_at"),
+)
+
+message_logs = Table(
+    "message_logs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    # A fork starts with its parent's first `parent_length` messages; `ancestry` is the JSON list of
+    # [log_id, upto] segments from the root to the parent (immutable, so a read needs no recursion).
+    Column("parent_log_id", ID, nullable=True),
+    Column("parent_length", Integer, nullable=False),
+    Column("ancestry", Text, nullable=False),
+    # The tip: messages are only ever appended at `length`, so a (log_id, seq) is written at most once.
+    Column("length", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "parent_log_id", "parent_length"),
+)
+
+log_messages = Table(
+    "log_messages",
+    metadata,
+    # `seq` is the message's position in the conversation (a fork's own rows start at parent_length).
+    Column("log_id", ID, primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("body", Text, nullable=False),
 )
 
 tools = Table(
@@ -140,4 +190,27 @@ tools = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index(None, "org_id", "created_at"),
+)
+
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "org_id", "created_at"),
+)
+"""Provider credentials; `body` is the sealed credential (its secrets encrypted, never in plaintext)."""
+rate_counters = Table(
+    "rate_counters",
+    metadata,
+    # One row per limited subject and time window (e.g. "web:<key id>:<address>"); old windows are swept.
+    Column("bucket", String(255), primary_key=True),
+    Column("window_end", BigInteger, primary_key=True),
+    Column("hits", BigInteger, nullable=False),
+    Index(None, "window_end"),
 )

@@ -53,7 +53,10 @@ class ApiRequestRunner:
         self.http = http
         self.render = render
 
-    async def run(self, tool: Mapping[str, Any], call: ToolCall) -> ToolResult:
+    async def run(
+        self, tool: Mapping[str, Any], call: ToolCall, auth_headers: Mapping[str, str] | None = None
+    ) -> ToolResult:
+        """Calls the tool's URL; `auth_headers` come from its `credentialId`, its own headers win."""
         arguments = arguments_of(call)
         method = str(tool.get("method", "POST")).upper()
         try:
@@ -61,7 +64,10 @@ class ApiRequestRunner:
         except ChatloomError as error:
             return error_result(call, f"the tool's url could not be rendered: {error.message}")
         values = {**arguments, **static_values(tool.get("body"))}
-        headers = {name: str(value) for name, value in static_values(tool.get("headers")).items()}
+        headers = {
+            **(auth_headers or {}),
+            **{name: str(value) for name, value in static_values(tool.get("headers")).items()},
+        }
         query = {name: value if isinstance(value, str) else as_text(value) for name, value in values.items()}
         try:
             response = await self.http.request(

@@ -64,8 +64,10 @@ class FunctionToolServer:
         calls: Sequence[tuple[ToolCall, Mapping[str, Any]]],
         chat: Mapping[str, Any],
         assistant: Mapping[str, Any],
+        auth_headers: Mapping[str, str] | None = None,
     ) -> list[ToolResult]:
-        """Sends the calls (all for this server) in one `tool-calls` message; one result per call."""
+        """Sends the calls (all for this server) in one `tool-calls` message; one result per call.
+        `auth_headers` come from the server's `credentialId`; its own `headers` win over them."""
         only_calls = [call for call, _tool in calls]
 
         def failed(reason: str) -> list[ToolResult]:
@@ -76,7 +78,7 @@ class FunctionToolServer:
                 "POST",
                 str(server["url"]),
                 json={"message": tool_calls_message(calls, chat, assistant)},
-                headers=server.get("headers") or {},
+                headers={**(auth_headers or {}), **(server.get("headers") or {})},
                 timeout_seconds=float(server.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS),
                 backoff=Backoff.from_plan(server.get("backoffPlan"), Backoff()),
                 field="server.url",

@@ -11,13 +11,13 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
-from chatloom.domain.errors import OutboundUrlRefused
+from chatloom.domain.errors import ChatloomError, OutboundUrlRefused
 from chatloom.outbound.http import Backoff, OutboundFailure, OutboundHttp, Signer
 from chatloom.outbound.signing import signer_for
 
@@ -50,18 +50,29 @@ class WebhookDispatcher:
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    def dispatch(self, server: Mapping[str, Any], message: dict[str, Any]) -> None:
-        """Starts delivering `message` to `server["url"]` (nothing without a url) and returns at once."""
+    def dispatch(
+        self,
+        server: Mapping[str, Any],
+        message: dict[str, Any],
+        auth: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
+    ) -> None:
+        """Starts delivering `message` to `server["url"]` (nothing without a url) and returns at once.
+        `auth` gives the headers of the server's `credentialId`, looked up off the request path."""
         kind = message.get("type") if isinstance(message, Mapping) else None
         try:
-            self._start(server, message)
+            self._start(server, message, auth)
         except Exception as error:  # a webhook must never fail the request that caused it
             reason = f"{type(error).__name__}: {error}"[:REASON_LIMIT]
             logger.warning(
                 "webhook %s not sent: %s", kind, reason, extra={"webhook_type": kind, "reason": reason}
             )
 
-    def _start(self, server: Mapping[str, Any], message: dict[str, Any]) -> None:
+    def _start(
+        self,
+        server: Mapping[str, Any],
+        message: dict[str, Any],
+        auth: Callable[[], Awaitable[Mapping[str, str]]] | None,
+    ) -> None:
         url = server.get("url") if isinstance(server, Mapping) else None
         if not isinstance(url, str) or not url:
             return
@@ -82,6 +93,7 @@ class WebhookDispatcher:
             timeout_seconds(server.get("timeoutSeconds"), self.timeout_seconds),
             Backoff.from_plan(server.get("backoffPlan"), self.default_backoff),
             signer_for(server.get("secret"), self.default_secret),
+            auth,
         )
         task = loop.create_task(delivery, name=f"webhook {kind}")
         self._tasks.add(task)
@@ -96,10 +108,14 @@ class WebhookDispatcher:
         seconds: float,
         backoff: Backoff,
         sign: Signer | None,
+        auth: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
     ) -> None:
         host = display_host(url)
         facts: dict[str, Any] = {"webhook_type": kind, "host": host}
         try:
+            if auth is not None:
+                # The server's own headers win over its credential's, as for tool servers.
+                headers = {**(await auth()), **headers}
             response = await self.http.request(
                 "POST",
                 url,
@@ -117,6 +133,8 @@ class WebhookDispatcher:
         except asyncio.CancelledError:
             logger.warning("webhook %s to %s abandoned: shutting down", kind, host, extra=facts)
             raise
+        except ChatloomError as error:  # e.g. the server's credentialId names no credential
+            reason = error.message_text
         except Exception as error:  # a bug must not leave an unretrieved task exception behind
             reason = f"unexpected {type(error).__name__}"
         else:

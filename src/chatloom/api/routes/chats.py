@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Annotated, Any
 
@@ -26,7 +26,7 @@ from chatloom.api.schemas.common import ChatMessageIn
 from chatloom.api.sse import vapi_frames
 from chatloom.api.turn_streams import Background, StreamFraming, following, sse_response, start_streamed
 from chatloom.domain.errors import InvalidRequest
-from chatloom.domain.events import TurnCompleted, TurnFailed
+from chatloom.domain.events import TurnCompleted, TurnEvent, TurnFailed
 from chatloom.domain.messages import Message
 from chatloom.engine.context import TurnRequest
 from chatloom.engine.turn import PreparedTurn
@@ -144,23 +144,43 @@ async def respond(
     completed: Callable[[TurnCompleted], Response],
     failed: Callable[[Exception], Response],
     background: Background | None = None,
+    after: Callable[[], Awaitable[None]] | None = None,
 ) -> Response:
     """Runs a prepared turn: streamed as SSE when `frames` is given, in the background when `background`
     is (both: a background turn the client follows), else drained into one JSON response. Streamed and
     background turns run in their own task, so a client that leaves does not cancel them, and their
-    events go through the relay, so a client can resume them (`GET /chat/{id}/stream`)."""
-    if background is not None:
-        stream = await start_streamed(services, turn, (frames or background.framing)(), background=True)
-        return following(services, stream) if frames is not None else background.accepted(stream)
-    if frames is not None:
-        return following(services, await start_streamed(services, turn, frames(), background=False))
+    events go through the relay, so a client can resume them (`GET /chat/{id}/stream`). `after` runs
+    once the turn completed, before the response (or the stream's end) is sent."""
+    make_framing = frames or (background.framing if background is not None else None)
+    if make_framing is not None:
+        run = services.engine.run(turn, stream=True)
+        events = run if after is None else _then(run, after)
+        stream = await start_streamed(
+            services, turn, make_framing(), events, background=background is not None
+        )
+        if frames is None and background is not None:
+            return background.accepted(stream)
+        return following(services, stream)
     async with aclosing(services.engine.run(turn, stream=False)) as events:
         async for event in events:
             if isinstance(event, TurnCompleted):
+                if after is not None:
+                    await after()
                 return completed(event)
             if isinstance(event, TurnFailed):
                 return failed(event.error)
     raise RuntimeError("a turn ended without a result")
+
+
+async def _then(
+    events: AsyncIterator[TurnEvent], after: Callable[[], Awaitable[None]]
+) -> AsyncIterator[TurnEvent]:
+    completed = False
+    async for event in events:
+        completed = completed or isinstance(event, TurnCompleted)
+        yield event
+    if completed:
+        await after()
 
 
 @router.get("/chat")

@@ -13,6 +13,7 @@ from chatloom.api.routes.listing import filtered_query, paginated, split_ids
 from chatloom.api.schemas.common import ChatMessageIn
 from chatloom.api.schemas.session import CreateSessionIn, ListSessionsParams, UpdateSessionIn
 from chatloom.domain.errors import InvalidRequest
+from chatloom.engine.redaction import public_document
 from chatloom.store.sessions import SORTABLE as SESSION_SORTABLE
 
 router = APIRouter(tags=["Sessions"])
@@ -37,7 +38,11 @@ async def create_session(request: Request, org_id: OrgId, services: ServicesDep)
     fields["status"] = body.status
     fields["expirationSeconds"] = body.expiration_seconds
     fields["messages"] = _messages(body.messages or [])
-    return json_response(await services.sessions.create(org_id, fields), status_code=201)
+    for name in ("assistant", "assistantOverrides"):  # inline credentials are stored sealed
+        if name in fields:
+            fields[name] = services.credentials.seal_assistant(fields[name])
+    session = await services.sessions.create(org_id, fields)
+    return json_response(public_document(session), status_code=201)
 
 
 @router.get("/session")
@@ -64,12 +69,14 @@ async def list_sessions(
     if params.customer_number_any:
         query.body_any_of[("customer", "number")] = split_ids(params.customer_number_any)
     query.sort_by = SESSION_SORTABLE[params.sort_by]
-    return json_response(paginated(await services.sessions.list(org_id, query), query))
+    page = await services.sessions.list(org_id, query)
+    page.items = [public_document(session) for session in page.items]
+    return json_response(paginated(page, query))
 
 
 @router.get("/session/{session_id}")
 async def get_session(session_id: str, org_id: OrgId, services: ServicesDep) -> Response:
-    return json_response(await services.sessions.get(org_id, session_id))
+    return json_response(public_document(await services.sessions.get(org_id, session_id)))
 
 
 @router.patch("/session/{session_id}", openapi_extra=json_request_body("UpdateSessionIn"))
@@ -81,9 +88,9 @@ async def update_session(session_id: str, request: Request, org_id: OrgId, servi
     for field in ("status", "expirationSeconds", "name"):
         if field in changes and changes[field] is None:
             raise InvalidRequest(f"{field}: must not be null", field)
-    return json_response(await services.sessions.update(org_id, session_id, changes))
+    return json_response(public_document(await services.sessions.update(org_id, session_id, changes)))
 
 
 @router.delete("/session/{session_id}")
 async def delete_session(session_id: str, org_id: OrgId, services: ServicesDep) -> Response:
-    return json_response(await services.sessions.delete(org_id, session_id))
+    return json_response(public_document(await services.sessions.delete(org_id, session_id)))

@@ -30,6 +30,36 @@ ProviderName = Literal[  # Vapi's model providers; which of them chats can use i
 ]
 
 
+class ServerSettings(Open):
+    url: UrlStr | None = None
+    headers: dict[str, str] | None = None
+    timeout_seconds: Annotated[float, Field(ge=1, le=300)] | None = Field(None, alias="timeoutSeconds")
+    secret: str | None = None
+
+
+class KnowledgeBaseIn(Open):
+    """A knowledge base (`CreateCustomKnowledgeBaseDTO`, or a query tool's `KnowledgeBase`): only custom
+    ones, answered by a `server`, can be used; ones built from uploaded files are refused, not ignored."""
+
+    provider: NonEmptyStr
+    name: str | None = None
+    description: str | None = None
+    server: ServerSettings | None = None
+    file_ids: list[str] | None = Field(None, alias="fileIds")
+
+    @model_validator(mode="after")
+    def _custom_with_server(self) -> KnowledgeBaseIn:
+        if self.file_ids is not None or self.provider != "custom-knowledge-base":
+            raise ValueError(
+                "knowledge bases built from uploaded files (`fileIds`, provider "
+                f"'{self.provider}') are not supported yet; use provider 'custom-knowledge-base' "
+                "with a `server`"
+            )
+        if self.server is None or self.server.url is None:
+            raise ValueError("a custom knowledge base needs `server.url`, where its requests are sent")
+        return self
+
+
 class PromptMessage(Open):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: Annotated[str, StringConstraints(max_length=100_000_000)] | None = None
@@ -47,6 +77,7 @@ class ModelSettings(Open):
     url: UrlStr | None = None
     headers: dict[str, str] | None = None
     timeout_seconds: Annotated[float, Field(ge=0, le=300)] | None = Field(None, alias="timeoutSeconds")
+    knowledge_base: KnowledgeBaseIn | None = Field(None, alias="knowledgeBase")
 
     @model_validator(mode="after")
     def _custom_llm_needs_url(self) -> ModelSettings:
@@ -55,11 +86,10 @@ class ModelSettings(Open):
         return self
 
 
-class ServerSettings(Open):
-    url: UrlStr | None = None
-    headers: dict[str, str] | None = None
-    timeout_seconds: Annotated[float, Field(ge=1, le=300)] | None = Field(None, alias="timeoutSeconds")
-    secret: str | None = None
+class InlineCredential(Open):
+    """One of `credentials`: a Vapi credential object, stored sealed and shown with its secrets masked."""
+
+    provider: NonEmptyStr
 
 
 class AssistantIn(Open):
@@ -71,6 +101,10 @@ class AssistantIn(Open):
     metadata: dict[str, Any] | None = None
     server: ServerSettings | None = None
     server_messages: list[str] | None = Field(None, alias="serverMessages")
+    credentials: Annotated[list[InlineCredential], Field(max_length=100)] | None = None
+    credential_ids: Annotated[list[NonEmptyStr], Field(max_length=100)] | None = Field(
+        None, alias="credentialIds"
+    )
 
 
 class AssistantPatch(AssistantIn):

@@ -1,6 +1,7 @@
-"""Tool DTOs (`CreateFunctionToolDTO`, `CreateApiRequestToolDTO`, their updates): the `function` and
-`apiRequest` tools a chat can run. What a chat uses is validated; every other Vapi field is kept as
-given. Other Vapi tool types (`endCall`, `transferCall`, ...) are refused: they mean nothing in a chat.
+"""Tool DTOs (`CreateFunctionToolDTO`, `CreateApiRequestToolDTO`, `CreateMcpToolDTO`,
+`CreateQueryToolDTO`, their updates): the tools a chat can run. What a chat uses is validated; every
+other Vapi field is kept as given. Other Vapi tool types (`endCall`, `transferCall`, ...) are refused:
+they mean nothing in a chat.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, RootModel, StringConstraints
 
 from chatloom.api.deps import parse_model
-from chatloom.api.schemas.assistant import ServerSettings
-from chatloom.api.schemas.common import Open
+from chatloom.api.schemas.assistant import KnowledgeBaseIn, ServerSettings
+from chatloom.api.schemas.common import Open, UrlStr
 from chatloom.domain.errors import InvalidRequest
 
 FunctionName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
@@ -104,13 +105,62 @@ class ApiRequestToolIn(Open):
     messages: list[dict[str, Any]] | None = None
 
 
-TOOL_TYPES: dict[str, type[FunctionToolIn] | type[ApiRequestToolIn]] = {
+class McpMetadataIn(Open):
+    """`McpToolMetadata`: how chatloom talks to the MCP server."""
+
+    protocol: Literal["shttp", "sse"] | None = None
+
+
+class McpToolMessagesIn(Open):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    messages: list[dict[str, Any]] | None = None
+
+
+class McpServerIn(ToolServerIn):
+    """Where the MCP server is: `url` is required."""
+
+    url: UrlStr
+
+
+class McpToolIn(Open):
+    """An mcp tool: every tool the MCP server at `server.url` offers is offered to the model."""
+
+    type: Literal["mcp"]
+    server: McpServerIn
+    metadata: McpMetadataIn | None = None
+    tool_messages: list[McpToolMessagesIn] | None = Field(None, alias="toolMessages")
+    messages: list[dict[str, Any]] | None = None
+
+
+class QueryFunctionIn(Open):
+    """The name (and description) the model calls a query tool by; chatloom picks one when absent."""
+
+    name: FunctionName | None = None
+    description: str | None = None
+
+
+class QueryToolIn(Open):
+    """A query tool: the model looks things up in `knowledgeBases` (custom knowledge bases)."""
+
+    type: Literal["query"]
+    knowledge_bases: Annotated[list[KnowledgeBaseIn], Field(min_length=1, max_length=10)] = Field(
+        alias="knowledgeBases"
+    )
+    function: QueryFunctionIn | None = None
+    messages: list[dict[str, Any]] | None = None
+
+
+ChatTool = FunctionToolIn | ApiRequestToolIn | McpToolIn | QueryToolIn
+
+TOOL_TYPES: dict[str, type[ChatTool]] = {
     "function": FunctionToolIn,
     "apiRequest": ApiRequestToolIn,
+    "mcp": McpToolIn,
+    "query": QueryToolIn,
 }
 
 
-class ToolIn(RootModel[Annotated[FunctionToolIn | ApiRequestToolIn, Field(discriminator="type")]]):
+class ToolIn(RootModel[Annotated[ChatTool, Field(discriminator="type")]]):
     """The body of `POST /tool` (documentation only: `parse_tool` validates, naming fields plainly)."""
 
 
@@ -133,9 +183,12 @@ class ToolPatch(Open):
     body: JsonSchemaIn | None = None
     headers: JsonSchemaIn | None = None
     backoff_plan: BackoffPlanIn | None = Field(None, alias="backoffPlan")
+    metadata: McpMetadataIn | None = None
+    tool_messages: list[McpToolMessagesIn] | None = Field(None, alias="toolMessages")
+    knowledge_bases: list[KnowledgeBaseIn] | None = Field(None, alias="knowledgeBases")
 
 
-def parse_tool(data: Any) -> FunctionToolIn | ApiRequestToolIn:
+def parse_tool(data: Any) -> ChatTool:
     """Validates a tool document by its `type`; a failure is a 400 naming the field."""
     if not isinstance(data, dict):
         raise InvalidRequest("request body must be a JSON object")
@@ -148,7 +201,7 @@ def parse_tool(data: Any) -> FunctionToolIn | ApiRequestToolIn:
     return parse_model(model, data)
 
 
-def tool_fields(tool: FunctionToolIn | ApiRequestToolIn) -> dict[str, Any]:
+def tool_fields(tool: ChatTool) -> dict[str, Any]:
     """The document fields of a validated tool, as the client wrote them (unset fields stay unset)."""
     return tool.model_dump(by_alias=True, exclude_unset=True, mode="json")
 

@@ -1,7 +1,7 @@
 """stream events: the numbered frames of streamed turns, kept for a while so clients can resume
 
-Revision ID: 0007
-Revises: 0003
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01 12:45:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import chatloom.store.tables
 
-revision = "0007"
-down_revision = "0003"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,73 @@
+"""Web chat DTOs: `CreateWebChatDTO` (POST /chat/web), `OpenAIWebChatRequest` (POST /chat/web/responses)
+and `CreateWebCustomerDTO`. Web chat names its assistant by id and overrides only `variableValues`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, StrictBool, StringConstraints, field_validator
+
+from chatloom.api.schemas.common import MESSAGE_CONTENT_LIMIT, ChatMessageIn, NonEmptyStr, Strict
+
+Short = Annotated[str, StringConstraints(max_length=320)]
+WebExpirationSeconds = Annotated[float, Field(ge=60, le=2_592_000)]
+
+
+class WebCustomerIn(Strict):
+    """The customer, which identifies a returning visitor's session (by externalId, number, email or
+    sipUri, strongest first)."""
+
+    number: Short | None = None
+    email: Short | None = None
+    external_id: Short | None = Field(None, alias="externalId")
+    name: Short | None = None
+    sip_uri: Short | None = Field(None, alias="sipUri")
+    extension: Short | None = None
+    number_e164_check_enabled: StrictBool | None = Field(None, alias="numberE164CheckEnabled")
+    assistant_overrides: dict[str, Any] | None = Field(None, alias="assistantOverrides")
+
+
+class WebChatFields(Strict):
+    """The fields `/chat/web` and `/chat/web/responses` share."""
+
+    assistant_id: NonEmptyStr = Field(alias="assistantId")
+    session_id: NonEmptyStr | None = Field(None, alias="sessionId")
+    session_expiration_seconds: WebExpirationSeconds | None = Field(None, alias="sessionExpirationSeconds")
+    assistant_overrides: dict[str, Any] | None = Field(None, alias="assistantOverrides")
+    customer: WebCustomerIn | None = None
+    session_end: StrictBool = Field(False, alias="sessionEnd")
+
+
+class CreateWebChatIn(WebChatFields):
+    input: (
+        Annotated[str, StringConstraints(min_length=1, max_length=MESSAGE_CONTENT_LIMIT)]
+        | list[ChatMessageIn]
+    )
+    stream: StrictBool = False
+
+    @field_validator("input")
+    @classmethod
+    def _input_not_empty(cls, value: str | list[ChatMessageIn]) -> str | list[ChatMessageIn]:
+        if isinstance(value, list) and not value:
+            raise ValueError("input must not be an empty array")
+        return value
+
+
+class WebResponsesRequestIn(WebChatFields):
+    """Unknown fields are accepted and ignored, as on `/chat/responses` (the OpenAI SDK adds some)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    input: (
+        Annotated[str, StringConstraints(min_length=1, max_length=MESSAGE_CONTENT_LIMIT)]
+        | list[dict[str, Any]]
+    )
+    stream: StrictBool = True
+
+    @field_validator("input")
+    @classmethod
+    def _input_not_empty(cls, value: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+        if isinstance(value, list) and not value:
+            raise ValueError("input must not be an empty array")
+        return value

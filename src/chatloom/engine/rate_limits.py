@@ -1,0 +1,93 @@
+"""Rate limits: fixed windows, one count per request, over a counter chosen in app.py.
+
+A `Limit` names what is limited and how much; `RateLimiter.hit` counts one request of a subject (e.g. a
+public key and a client address) and raises `RateLimited` with the seconds left in the window.
+`DatabaseCounter` counts in the shared table, one statement per request, so a limit holds across server
+processes (PostgreSQL); `MemoryCounter` counts in this process (SQLite, whose deployments are one process:
+a database write per request would cost more than the rest of the limit's work together).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from chatloom.domain.errors import RateLimited
+from chatloom.store import rate_counters
+from chatloom.store.db import Database
+
+SWEEP_EVERY_SECONDS = 60.0
+MEMORY_BUCKETS = 100_000
+"""Past this many live buckets a memory counter sweeps at once (bounds memory under a flood of subjects)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    name: str
+    """Says what is limited, in messages and in the counter's bucket (e.g. "web chat turns")."""
+    hits: int
+    window_seconds: int = 60
+
+
+class Counter(Protocol):
+    async def increment(self, bucket: str, window_end: int) -> int:
+        """Counts one hit in the bucket's window; returns the window's hits so far, this one included."""
+        ...
+
+    async def sweep(self, before: int) -> None:
+        """Forgets the windows that ended before `before` (epoch seconds)."""
+        ...
+
+
+class DatabaseCounter:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def increment(self, bucket: str, window_end: int) -> int:
+        async with self.db.single_statement() as conn:
+            return await rate_counters.increment(conn, bucket, window_end)
+
+    async def sweep(self, before: int) -> None:
+        async with self.db.single_statement() as conn:
+            await rate_counters.sweep(conn, before)
+
+
+class MemoryCounter:
+    def __init__(self) -> None:
+        self._hits: dict[tuple[str, int], int] = {}
+
+    async def increment(self, bucket: str, window_end: int) -> int:
+        key = (bucket, window_end)
+        hits = self._hits[key] = self._hits.get(key, 0) + 1
+        if len(self._hits) > MEMORY_BUCKETS:
+            await self.sweep(int(time.time()))
+        return hits
+
+    async def sweep(self, before: int) -> None:
+        self._hits = {key: hits for key, hits in self._hits.items() if key[1] >= before}
+
+
+class RateLimiter:
+    def __init__(self, counter: Counter, clock: Callable[[], float] = time.time) -> None:
+        self.counter = counter
+        self.clock = clock
+        self._next_sweep = 0.0
+
+    async def hit(self, limit: Limit, subject: str) -> None:
+        """Counts one request of `subject` against `limit`; raises RateLimited once it is over."""
+        now = self.clock()
+        window_end = (int(now) // limit.window_seconds + 1) * limit.window_seconds
+        hits = await self.counter.increment(f"{limit.name}:{subject}"[:255], window_end)
+        if now >= self._next_sweep:
+            self._next_sweep = now + SWEEP_EVERY_SECONDS
+            await self.counter.sweep(before=int(now))
+        if hits > limit.hits:
+            retry_after = max(1, math.ceil(window_end - now))
+            raise RateLimited(
+                f"Too many {limit.name}: at most {limit.hits} per {limit.window_seconds} seconds; "
+                f"try again in {retry_after} seconds",
+                retry_after_seconds=retry_after,
+            )

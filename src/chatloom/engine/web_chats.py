@@ -1,0 +1,94 @@
+"""Web chat turns: every turn runs on a session, found or made here, for one named assistant.
+
+A given `sessionId` is continued when it is active, of the caller's org and of the same assistant;
+otherwise the customer's latest active session with that assistant is, when a customer is named;
+otherwise a new session is created (firing `session.created`). Ending a session completes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from chatloom.domain.errors import NotFound, SessionClosed
+from chatloom.domain.ids import utc_now
+from chatloom.domain.messages import Message
+from chatloom.engine.context import TurnRequest
+from chatloom.engine.sessions import SessionRecords
+from chatloom.engine.turn import ChatEngine, PreparedTurn
+from chatloom.store import sessions
+from chatloom.store.db import Database
+
+
+@dataclass(slots=True)
+class WebTurnRequest:
+    org_id: str
+    assistant_id: str
+    input: list[Message]
+    raw_input: Any
+    session_id: str | None = None
+    customer: dict[str, Any] | None = None
+    variable_values: dict[str, Any] | None = None
+    expiration_seconds: int | None = None
+
+
+class WebChats:
+    def __init__(self, db: Database, engine: ChatEngine, sessions: SessionRecords) -> None:
+        self.db = db
+        self.engine = engine
+        self.sessions = sessions
+
+    async def prepare(self, request: WebTurnRequest) -> PreparedTurn:
+        """The turn, prepared on its session (with the session's lease held)."""
+        if request.session_id is not None:
+            turn = await self._continue(request, request.session_id)
+            if turn is not None:
+                return turn
+        key = sessions.customer_key(request.customer)
+        if key is not None:
+            async with self.db.read() as conn:
+                found = await sessions.latest_for_customer(
+                    conn, request.org_id, request.assistant_id, key, utc_now()
+                )
+            if found is not None:
+                turn = await self._continue(request, found)
+                if turn is not None:
+                    return turn
+        session = await self.sessions.create(request.org_id, self._new_session(request))
+        return await self.engine.prepare(self._turn(request, str(session["id"])))
+
+    async def end_session(self, org_id: str, session_id: str) -> None:
+        """Completes the session (`session.updated` fires); one deleted meanwhile is left alone."""
+        with contextlib.suppress(NotFound):
+            await self.sessions.update(org_id, session_id, {"status": "completed"})
+
+    @staticmethod
+    def _turn(request: WebTurnRequest, session_id: str) -> TurnRequest:
+        return TurnRequest(
+            org_id=request.org_id, input=request.input, raw_input=request.raw_input, session_id=session_id
+        )
+
+    @staticmethod
+    def _new_session(request: WebTurnRequest) -> dict[str, Any]:
+        fields: dict[str, Any] = {"assistantId": request.assistant_id}
+        if request.variable_values:
+            fields["assistantOverrides"] = {"variableValues": request.variable_values}
+        if request.customer:
+            fields["customer"] = request.customer
+        if request.expiration_seconds is not None:
+            fields["expirationSeconds"] = request.expiration_seconds
+        return fields
+
+    async def _continue(self, request: WebTurnRequest, session_id: str) -> PreparedTurn | None:
+        """The turn on this session, or None when the session cannot take it (missing, another org's,
+        closed, or another assistant's: a key restricted to one assistant must not reach another)."""
+        try:
+            turn = await self.engine.prepare(self._turn(request, session_id))
+        except (NotFound, SessionClosed):
+            return None
+        if turn.context.assistant_id != request.assistant_id:
+            if turn.session_lease is not None:
+                await self.engine.leases.release(request.org_id, session_id, turn.session_lease)
+            return None
+        return turn

@@ -1,0 +1,78 @@
+"""This process's cache of decoded conversation messages: log id -> the log's first messages.
+
+Bounded by the messages' stored JSON size (`CHATLOOM_MESSAGE_CACHE_MB`), least recently used out.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Message = Any
+
+
+@dataclass(slots=True)
+class CachedLog:
+    ancestry: tuple[tuple[str, int], ...]
+    messages: list[Message]
+    size: int
+
+
+class MessageCache:
+    """Decoded prefixes of logs, least recently used first out, bounded by their stored JSON size.
+
+    Coherent across processes without invalidation: a cached prefix can only be shorter than the log,
+    never different, because rows are immutable. Whatever reads it asks for positions it knows exist
+    (from a chat or session row) and reads only the missing tail. A log deleted by another process
+    simply stops being referenced, so its entry here is never asked for again and ages out.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._entries: OrderedDict[str, CachedLog] = OrderedDict()
+
+    def get(self, log_id: str) -> CachedLog | None:
+        entry = self._entries.get(log_id)
+        if entry is not None:
+            self._entries.move_to_end(log_id)
+        return entry
+
+    def put(
+        self, log_id: str, ancestry: tuple[tuple[str, int], ...], messages: list[Message], size: int
+    ) -> None:
+        self.forget(log_id)
+        if size > self.max_bytes:
+            return
+        self._entries[log_id] = CachedLog(ancestry, messages, size)
+        self.size += size
+        while self.size > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self.size -= evicted.size
+
+    def extend(self, log_id: str, start: int, messages: Sequence[Message], size: int) -> bool:
+        """Appends to a cached prefix that ends exactly at `start`; False when there is none."""
+        entry = self._entries.get(log_id)
+        if entry is None or len(entry.messages) != start:
+            return False
+        entry.messages.extend(messages)
+        entry.size += size
+        self.size += size
+        self._entries.move_to_end(log_id)
+        while self.size > self.max_bytes and self._entries:
+            _, evicted = self._entries.popitem(last=False)
+            self.size -= evicted.size
+        return True
+
+    def forget_past(self, log_id: str, length: int) -> None:
+        """Drops the entry if it holds messages at or past `length` (they were just deleted)."""
+        entry = self._entries.get(log_id)
+        if entry is not None and len(entry.messages) > length:
+            self.forget(log_id)
+
+    def forget(self, log_id: str) -> None:
+        entry = self._entries.pop(log_id, None)
+        if entry is not None:
+            self.size -= entry.size
