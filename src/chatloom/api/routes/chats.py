@@ -208,14 +208,15 @@ async def get_chat(chat_id: str, org_id: OrgId, services: ServicesDep) -> Respon
 
 
 @router.get(
-    "/chat/{chat_id}/stream",
+    "/chat/{id}/stream",
+    operation_id="ChatController_streamChat",
     responses={
         200: {"description": "The turn's Vapi SSE frames after `Last-Event-ID`, then the live rest."},
         204: {"description": "The turn has ended and the client has seen every frame."},
     },
 )
 async def stream_chat(
-    chat_id: str,
+    id: str,
     org_id: OrgId,
     services: ServicesDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
@@ -227,14 +228,14 @@ async def stream_chat(
         if not last_event_id.strip().isdigit():
             raise InvalidRequest("Last-Event-ID: must be a frame id (a number)", field="Last-Event-ID")
         after = int(last_event_id)
-    info = await services.relay.info(org_id, chat_id)
+    info = await services.relay.info(org_id, id)
     if info is None or info.kind != "chat":
-        return json_response(await services.chats.get(org_id, chat_id))
+        return json_response(await services.chats.get(org_id, id))
     if info.status in TERMINAL and after >= info.last_seq:
         return Response(status_code=204)
-    frames = await services.relay.follow(org_id, chat_id, after)
+    frames = await services.relay.follow(org_id, id, after)
     if frames is None:
-        return json_response(await services.chats.get(org_id, chat_id))
+        return json_response(await services.chats.get(org_id, id))
     return sse_response(frames)
 
 
