@@ -14,7 +14,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from chatloom.api.deps import OrgId, Services, ServicesDep, json_response
+from chatloom.api.openapi import PathId, answers, sse_events
 from chatloom.api.responses_wire import input_items, stored_response
+from chatloom.api.schemas.responses_out import DeletedResponse, InputItemList, OpenAIResponse
 from chatloom.api.turn_streams import sse_response
 from chatloom.domain.errors import InvalidRequest, NotFound
 from chatloom.relay.memory import TERMINAL, StreamInfo
@@ -78,11 +80,18 @@ async def _single(frame: bytes) -> Any:
 @router.get(
     "/chat/responses/{id}",
     operation_id="ChatController_getOpenAIChat",
-    responses={
-        200: {"description": "The `Response`, or with `stream=true` its events after `starting_after`."}
-    },
+    responses=answers(
+        200,
+        OpenAIResponse,
+        "The `Response` (finished or in progress), or with `stream=true` its events after `starting_after`.",
+        404,
+        openai=True,
+        stream=sse_events(
+            "OpenAI Responses events after `starting_after`.", "ResponseStreamEvent", named=True
+        ),
+    ),
 )
-async def get_response(id: str, request: Request, org_id: OrgId, services: ServicesDep) -> Response:
+async def get_response(id: PathId, request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     stream = _bool_param(request, "stream")
     after = _int_param(request, "starting_after", -1, -1, 2**31 - 1)
     if not stream:
@@ -99,9 +108,11 @@ async def get_response(id: str, request: Request, org_id: OrgId, services: Servi
 @router.post(
     "/chat/responses/{id}/cancel",
     operation_id="ChatController_cancelOpenAIChat",
-    responses={200: {"description": "The `Response`, `cancelled` unless it had already ended."}},
+    responses=answers(
+        200, OpenAIResponse, "The `Response`, `cancelled` unless it had already ended.", 404, 413, openai=True
+    ),
 )
-async def cancel_response(id: str, org_id: OrgId, services: ServicesDep) -> Response:
+async def cancel_response(id: PathId, org_id: OrgId, services: ServicesDep) -> Response:
     info = await services.relay.cancel(org_id, id)
     if info is None:
         # A turn that is not (or no longer) running: its stored result, or 404.
@@ -114,9 +125,9 @@ async def cancel_response(id: str, org_id: OrgId, services: ServicesDep) -> Resp
 @router.delete(
     "/chat/responses/{id}",
     operation_id="ChatController_deleteOpenAIChat",
-    responses={200: {"description": '`{id, object: "response", deleted: true}`'}},
+    responses=answers(200, DeletedResponse, "The response was deleted.", 404, openai=True),
 )
-async def delete_response(id: str, org_id: OrgId, services: ServicesDep) -> Response:
+async def delete_response(id: PathId, org_id: OrgId, services: ServicesDep) -> Response:
     """Deletes the stored chat and its kept events; a turn still running is cancelled first."""
     try:
         await services.chats.delete(org_id, id)
@@ -133,9 +144,9 @@ async def delete_response(id: str, org_id: OrgId, services: ServicesDep) -> Resp
 @router.get(
     "/chat/responses/{id}/input_items",
     operation_id="ChatController_listOpenAIChatInputItems",
-    responses={200: {"description": "A list of the response's input items."}},
+    responses=answers(200, InputItemList, "A page of the response's input items.", 404, openai=True),
 )
-async def list_input_items(id: str, request: Request, org_id: OrgId, services: ServicesDep) -> Response:
+async def list_input_items(id: PathId, request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     limit = _int_param(request, "limit", 20, 1, 100)
     order = request.query_params.get("order", "desc")
     if order not in ("asc", "desc"):
