@@ -294,7 +294,10 @@ def stored_response(chat: dict[str, Any]) -> dict[str, Any]:
     completion = sum(int(cost.get("completionTokens", 0)) for cost in costs)
     usage = {
         "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": sum(int(c.get("cachedPromptTokens", 0)) for c in costs)},
+        "input_tokens_details": {
+            "cached_tokens": sum(int(c.get("cachedPromptTokens", 0)) for c in costs),
+            "cache_write_tokens": 0,
+        },
         "output_tokens": completion,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": prompt + completion,
