@@ -38,6 +38,8 @@ class TurnRequest:
     instructions: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    truncation: str | None = None
+    """OpenAI's `truncation` ("auto" | "disabled"), overriding `model.contextManagement.strategy`."""
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from chatloom.domain.errors import ChatloomError, UpstreamError
+from chatloom.domain.errors import ChatloomError, ContextWindowExceeded, UpstreamError
 from chatloom.domain.events import (
     ModelReply,
     TextChunk,
@@ -26,9 +26,11 @@ from chatloom.domain.events import (
 )
 from chatloom.domain.ids import iso, new_id, utc_now
 from chatloom.domain.messages import Message, ToolCall, assistant_message
+from chatloom.domain.tokens import json_tokens
 from chatloom.domain.usage import ModelCall
 from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.context import TurnContext, TurnRequest, build_context
+from chatloom.engine.context_budget import ContextBudget, ContextPolicy, Fitted, provider_overflow
 from chatloom.engine.credentials import NO_CREDENTIALS, Credentials, TurnCredentials
 from chatloom.engine.grounding import Grounding, needs_grounding
 from chatloom.engine.model_calls import ModelCaller
@@ -59,6 +61,10 @@ class PreparedTurn:
     toolbox: Toolbox
     session_lease: str | None = None
     credentials: TurnCredentials = NO_CREDENTIALS
+    context_policy: ContextPolicy | None = None
+    history_dropped: int = 0
+    """How many of the oldest history messages the model does not see (`Chat.contextWindow`)."""
+    tool_tokens: int = 0
 
 
 def cost_entry(call: ModelCall) -> dict[str, Any]:
@@ -98,7 +104,9 @@ class ChatEngine:
         max_upstream_bytes: int = 16 * 1024 * 1024,
         credentials: Credentials | None = None,
         grounding: Grounding | None = None,
+        context_budget: ContextBudget | None = None,
     ) -> None:
+        self.context_budget = context_budget or ContextBudget()
         self.grounding = grounding
         self.max_upstream_bytes = max_upstream_bytes
         self.assistant_cache = assistant_cache or AssistantCache(ttl_seconds=0)
@@ -166,9 +174,32 @@ class ChatEngine:
             tools=toolbox.definitions(),
         )
         fallbacks = [str(name) for name in model.get("fallbackModels") or []]
-        return PreparedTurn(
+        turn = PreparedTurn(
             new_id(), context, endpoint, model_request, now, fallbacks, toolbox, credentials=credentials
         )
+        turn.context_policy = self.context_budget.policy(
+            provider, model, model_request.max_tokens, request.truncation
+        )
+        turn.tool_tokens = json_tokens(model_request.tools)
+        self._fit(turn, model_request.messages)  # an overflow under "disabled" is a 400 before any call
+        return turn
+
+    def _fit(self, turn: PreparedTurn, messages: list[Message]) -> Fitted:
+        """Cuts the model call's messages to the context window; history dropped is dropped for good
+        (for the turn's later tool rounds too)."""
+        assert turn.context_policy is not None
+        head = len(turn.context.prompt)
+        history_seen = len(turn.context.history) - turn.history_dropped
+        fitted = self.context_budget.fit(
+            turn.context_policy, messages, head, len(messages) - head - history_seen, turn.tool_tokens
+        )
+        if fitted.dropped:
+            turn.history_dropped += fitted.dropped
+            kept = turn.model_request.messages
+            turn.model_request = replace(
+                turn.model_request, messages=[*kept[:head], *kept[head + fitted.dropped :]]
+            )
+        return fitted
 
     async def run(self, turn: PreparedTurn, stream: bool) -> AsyncGenerator[TurnEvent, None]:
         session_id = turn.context.request.session_id
@@ -199,9 +230,10 @@ class ChatEngine:
                     yield TurnDelta(turn.chat_id, 0, direct_reply, session_id)
             for round_number in range(self.max_tool_rounds + 1 if direct_reply is None else 0):
                 final_round = round_number == self.max_tool_rounds
+                fitted = self._fit(turn, [*turn.model_request.messages, *output])
                 request = replace(
                     turn.model_request,
-                    messages=[*turn.model_request.messages, *output],
+                    messages=fitted.messages,
                     tools=[] if final_round else turn.model_request.tools,
                 )
                 reply: ModelReply | None = None
@@ -215,6 +247,10 @@ class ChatEngine:
                         raise UpstreamError("the model's stream ended without a reply")
                 else:
                     reply = await self.models.complete(turn.endpoint.adapter, request, turn.fallbacks)
+                if fitted.estimated_tokens and reply.usage.prompt_tokens:
+                    self.context_budget.observe(
+                        request.model, fitted.estimated_tokens, reply.usage.prompt_tokens
+                    )
                 calls.append(self._bill(turn.model_request.provider, reply))
                 output.append(reply.message)
                 tool_calls = reply.message.get("tool_calls")
@@ -228,6 +264,11 @@ class ChatEngine:
                 if not await self._run_tools(turn, tool_calls, output):
                     break
             chat = await self._store(turn, output, calls)
+        except ContextWindowExceeded as error:
+            if error.upstream and turn.context_policy is not None:
+                error = provider_overflow(turn.context_policy, error.message_text)
+            yield TurnFailed(turn.chat_id, error, session_id)
+            return
         except ChatloomError as error:
             yield TurnFailed(turn.chat_id, error, session_id)
             return
@@ -306,6 +347,8 @@ class ChatEngine:
         chat["input"] = request.raw_input
         chat["messages"] = [*context.history, *request.input]
         chat["output"] = output
+        if turn.history_dropped:
+            chat["contextWindow"] = {"firstMessageIndex": turn.history_dropped}
         chat["costs"] = [cost_entry(call) for call in calls]
         chat["cost"] = sum(call.cost for call in calls)
         written = await self._write(turn, chat, [*request.input, *output], now)

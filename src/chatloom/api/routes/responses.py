@@ -20,10 +20,17 @@ from chatloom.api.schemas.common import ChatMessageIn
 from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.messages import Message, ToolCall
+from chatloom.engine.turn import PreparedTurn
 
 router = APIRouter(tags=["Chats"])
 
 ITEM_BOOKKEEPING = ("type", "id", "status")
+
+
+def truncation_of(turn: PreparedTurn) -> str:
+    """OpenAI's `truncation` echo: "auto" when the turn may drop (or summarise) old history."""
+    policy = turn.context_policy
+    return "disabled" if policy is not None and policy.strategy == "disabled" else "auto"
 
 
 def _text(value: Any, field: str) -> str:
@@ -94,6 +101,7 @@ async def create_response(request: Request, org_id: OrgId, services: ServicesDep
         temperature=body.temperature,
         max_tokens=body.max_output_tokens,
     )
+    request_for_turn.truncation = body.truncation
     turn = await services.engine.prepare(request_for_turn)
     shape = ResponseShape(
         model=turn.model_request.model,
@@ -102,6 +110,7 @@ async def create_response(request: Request, org_id: OrgId, services: ServicesDep
         max_output_tokens=body.max_output_tokens,
         temperature=body.temperature,
         metadata=dict(body.metadata or {}),
+        truncation=truncation_of(turn),
     )
     created_at = int(turn.started_at.timestamp())
     return await respond(
