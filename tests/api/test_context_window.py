@@ -157,3 +157,46 @@ def test_responses_truncation_auto_and_disabled(api: Api, fake_llm: FakeLLM) -> 
     else:
         raise AssertionError("an overflow with truncation disabled is a 400")
     assert len(fake_llm.requests) == calls
+
+
+def test_summarize_writes_one_summary_reused_by_later_turns(api: Api, fake_llm: FakeLLM) -> None:
+    fake_llm.context_limit_tokens = LIMIT
+    assistant = api.create_assistant(model=small_model("summarize"))
+    session = api.post("/session", {"assistantId": assistant["id"]}).json()
+    summary_text = "The user asked numbered questions."
+    summarised = None
+    for turn in range(30):
+        # Consumed by the summary call when there is one, else it is the turn's answer.
+        fake_llm.push(FakeReply(text=summary_text))
+        chat = api.chat(sessionId=session["id"], input=f"question {turn} {PADDING}")
+        if "contextWindow" in chat:
+            summarised = chat
+            break
+    assert summarised is not None
+    assert summarised["output"][0]["content"] == f"You said: question {turn} {PADDING}"
+    assert len(summarised["costs"]) == 2, "the summary call is billed to the chat"
+    summary = summarised["messages"][summarised["contextWindow"]["summaryIndex"]]
+    assert summary["role"] == "system" and summary["content"] == summary_text
+    assert summary["metadata"]["contextSummary"]["summarizes"] > 0
+    reused = api.chat(sessionId=session["id"], input=f"question {turn + 1} {PADDING}")
+    assert len(reused["costs"]) == 1, "the next turn reuses the summary"
+    assert reused["contextWindow"]["summaryIndex"] == summarised["contextWindow"]["summaryIndex"]
+    summary_calls = [r for r in fake_llm.requests if "Summarise the conversation" in str(r.json["messages"])]
+    assert len(summary_calls) == 1
+    last = fake_llm.requests[-1].json["messages"]
+    assert last[0] == PROMPT and last[1] == {"role": "system", "content": summary_text}
+    assert max(sent_tokens(fake_llm)) <= LIMIT
+    stored = api.get(f"/session/{session['id']}").json()
+    assert len(stored["messages"]) == 2 * (turn + 2) + 1, "the whole conversation and the one summary"
+
+
+def test_summarize_keeps_a_long_conversation_going(api: Api, fake_llm: FakeLLM) -> None:
+    fake_llm.context_limit_tokens = WINDOW - 60
+    assistant = api.create_assistant(model=small_model("summarize", maxTokens=60))
+    previous = api.chat(assistantId=assistant["id"], input=f"question 0 {PADDING}")
+    for turn in range(1, 60):
+        previous = api.chat(previousChatId=previous["id"], input=f"question {turn} {PADDING}")
+    assert previous["output"][0]["content"] == f"You said: question 59 {PADDING}"
+    assert max(sent_tokens(fake_llm)) <= WINDOW - 60
+    summaries = [m for m in previous["messages"] if m["role"] == "system"]
+    assert 1 <= len(summaries) < 30, "a summary is written only every few turns, not on each"

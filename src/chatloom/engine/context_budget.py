@@ -124,7 +124,8 @@ class ContextBudget:
     ) -> Fitted:
         """`messages` (`head` instruction messages, then history, then `tail` messages of this turn) cut
         to the window: under "truncate" the oldest history goes, never splitting a tool call from its
-        results; otherwise an overflow is a `ContextWindowExceeded`."""
+        results (as under "summarize", should its summary not suffice); under "disabled" an overflow is
+        a `ContextWindowExceeded`."""
         ratio = self.ratio(policy.model)
         limit = policy.limit / ratio - extra_tokens
         # A cheap upper bound first (a token per character): a conversation obviously below the window is
@@ -135,7 +136,7 @@ class ContextBudget:
         total = sum(counts)
         if total <= limit:
             return Fitted(messages, 0, int((total + extra_tokens) * ratio))
-        if policy.strategy != "truncate":
+        if policy.strategy == "disabled":
             raise _overflow(policy, int((total + extra_tokens) * ratio))
         end = len(messages) - tail
         fixed = sum(counts[:head]) + sum(counts[end:])

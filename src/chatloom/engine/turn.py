@@ -31,6 +31,7 @@ from chatloom.domain.usage import ModelCall
 from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.context import TurnContext, TurnRequest, build_context
 from chatloom.engine.context_budget import ContextBudget, ContextPolicy, Fitted, provider_overflow
+from chatloom.engine.context_summary import Summaries, context_window
 from chatloom.engine.credentials import NO_CREDENTIALS, Credentials, TurnCredentials
 from chatloom.engine.grounding import Grounding, needs_grounding
 from chatloom.engine.model_calls import ModelCaller
@@ -65,6 +66,15 @@ class PreparedTurn:
     history_dropped: int = 0
     """How many of the oldest history messages the model does not see (`Chat.contextWindow`)."""
     tool_tokens: int = 0
+    head: int = 0
+    """Messages at the start of the model call never dropped: the instructions (and a summary)."""
+    history_sent: int = 0
+    """History messages in `model_request.messages`, after the head."""
+    first_seen: int = 0
+    """Where the history the model is sent starts in the stored history, before truncation."""
+    summary: Message | None = None
+    """A summary written by this turn, stored before its input ("summarize")."""
+    summary_index: int | None = None
 
 
 def cost_entry(call: ModelCall) -> dict[str, Any]:
@@ -107,6 +117,7 @@ class ChatEngine:
         context_budget: ContextBudget | None = None,
     ) -> None:
         self.context_budget = context_budget or ContextBudget()
+        self.summaries = Summaries(models, self.context_budget, self._bill)
         self.grounding = grounding
         self.max_upstream_bytes = max_upstream_bytes
         self.assistant_cache = assistant_cache or AssistantCache(ttl_seconds=0)
@@ -181,20 +192,22 @@ class ChatEngine:
             provider, model, model_request.max_tokens, request.truncation
         )
         turn.tool_tokens = json_tokens(model_request.tools)
-        self._fit(turn, model_request.messages)  # an overflow under "disabled" is a 400 before any call
+        turn.head, turn.history_sent = len(context.prompt), len(context.history)
+        if turn.context_policy.strategy != "summarize":
+            self._fit(turn, model_request.messages)  # an overflow under "disabled" is a 400 before any call
         return turn
 
     def _fit(self, turn: PreparedTurn, messages: list[Message]) -> Fitted:
         """Cuts the model call's messages to the context window; history dropped is dropped for good
         (for the turn's later tool rounds too)."""
         assert turn.context_policy is not None
-        head = len(turn.context.prompt)
-        history_seen = len(turn.context.history) - turn.history_dropped
+        head = turn.head
         fitted = self.context_budget.fit(
-            turn.context_policy, messages, head, len(messages) - head - history_seen, turn.tool_tokens
+            turn.context_policy, messages, head, len(messages) - head - turn.history_sent, turn.tool_tokens
         )
         if fitted.dropped:
             turn.history_dropped += fitted.dropped
+            turn.history_sent -= fitted.dropped
             kept = turn.model_request.messages
             turn.model_request = replace(
                 turn.model_request, messages=[*kept[:head], *kept[head + fitted.dropped :]]
@@ -223,6 +236,8 @@ class ChatEngine:
         output: list[Message] = []
         calls: list[ModelCall] = []
         try:
+            if turn.context_policy is not None and turn.context_policy.strategy == "summarize":
+                await self.summaries.apply(turn, calls)
             direct_reply = await self._before_model_calls(turn)
             if direct_reply is not None:  # the knowledge base answered itself: no model call
                 output.append(assistant_message(direct_reply))
@@ -345,13 +360,15 @@ class ChatEngine:
         if request.previous_chat_id is not None:
             chat["previousChatId"] = request.previous_chat_id
         chat["input"] = request.raw_input
-        chat["messages"] = [*context.history, *request.input]
+        prefix = [turn.summary] if turn.summary is not None else []
+        chat["messages"] = [*context.history, *prefix, *request.input]
         chat["output"] = output
-        if turn.history_dropped:
-            chat["contextWindow"] = {"firstMessageIndex": turn.history_dropped}
+        window = context_window(turn)
+        if window is not None:
+            chat["contextWindow"] = window
         chat["costs"] = [cost_entry(call) for call in calls]
         chat["cost"] = sum(call.cost for call in calls)
-        written = await self._write(turn, chat, [*request.input, *output], now)
+        written = await self._write(turn, chat, [*prefix, *request.input, *output], now)
         for place in written:
             place.cached(self.db.messages)
         if request.session_id is not None:
@@ -398,7 +415,8 @@ class ChatEngine:
                     session_base = sessions.log_of(session)
                     session_written = await message_logs.append(conn, org_id, session_base, None, added, now)
             end = written.start + len(added)
-            place = chats.LogPlace(written.log_id, written.start, written.start + len(request.input), end)
+            input_end = written.start + len(added) - len(chat["output"])
+            place = chats.LogPlace(written.log_id, written.start, input_end, end)
             await chats.insert(conn, org_id, turn.chat_id, chat, place, now)
             if session is not None and session_written is not None and turn.session_lease is not None:
                 session_end = (session_written.log_id, session_written.start + len(added))
