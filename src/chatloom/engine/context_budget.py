@@ -8,6 +8,7 @@ provider reported to our estimate (never below 1: the estimate is only ever made
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -15,7 +16,7 @@ from genai_prices import data_snapshot
 
 from chatloom.domain.errors import ContextWindowExceeded
 from chatloom.domain.messages import Message
-from chatloom.domain.tokens import message_tokens
+from chatloom.domain.tokens import message_tokens, messages_tokens
 
 log = logging.getLogger("chatloom.context")
 
@@ -26,6 +27,8 @@ DEFAULT_WINDOW: Final = 16_384
 MAX_OUTPUT_RESERVE: Final = 4_096
 """Tokens kept free for the answer when the request sets no `maxTokens` (at most a quarter of the window)."""
 MAX_CACHED_WINDOWS: Final = 4_096
+SHORT_CONVERSATION: Final = 48
+"""Up to this many messages, a character count may show at once that a turn fits."""
 
 # Our `model.provider` names → genai-prices provider ids (as in engine/pricing.py).
 _PROVIDER_IDS: Final = {
@@ -84,6 +87,7 @@ class ContextBudget:
     def __init__(self) -> None:
         self._windows: dict[tuple[str, str], int] = {}
         self._ratios: dict[str, float] = {}
+        self._sums = PrefixSums()
 
     def policy(
         self, provider: str, model: dict[str, Any], max_tokens: int | None, truncation: str | None
@@ -128,30 +132,56 @@ class ContextBudget:
         a `ContextWindowExceeded`."""
         ratio = self.ratio(policy.model)
         limit = policy.limit / ratio - extra_tokens
-        # A cheap upper bound first (a token per character): a conversation obviously below the window is
-        # not counted at all, which keeps short conversations' turns as fast as before.
-        if _char_bound(messages) <= limit:
+        # A cheap upper bound first (a token per character): a short conversation obviously below the
+        # window is not counted at all.
+        if len(messages) <= SHORT_CONVERSATION and _char_bound(messages) <= limit:
             return Fitted(messages, 0, 0)
-        counts = [message_tokens(message) for message in messages]
-        total = sum(counts)
+        end = len(messages) - tail
+        fixed = messages_tokens(messages[:head]) + messages_tokens(messages[end:])
+        sums = self._sums.of(messages[head:end])
+        total = fixed + sums[-1]
         if total <= limit:
             return Fitted(messages, 0, int((total + extra_tokens) * ratio))
         if policy.strategy == "disabled":
             raise _overflow(policy, int((total + extra_tokens) * ratio))
-        end = len(messages) - tail
-        fixed = sum(counts[:head]) + sum(counts[end:])
         if fixed > limit:
             alone = "the instructions and the input alone"
             raise _overflow(policy, int((fixed + extra_tokens) * ratio), what=alone)
-        first = head
-        while first < end and total > limit:
-            total -= counts[first]
-            first += 1
-        while first < end and messages[first]["role"] == "tool":  # results whose call was dropped go too
-            total -= counts[first]
-            first += 1
-        fitted = [*messages[:head], *messages[first:]]
-        return Fitted(fitted, first - head, int((total + extra_tokens) * ratio))
+        # The fewest oldest history messages to drop: those before the first i with sums[i] >= excess.
+        dropped = bisect_left(sums, total - limit)
+        while head + dropped < end and messages[head + dropped]["role"] == "tool":
+            dropped += 1  # results whose call was dropped go too
+        kept = total - sums[dropped]
+        fitted = [*messages[:head], *messages[head + dropped :]]
+        return Fitted(fitted, dropped, int((kept + extra_tokens) * ratio))
+
+
+class PrefixSums:
+    """Token prefix sums of histories, reused across turns: a conversation's next turn extends the sums
+    of its previous one (found by the identity of a message near its end and its position)."""
+
+    LOOK_BACK: Final = 64
+    MAX_ENTRIES: Final = 2_048
+
+    def __init__(self) -> None:
+        self._sums: dict[tuple[int, int], tuple[Message, list[int]]] = {}
+
+    def of(self, history: list[Message]) -> list[int]:
+        """`sums[i]` = the estimated tokens of `history[:i]`."""
+        length = len(history)
+        start, sums = 0, [0]
+        for known in range(length, max(0, length - self.LOOK_BACK), -1):
+            entry = self._sums.get((id(history[known - 1]), known))
+            if entry is not None and entry[0] is history[known - 1]:
+                start, sums = known, list(entry[1])
+                break
+        for message in history[start:]:
+            sums.append(sums[-1] + message_tokens(message))
+        if length and start < length:
+            if len(self._sums) >= self.MAX_ENTRIES:
+                self._sums.clear()
+            self._sums[(id(history[-1]), length)] = (history[-1], sums)  # the entry holds the message
+        return sums
 
 
 def _char_bound(messages: list[Message]) -> int:
