@@ -51,6 +51,8 @@ def test_a_long_session_keeps_answering_under_truncate(api: Api, fake_llm: FakeL
     seen = latest["contextWindow"]["firstMessageIndex"]
     assert len(latest["messages"]) == 399
     assert [m["content"] for m in latest["messages"][seen:]] == [m["content"] for m in last[1:]]
+    frames = list(api.stream({"sessionId": session["id"], "input": f"streamed {PADDING}"}))
+    assert frames[-1] == "[DONE]" and sent_tokens(fake_llm)[-1] <= LIMIT
 
 
 def weather_call(call_id: str) -> dict[str, Any]:

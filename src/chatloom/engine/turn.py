@@ -262,7 +262,8 @@ class ChatEngine:
                         raise UpstreamError("the model's stream ended without a reply")
                 else:
                     reply = await self.models.complete(turn.endpoint.adapter, request, turn.fallbacks)
-                if fitted.estimated_tokens and reply.usage.prompt_tokens:
+                # Calibrated only by the server's own endpoints: a user-supplied URL's counts are its own.
+                if fitted.estimated_tokens and reply.usage.prompt_tokens and not turn.endpoint.user_supplied:
                     self.context_budget.observe(
                         request.model, fitted.estimated_tokens, reply.usage.prompt_tokens
                     )
