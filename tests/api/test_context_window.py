@@ -202,3 +202,16 @@ def test_summarize_keeps_a_long_conversation_going(api: Api, fake_llm: FakeLLM) 
     assert max(sent_tokens(fake_llm)) <= WINDOW - 60
     summaries = [m for m in previous["messages"] if m["role"] == "system"]
     assert 1 <= len(summaries) < 30, "a summary is written only every few turns, not on each"
+
+
+def test_bad_context_settings_are_400s_naming_the_field(api: Api) -> None:
+    bad_strategy = small_model()
+    bad_strategy["contextManagement"] = {"strategy": "forget"}
+    response = api.post("/assistant", {"model": bad_strategy})
+    assert response.status_code == 400 and "model.contextManagement.strategy" in response.text
+    response = api.post("/assistant", {"model": small_model(contextWindowTokens=10)})
+    assert response.status_code == 400 and "model.contextWindowTokens" in response.text
+    assistant = api.create_assistant(model=small_model())
+    body = {"input": "hi", "stream": False, "truncation": "sometimes", "assistantId": assistant["id"]}
+    response = api.post("/chat/responses", body)
+    assert response.status_code == 400 and "truncation" in response.text
