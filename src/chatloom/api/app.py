@@ -24,6 +24,7 @@ from chatloom.api.routes import (
     health,
     responses,
     sessions,
+    squads,
     tools,
     web_chat,
 )
@@ -32,6 +33,7 @@ from chatloom.api.schemas.chat import CreateChatIn
 from chatloom.api.schemas.credential import CredentialIn, CredentialPatch
 from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
+from chatloom.api.schemas.squad import SquadIn, SquadPatch
 from chatloom.api.schemas.tool import ToolIn, ToolPatch
 from chatloom.api.schemas.web_chat import CreateWebChatIn, WebResponsesRequestIn
 from chatloom.config import Settings
@@ -47,6 +49,7 @@ from chatloom.engine.rate_limits import DatabaseCounter, Limit, MemoryCounter, R
 from chatloom.engine.records import ChatRecords, tool_records
 from chatloom.engine.server_messages import ServerMessages
 from chatloom.engine.sessions import SessionLeases, SessionRecords
+from chatloom.engine.squads import SquadRecords
 from chatloom.engine.templates import render_prompt_async, set_template_limits
 from chatloom.engine.tool_runner import ToolRunner
 from chatloom.engine.turn import ChatEngine
@@ -78,6 +81,8 @@ BODY_SCHEMAS: tuple[type[BaseModel], ...] = (
     ResponsesRequestIn,
     ToolIn,
     ToolPatch,
+    SquadIn,
+    SquadPatch,
     CredentialIn,
     CredentialPatch,
     CreateWebChatIn,
@@ -184,6 +189,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         server_messages,
         settings.llm_timeout_seconds,
         max_tool_rounds=settings.max_tool_rounds,
+        max_handoffs_per_turn=settings.max_handoffs_per_turn,
         assistant_cache=assistant_cache,
         max_upstream_bytes=settings.max_upstream_bytes,
         credentials=credentials,
@@ -196,6 +202,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         credentials=credentials,
         sessions=sessions,
         tools=tool_records(db),
+        squads=SquadRecords(db, credentials),
         chats=ChatRecords(db, server_messages),
         keys=KeyVerifier(db),
         in_flight=TurnsInFlight(),
@@ -257,6 +264,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(assistants.router)
     app.include_router(sessions.router)
     app.include_router(tools.router)
+    app.include_router(squads.router)
     app.include_router(credentials.router)
     app.include_router(analytics.router)
     app.include_router(console.router)

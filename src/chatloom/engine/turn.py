@@ -29,16 +29,24 @@ from chatloom.domain.messages import Message, ToolCall, assistant_message
 from chatloom.domain.tokens import json_tokens
 from chatloom.domain.usage import ModelCall
 from chatloom.engine.assistant_cache import AssistantCache
-from chatloom.engine.context import TurnContext, TurnRequest, build_context
+from chatloom.engine.context import (
+    TurnContext,
+    TurnRequest,
+    build_context,
+    render_system_messages,
+    resolve_tools,
+)
 from chatloom.engine.context_budget import ContextBudget, ContextPolicy, Fitted, provider_overflow
 from chatloom.engine.context_summary import Summaries, context_window
 from chatloom.engine.credentials import NO_CREDENTIALS, Credentials, TurnCredentials
 from chatloom.engine.grounding import Grounding, needs_grounding
+from chatloom.engine.handoffs import Handoffs, HandoffState, Switch, context_for
 from chatloom.engine.model_calls import ModelCaller
 from chatloom.engine.pricing import PriceBook
 from chatloom.engine.redaction import public_document
 from chatloom.engine.server_messages import ServerMessages, public_assistant
 from chatloom.engine.sessions import SessionLeases
+from chatloom.engine.squads import Agent, merged_overrides, seal_members
 from chatloom.engine.tool_definitions import Toolbox
 from chatloom.engine.tool_runner import ToolRunner
 from chatloom.outbound.guard import OutboundPolicy
@@ -46,7 +54,8 @@ from chatloom.providers.base import ModelRequest
 from chatloom.providers.registry import Endpoint, ProviderRegistry
 from chatloom.store import chats, message_logs, sessions
 from chatloom.store.db import Database
-from chatloom.tools.calls import error_result
+from chatloom.tools.calls import ToolResult, error_result
+from chatloom.tools.handoff import HandoffDestinationClient
 
 log = logging.getLogger("chatloom.turn")
 
@@ -62,6 +71,10 @@ class PreparedTurn:
     toolbox: Toolbox
     session_lease: str | None = None
     credentials: TurnCredentials = NO_CREDENTIALS
+    handoff: HandoffState | None = None
+    """Set only when the assistant can hand off (a squad, or a handoff tool)."""
+    output_start: int = 0
+    """The first output message the model request does not hold yet (moves on at a hand-off)."""
     context_policy: ContextPolicy | None = None
     history_dropped: int = 0
     """How many of the oldest history messages the model does not see (`Chat.contextWindow`)."""
@@ -75,6 +88,7 @@ class PreparedTurn:
     summary: Message | None = None
     """A summary written by this turn, stored before its input ("summarize")."""
     summary_index: int | None = None
+    count_dropped: bool = True
 
 
 def cost_entry(call: ModelCall) -> dict[str, Any]:
@@ -87,6 +101,11 @@ def cost_entry(call: ModelCall) -> dict[str, Any]:
         "cachedPromptTokens": call.usage.cached_prompt_tokens,
         "cost": call.cost,
     }
+
+
+def since_hand_off(output: list[Message], start: int) -> list[Message]:
+    """The output the model request does not hold yet (all of it, unless a hand-off happened)."""
+    return output if start == 0 else output[start:]
 
 
 def thinking_budget(model: dict[str, Any]) -> int | None:
@@ -114,11 +133,17 @@ class ChatEngine:
         max_upstream_bytes: int = 16 * 1024 * 1024,
         credentials: Credentials | None = None,
         grounding: Grounding | None = None,
+        max_handoffs_per_turn: int = 5,
         context_budget: ContextBudget | None = None,
     ) -> None:
         self.context_budget = context_budget or ContextBudget()
         self.summaries = Summaries(models, self.context_budget, self._bill)
         self.grounding = grounding
+        self.handoffs = Handoffs(
+            db,
+            HandoffDestinationClient(tools.function_tools.http, tools.function_tools.default_secret),
+            max_handoffs_per_turn,
+        )
         self.max_upstream_bytes = max_upstream_bytes
         self.assistant_cache = assistant_cache or AssistantCache(ttl_seconds=0)
         self.credentials = credentials or Credentials.unkeyed(db)
@@ -152,12 +177,60 @@ class ChatEngine:
         # Inline credentials are sealed before anything keeps them (the chat stores this assistant).
         request.assistant = self.credentials.seal_assistant(request.assistant)
         request.assistant_overrides = self.credentials.seal_assistant(request.assistant_overrides)
+        if request.squad is not None:
+            seal_members(self.credentials, request.squad.get("members"))
         context = await build_context(self.db, request, now, self.assistant_cache)
-        model = context.model
-        provider = str(model.get("provider"))
-        credentials = await self.credentials.for_turn(
-            request.org_id, context.assistant, context.assistant_overrides
+        messages = [*context.prompt, *context.history, *request.input]
+        endpoint, model_request, toolbox, credentials = await self._configure(
+            request, context.assistant, context.assistant_overrides, context.model, messages, context.tools
         )
+        fallbacks = [str(name) for name in context.model.get("fallbackModels") or []]
+        turn = PreparedTurn(
+            new_id(), context, endpoint, model_request, now, fallbacks, toolbox, credentials=credentials
+        )
+        if context.agent is not None or toolbox.handoffs:
+            agent = context.agent or Agent(
+                context.assistant,
+                context.assistant_id,
+                context.assistant_overrides,
+                {"assistantId": context.assistant_id}
+                if context.assistant_id
+                else {"assistant": context.assistant},
+            )
+            turn.handoff = HandoffState(
+                context.squad,
+                agent,
+                request.assistant_overrides,
+                [*context.history, *request.input],
+                writers=[(0, agent.label)],
+            )
+        self._budget(turn, len(context.prompt), len(context.history))
+        if turn.context_policy is not None and turn.context_policy.strategy != "summarize":
+            self._fit(turn, model_request.messages)  # an overflow under "disabled" is a 400 before any call
+        return turn
+
+    def _budget(self, turn: PreparedTurn, head: int, history: int) -> None:
+        """The context budget of the turn's (current) model: `head` instruction messages then `history`
+        messages that may be left out."""
+        request = turn.model_request
+        turn.context_policy = self.context_budget.policy(
+            request.provider, turn.context.model, request.max_tokens, turn.context.request.truncation
+        )
+        turn.tool_tokens = json_tokens(request.tools)
+        turn.head, turn.history_sent = head, history
+
+    async def _configure(
+        self,
+        request: TurnRequest,
+        assistant: dict[str, Any],
+        overrides: dict[str, Any] | None,
+        model: dict[str, Any],
+        messages: list[Message],
+        tools: list[dict[str, Any]],
+    ) -> tuple[Endpoint, ModelRequest, Toolbox, TurnCredentials]:
+        """The endpoint, model request and toolbox of one assistant (the first, or a hand-off's)."""
+        provider = str(model.get("provider"))
+        credentials = await self.credentials.for_turn(request.org_id, assistant, overrides)
         endpoint = self.providers.endpoint(
             provider,
             url=model.get("url"),
@@ -169,11 +242,11 @@ class ChatEngine:
         temperature = request.temperature if request.temperature is not None else model.get("temperature")
         max_tokens = request.max_tokens if request.max_tokens is not None else model.get("maxTokens")
         timeout = model.get("timeoutSeconds") or self.llm_timeout_seconds
-        toolbox = Toolbox.of(context.tools)
+        toolbox = Toolbox.of(tools)
         model_request = ModelRequest(
             provider=provider,
             model=str(model["model"]),
-            messages=[*context.prompt, *context.history, *request.input],
+            messages=messages,
             base_url=endpoint.base_url,
             api_key=endpoint.api_key,
             headers=dict(endpoint.headers),
@@ -184,18 +257,43 @@ class ChatEngine:
             thinking_budget_tokens=thinking_budget(model),
             tools=toolbox.definitions(),
         )
-        fallbacks = [str(name) for name in model.get("fallbackModels") or []]
-        turn = PreparedTurn(
-            new_id(), context, endpoint, model_request, now, fallbacks, toolbox, credentials=credentials
+        return endpoint, model_request, toolbox, credentials
+
+    async def _hand_off(self, turn: PreparedTurn, switch: Switch, output: list[Message]) -> None:
+        """The destination takes over: its prompt, model, provider and tools, with the conversation its
+        context plan keeps."""
+        state = turn.handoff
+        assert state is not None
+        context, request, agent = turn.context, turn.context.request, switch.agent
+        model = agent.assistant["model"]
+        overrides = merged_overrides(agent.overrides, state.request_overrides)
+        prompt = await render_system_messages(model, overrides, utc_now())
+        if request.instructions:
+            prompt.append({"role": "system", "content": request.instructions})
+        tools = [tool for tool in model.get("tools") or [] if isinstance(tool, dict)]
+        if model.get("toolIds"):
+            async with self.db.read() as conn:
+                tools.extend(await resolve_tools(conn, request.org_id, model))
+        if agent.destinations:
+            tools.append({"type": "handoff", "destinations": agent.destinations})
+        messages = [*prompt, *context_for(switch.plan, [*state.conversation, *output])]
+        turn.endpoint, turn.model_request, turn.toolbox, turn.credentials = await self._configure(
+            request, agent.assistant, overrides, model, messages, tools
         )
-        turn.context_policy = self.context_budget.policy(
-            provider, model, model_request.max_tokens, request.truncation
-        )
-        turn.tool_tokens = json_tokens(model_request.tools)
-        turn.head, turn.history_sent = len(context.prompt), len(context.history)
-        if turn.context_policy.strategy != "summarize":
-            self._fit(turn, model_request.messages)  # an overflow under "disabled" is a 400 before any call
-        return turn
+        turn.fallbacks = [str(name) for name in model.get("fallbackModels") or []]
+        turn.output_start = len(output)
+        context.assistant, context.assistant_overrides, context.model = agent.assistant, overrides, model
+        # The destination's own window; from the latest user message on nothing is left out.
+        last_user = next((i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] == "user"), 0)
+        self._budget(turn, len(prompt), max(0, last_user - len(prompt)))
+        turn.count_dropped = False  # `Chat.contextWindow` describes the first assistant's view
+        state.agent = agent
+        state.writers.append((len(output), agent.label))
+        chat = self._chat_so_far(turn, output)
+        payload = {"chat": chat, "source": switch.source.label, "destination": agent.label}
+        self.server_messages.send("handoff", switch.source.assistant, switch.source.overrides, payload)
+        if agent.assistant.get("server") != switch.source.assistant.get("server"):
+            self.server_messages.send("handoff", agent.assistant, overrides, payload)
 
     def _fit(self, turn: PreparedTurn, messages: list[Message]) -> Fitted:
         """Cuts the model call's messages to the context window; history dropped is dropped for good
@@ -206,7 +304,7 @@ class ChatEngine:
             turn.context_policy, messages, head, len(messages) - head - turn.history_sent, turn.tool_tokens
         )
         if fitted.dropped:
-            turn.history_dropped += fitted.dropped
+            turn.history_dropped += fitted.dropped if turn.count_dropped else 0
             turn.history_sent -= fitted.dropped
             kept = turn.model_request.messages
             turn.model_request = replace(
@@ -245,7 +343,9 @@ class ChatEngine:
                     yield TurnDelta(turn.chat_id, 0, direct_reply, session_id)
             for round_number in range(self.max_tool_rounds + 1 if direct_reply is None else 0):
                 final_round = round_number == self.max_tool_rounds
-                fitted = self._fit(turn, [*turn.model_request.messages, *output])
+                fitted = self._fit(
+                    turn, [*turn.model_request.messages, *since_hand_off(output, turn.output_start)]
+                )
                 request = replace(
                     turn.model_request,
                     messages=fitted.messages,
@@ -332,6 +432,19 @@ class ChatEngine:
         left to the client, which ends the turn."""
         chat = self._chat_so_far(turn, output)
         assistant = public_assistant(turn.context.assistant)
+        if turn.handoff is not None and turn.toolbox.handoffs:
+
+            async def others(calls: list[ToolCall]) -> tuple[list[ToolResult], bool]:
+                done = await self.tools.run(calls, turn.toolbox, assistant, chat, turn.credentials)
+                return done.results, not done.client_calls
+
+            results, switch, goes_on = await self.handoffs.run_round(
+                turn.handoff, turn.context.request.org_id, turn.toolbox, tool_calls, chat, assistant, others
+            )
+            output.extend(results)
+            if switch is not None:
+                await self._hand_off(turn, switch, output)
+            return goes_on
         round_ = await self.tools.run(tool_calls, turn.toolbox, assistant, chat, turn.credentials)
         output.extend(result.message() for result in round_.results)
         return not round_.client_calls
@@ -369,6 +482,8 @@ class ChatEngine:
             chat["contextWindow"] = window
         chat["costs"] = [cost_entry(call) for call in calls]
         chat["cost"] = sum(call.cost for call in calls)
+        if turn.handoff is not None:
+            self._squad_fields(turn.handoff, chat, len(output))
         written = await self._write(turn, chat, [*prefix, *request.input, *output], now)
         for place in written:
             place.cached(self.db.messages)
@@ -380,6 +495,19 @@ class ChatEngine:
             "chat.created", context.assistant, context.assistant_overrides, {"chat": chat}
         )
         return chat
+
+    @staticmethod
+    def _squad_fields(state: HandoffState, chat: dict[str, Any], length: int) -> None:
+        """A squad chat names its squad, which assistant wrote each output message, and the assistant
+        that answers the next turn."""
+        if state.squad is not None:
+            chat.pop("assistant", None)
+            if state.squad.squad_id is not None:
+                chat["squadId"] = state.squad.squad_id
+            else:
+                chat["squad"] = state.squad.inline
+        chat["activeAssistant"] = state.agent.ref
+        chat["outputAssistants"] = state.output_assistants(length)
 
     async def _write(
         self, turn: PreparedTurn, chat: dict[str, Any], added: list[Message], now: datetime
@@ -421,7 +549,15 @@ class ChatEngine:
             await chats.insert(conn, org_id, turn.chat_id, chat, place, now)
             if session is not None and session_written is not None and turn.session_lease is not None:
                 session_end = (session_written.log_id, session_written.start + len(added))
-                await sessions.append_turn(conn, session, turn.session_lease, session_end, chat["costs"], now)
+                await sessions.append_turn(
+                    conn,
+                    session,
+                    turn.session_lease,
+                    session_end,
+                    chat["costs"],
+                    now,
+                    active=chat.get("activeAssistant"),
+                )
         if session_written is not None and session_written is not written:
             return [written, session_written]
         return [written]

@@ -61,10 +61,6 @@ def to_message(item: ChatMessageIn) -> Message:
 
 
 def refuse_unsupported(body: ChatTurnFields) -> None:
-    if body.squad_id is not None or body.squad is not None:
-        raise InvalidRequest(
-            "squadId/squad: squads are not supported in chats by this server yet", field="squadId"
-        )
     if body.transport is not None:
         raise InvalidRequest("transport: SMS transports are not supported by this server", field="transport")
 
@@ -101,6 +97,8 @@ def turn_request(
         instructions=instructions,
         temperature=temperature,
         max_tokens=max_tokens,
+        squad_id=body.squad_id,
+        squad=body.squad.model_dump(by_alias=True, exclude_unset=True, mode="json") if body.squad else None,
     )
 
 

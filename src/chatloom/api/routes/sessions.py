@@ -14,6 +14,7 @@ from chatloom.api.schemas.common import ChatMessageIn
 from chatloom.api.schemas.session import CreateSessionIn, ListSessionsParams, UpdateSessionIn
 from chatloom.domain.errors import InvalidRequest
 from chatloom.engine.redaction import public_document
+from chatloom.engine.squads import seal_members
 from chatloom.store.sessions import SORTABLE as SESSION_SORTABLE
 
 router = APIRouter(tags=["Sessions"])
@@ -26,10 +27,10 @@ def _messages(items: list[ChatMessageIn]) -> list[dict[str, Any]]:
 @router.post("/session", status_code=201, openapi_extra=json_request_body("CreateSessionIn"))
 async def create_session(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     body = parse_model(CreateSessionIn, await json_body(request))
-    if body.squad_id is not None or body.squad is not None:
-        raise InvalidRequest(
-            "squadId/squad: squads are not supported in sessions by this server yet", "squadId"
-        )
+    if body.squad_id is not None:
+        await services.squads.get(org_id, body.squad_id)  # another org's squad is not found (404)
+    elif body.squad is not None:
+        await services.squads.check_members(org_id, body.squad.model_dump(by_alias=True)["members"])
     if body.phone_number_id is not None or body.phone_number is not None:
         raise InvalidRequest(
             "phoneNumberId/phoneNumber: SMS sessions are not supported by this server", "phoneNumber"
@@ -41,6 +42,7 @@ async def create_session(request: Request, org_id: OrgId, services: ServicesDep)
     for name in ("assistant", "assistantOverrides"):  # inline credentials are stored sealed
         if name in fields:
             fields[name] = services.credentials.seal_assistant(fields[name])
+    seal_members(services.credentials, (fields.get("squad") or {}).get("members"))
     session = await services.sessions.create(org_id, fields)
     return json_response(public_document(session), status_code=201)
 

@@ -16,6 +16,7 @@ from chatloom.api.schemas.common import (
     PagedListParams,
     Strict,
 )
+from chatloom.api.schemas.squad import SquadIn
 
 
 class AssistantOverridesIn(Open):
@@ -29,7 +30,7 @@ class ChatTurnFields(Strict):
     assistant: AssistantIn | None = None
     assistant_overrides: AssistantOverridesIn | None = Field(None, alias="assistantOverrides")
     squad_id: NonEmptyStr | None = Field(None, alias="squadId")
-    squad: dict[str, Any] | None = None
+    squad: SquadIn | None = None
     name: Name40 | None = None
     session_id: NonEmptyStr | None = Field(None, alias="sessionId")
     previous_chat_id: NonEmptyStr | None = Field(None, alias="previousChatId")
@@ -39,6 +40,12 @@ class ChatTurnFields(Strict):
     def _one_context(self) -> ChatTurnFields:
         if self.assistant_id is not None and self.assistant is not None:
             raise ValueError("assistantId and assistant are mutually exclusive")
+        if (self.squad_id is not None or self.squad is not None) and (
+            self.assistant_id is not None or self.assistant is not None or self.session_id is not None
+        ):
+            raise ValueError("squadId/squad and assistantId/assistant/sessionId are mutually exclusive")
+        if self.squad_id is not None and self.squad is not None:
+            raise ValueError("squadId and squad are mutually exclusive")
         if self.session_id is not None and self.previous_chat_id is not None:
             raise ValueError("sessionId and previousChatId are mutually exclusive")
         if self.session_id is not None and (self.assistant_id is not None or self.assistant is not None):

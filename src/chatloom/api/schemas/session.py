@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from chatloom.api.schemas.assistant import AssistantIn
 from chatloom.api.schemas.chat import AssistantOverridesIn
 from chatloom.api.schemas.common import ChatMessageIn, Name40, NonEmptyStr, Open, PagedListParams, Strict
+from chatloom.api.schemas.squad import SquadIn
 
 ExpirationSeconds = Annotated[int, Field(ge=60, le=2_592_000)]
 
@@ -27,7 +28,7 @@ class CreateSessionIn(Strict):
     assistant: AssistantIn | None = None
     assistant_overrides: AssistantOverridesIn | None = Field(None, alias="assistantOverrides")
     squad_id: NonEmptyStr | None = Field(None, alias="squadId")
-    squad: dict[str, Any] | None = None
+    squad: SquadIn | None = None
     messages: list[ChatMessageIn] | None = None
     customer: CustomerIn | None = None
     customer_id: str | None = Field(None, alias="customerId")
@@ -38,13 +39,16 @@ class CreateSessionIn(Strict):
     def _one_assistant(self) -> CreateSessionIn:
         if self.assistant_id is not None and self.assistant is not None:
             raise ValueError("assistantId and assistant are mutually exclusive")
+        squads = [x for x in (self.squad_id, self.squad) if x is not None]
+        if squads and (self.assistant_id is not None or self.assistant is not None or len(squads) > 1):
+            raise ValueError("one of assistantId, assistant, squadId or squad: they are mutually exclusive")
         if (
             self.squad_id is None
             and self.squad is None
             and self.assistant_id is None
             and self.assistant is None
         ):
-            raise ValueError("one of assistantId or assistant is required")
+            raise ValueError("one of assistantId, assistant, squadId or squad is required")
         if self.assistant is not None and self.assistant.model is None:
             raise ValueError("assistant.model is required for an inline assistant")
         return self
