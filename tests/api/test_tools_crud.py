@@ -262,7 +262,7 @@ def test_openapi_documents_tool_bodies(api: Api) -> None:
     assert document["paths"]["/tool"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ToolIn"
     }
-    assert {"get", "patch", "delete"} <= document["paths"]["/tool/{tool_id}"].keys()
+    assert {"get", "patch", "delete"} <= document["paths"]["/tool/{id}"].keys()
 
 
 def test_handoff_tools_are_stored_and_checked(api: Api) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -14,7 +13,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chatloom import __version__
 from chatloom.api.cors import CorsPolicy
 from chatloom.api.deps import Services
-from chatloom.api.errors import error_body, install_error_handlers
+from chatloom.api.docs import serve_docs
+from chatloom.api.errors import OPENAI_PATHS, error_body, error_envelope, install_error_handlers
+from chatloom.api.openapi import finish_document
 from chatloom.api.request_guard import RequestGuard
 from chatloom.api.routes import (
     analytics,
@@ -31,7 +32,9 @@ from chatloom.api.routes import (
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.chat import CreateChatIn
 from chatloom.api.schemas.credential import CredentialIn, CredentialPatch
+from chatloom.api.schemas.records_out import ChatStreamError, CreateChatStreamResponse
 from chatloom.api.schemas.responses import ResponsesRequestIn
+from chatloom.api.schemas.responses_out import ResponseStreamEvent
 from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
 from chatloom.api.schemas.squad import SquadIn, SquadPatch
 from chatloom.api.schemas.tool import ToolIn, ToolPatch
@@ -72,7 +75,7 @@ from chatloom.webhooks.deliver import WebhookDispatcher
 
 log = logging.getLogger("chatloom")
 
-BODY_SCHEMAS: tuple[type[BaseModel], ...] = (
+DOCUMENTED_SCHEMAS: tuple[type[BaseModel], ...] = (  # bodies routes parse themselves; stream payloads
     CreateChatIn,
     AssistantIn,
     AssistantPatch,
@@ -83,6 +86,9 @@ BODY_SCHEMAS: tuple[type[BaseModel], ...] = (
     ToolPatch,
     SquadIn,
     SquadPatch,
+    CreateChatStreamResponse,
+    ChatStreamError,
+    ResponseStreamEvent,
     CredentialIn,
     CredentialPatch,
     CreateWebChatIn,
@@ -103,7 +109,7 @@ class BodySizeLimit:
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
         received = 0
 
@@ -119,12 +125,14 @@ class BodySizeLimit:
         try:
             await self.app(scope, limited_receive, send)
         except _BodyTooLarge:
-            await self._refuse(send)
+            await self._refuse(scope, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send) -> None:
         import orjson
 
-        body = orjson.dumps(error_body(413, f"request body is larger than {self.limit} bytes"))
+        message = f"request body is larger than {self.limit} bytes"
+        openai = str(scope.get("path", "")).startswith(OPENAI_PATHS)
+        body = orjson.dumps(error_envelope(413, message) if openai else error_body(413, message))
         await send(
             {
                 "type": "http.response.start",
@@ -253,10 +261,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="A self-hostable server for text conversations with LLM assistants (Vapi's Chat API).",
         lifespan=lifespan,
         openapi_url="/api-json",
-        docs_url="/docs",
+        docs_url=None,  # served by `serve_docs`, with its assets
         redoc_url=None,
     )
     install_error_handlers(app)
+    serve_docs(app, title=f"{app.title} API")
     app.include_router(health.router)
     app.include_router(web_chat.router)
     app.include_router(responses.router)
@@ -272,27 +281,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard)
     # Outermost: web chat's CORS headers go on every response, the guard's 400s and 500s included.
     app.add_middleware(CorsPolicy, private_origins=settings.cors_origin_list)
-    _document_body_schemas(app)
+    finish_document(app, DOCUMENTED_SCHEMAS, public_paths={"/health"})
     return app
-
-
-def _document_body_schemas(app: FastAPI) -> None:
-    """Adds the JSON bodies that routes parse themselves to the OpenAPI document, with bearer auth."""
-    build_openapi = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        document = build_openapi()
-        components = document.setdefault("components", {})
-        schemas = components.setdefault("schemas", {})
-        for model in BODY_SCHEMAS:
-            schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
-            schemas.update(schema.pop("$defs", {}))
-            schemas[model.__name__] = schema
-        components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-        document["security"] = [{"bearer": []}]
-        app.openapi_schema = document
-        return document
-
-    app.openapi = openapi  # type: ignore[method-assign]

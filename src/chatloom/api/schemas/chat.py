@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, StringConstraints, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from chatloom.api.schemas.assistant import AssistantIn
 from chatloom.api.schemas.common import (
@@ -24,7 +25,8 @@ class AssistantOverridesIn(Open):
 
 
 class ChatTurnFields(Strict):
-    """The fields `/chat` and `/chat/responses` share."""
+    """The fields `/chat` and `/chat/responses` share. Fields wrapped in `SkipJsonSchema` are parsed (so
+    they are refused with a message saying why) but not advertised in the OpenAPI document."""
 
     assistant_id: NonEmptyStr | None = Field(None, alias="assistantId")
     assistant: AssistantIn | None = None
@@ -34,7 +36,7 @@ class ChatTurnFields(Strict):
     name: Name40 | None = None
     session_id: NonEmptyStr | None = Field(None, alias="sessionId")
     previous_chat_id: NonEmptyStr | None = Field(None, alias="previousChatId")
-    transport: dict[str, Any] | None = None
+    transport: SkipJsonSchema[dict[str, Any] | None] = None
 
     @model_validator(mode="after")
     def _one_context(self) -> ChatTurnFields:

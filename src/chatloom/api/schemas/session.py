@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from chatloom.api.schemas.assistant import AssistantIn
 from chatloom.api.schemas.chat import AssistantOverridesIn
@@ -21,6 +22,9 @@ class CustomerIn(Open):
 
 
 class CreateSessionIn(Strict):
+    """Fields wrapped in `SkipJsonSchema` are parsed (so they are refused with a message saying why) but
+    not advertised in the OpenAPI document."""
+
     name: Name40 | None = None
     status: Literal["active", "completed"] = "active"
     expiration_seconds: ExpirationSeconds = Field(86_400, alias="expirationSeconds")
@@ -32,8 +36,8 @@ class CreateSessionIn(Strict):
     messages: list[ChatMessageIn] | None = None
     customer: CustomerIn | None = None
     customer_id: str | None = Field(None, alias="customerId")
-    phone_number_id: str | None = Field(None, alias="phoneNumberId")
-    phone_number: dict[str, Any] | None = Field(None, alias="phoneNumber")
+    phone_number_id: SkipJsonSchema[str | None] = Field(None, alias="phoneNumberId")
+    phone_number: SkipJsonSchema[dict[str, Any] | None] = Field(None, alias="phoneNumber")
 
     @model_validator(mode="after")
     def _one_assistant(self) -> CreateSessionIn:
