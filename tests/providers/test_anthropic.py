@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chatloom.domain.errors import UpstreamError, UpstreamTimeout
+from chatloom.domain.errors import ContextWindowExceeded, UpstreamError, UpstreamTimeout
 from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.domain.messages import Message
 from chatloom.domain.usage import Usage
@@ -435,3 +435,17 @@ def test_connection_refused_is_an_upstream_error(streamed: bool) -> None:
 
     assert "Connection refused" in str(raised.value)
     assert raised.value.status is None
+
+
+def test_a_prompt_too_long_answer_is_a_context_window_error(fake: FakeLLM) -> None:
+    body = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "prompt is too long: 210000 tokens > 200000 maximum",
+        },
+    }
+    fake.push(FakeReply(status=400, error_body=body))
+    with pytest.raises(ContextWindowExceeded, match="prompt is too long") as raised:
+        run(model_request(fake))
+    assert raised.value.upstream

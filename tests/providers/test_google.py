@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from chatloom.domain.errors import UpstreamError, UpstreamTimeout
+from chatloom.domain.errors import ContextWindowExceeded, UpstreamError, UpstreamTimeout
 from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.domain.messages import Message, ToolCall
 from chatloom.providers.base import ModelRequest
@@ -497,3 +497,14 @@ def test_connection_refused_is_an_upstream_error(streamed: bool) -> None:
 
     assert "Connection refused" in str(raised.value)
     assert raised.value.status is None
+
+
+def test_an_input_over_the_token_limit_is_a_context_window_error(gemini: FakeLLM) -> None:
+    message = "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)."
+    gemini.push(
+        FakeReply(
+            status=400, error_body={"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+        )
+    )
+    _, error = stream_until_error(model_request(gemini))
+    assert isinstance(error, ContextWindowExceeded) and error.upstream

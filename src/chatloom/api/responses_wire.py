@@ -38,6 +38,8 @@ class ResponseShape:
     max_output_tokens: int | None = None
     temperature: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    truncation: str = "disabled"
+    """OpenAI's `truncation` as the turn applied it: "auto" unless the history is sent whole."""
     background: bool = False
     session_id: str | None = None
     """Web chat: the session the turn ran on, echoed as `sessionId` so the next turn can name it."""
@@ -137,7 +139,7 @@ def response_object(
         "tools": [],
         "top_logprobs": 0,
         "top_p": 1.0,
-        "truncation": "disabled",
+        "truncation": shape.truncation,
         "usage": usage,
         "user": None,
         "metadata": shape.metadata,

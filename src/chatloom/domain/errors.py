@@ -81,3 +81,12 @@ class OutboundUrlRefused(InvalidRequest):
 
 class SessionBusy(ChatloomError):
     """A session stayed busy with other turns for longer than a turn may wait (HTTP 409)."""
+
+
+class ContextWindowExceeded(InvalidRequest):
+    """A turn does not fit the model's context window, by chatloom's count or the provider's (HTTP 400)."""
+
+    def __init__(self, message: str, upstream: bool = False) -> None:
+        super().__init__(message, field=None if upstream else "messages")
+        self.upstream = upstream
+        """True when the provider refused the request, rather than chatloom's own count."""

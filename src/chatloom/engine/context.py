@@ -39,6 +39,8 @@ class TurnRequest:
     instructions: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    truncation: str | None = None
+    """OpenAI's `truncation` ("auto" | "disabled"), overriding `model.contextManagement.strategy`."""
     squad_id: str | None = None
     squad: dict[str, Any] | None = None
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from chatloom.domain.errors import ChatloomError, UpstreamError
+from chatloom.domain.errors import ChatloomError, ContextWindowExceeded, UpstreamError
 from chatloom.domain.events import (
     ModelReply,
     TextChunk,
@@ -26,6 +26,7 @@ from chatloom.domain.events import (
 )
 from chatloom.domain.ids import iso, new_id, utc_now
 from chatloom.domain.messages import Message, ToolCall, assistant_message
+from chatloom.domain.tokens import json_tokens
 from chatloom.domain.usage import ModelCall
 from chatloom.engine.assistant_cache import AssistantCache
 from chatloom.engine.context import (
@@ -35,6 +36,8 @@ from chatloom.engine.context import (
     render_system_messages,
     resolve_tools,
 )
+from chatloom.engine.context_budget import ContextBudget, ContextPolicy, Fitted, provider_overflow
+from chatloom.engine.context_summary import Summaries, context_window
 from chatloom.engine.credentials import NO_CREDENTIALS, Credentials, TurnCredentials
 from chatloom.engine.grounding import Grounding, needs_grounding
 from chatloom.engine.handoffs import Handoffs, HandoffState, Switch, context_for
@@ -72,6 +75,20 @@ class PreparedTurn:
     """Set only when the assistant can hand off (a squad, or a handoff tool)."""
     output_start: int = 0
     """The first output message the model request does not hold yet (moves on at a hand-off)."""
+    context_policy: ContextPolicy | None = None
+    history_dropped: int = 0
+    """How many of the oldest history messages the model does not see (`Chat.contextWindow`)."""
+    tool_tokens: int = 0
+    head: int = 0
+    """Messages at the start of the model call never dropped: the instructions (and a summary)."""
+    history_sent: int = 0
+    """History messages in `model_request.messages`, after the head."""
+    first_seen: int = 0
+    """Where the history the model is sent starts in the stored history, before truncation."""
+    summary: Message | None = None
+    """A summary written by this turn, stored before its input ("summarize")."""
+    summary_index: int | None = None
+    count_dropped: bool = True
 
 
 def cost_entry(call: ModelCall) -> dict[str, Any]:
@@ -117,7 +134,10 @@ class ChatEngine:
         credentials: Credentials | None = None,
         grounding: Grounding | None = None,
         max_handoffs_per_turn: int = 5,
+        context_budget: ContextBudget | None = None,
     ) -> None:
+        self.context_budget = context_budget or ContextBudget()
+        self.summaries = Summaries(models, self.context_budget, self._bill)
         self.grounding = grounding
         self.handoffs = Handoffs(
             db,
@@ -184,7 +204,20 @@ class ChatEngine:
                 [*context.history, *request.input],
                 writers=[(0, agent.label)],
             )
+        self._budget(turn, len(context.prompt), len(context.history))
+        if turn.context_policy is not None and turn.context_policy.strategy != "summarize":
+            self._fit(turn, model_request.messages)  # an overflow under "disabled" is a 400 before any call
         return turn
+
+    def _budget(self, turn: PreparedTurn, head: int, history: int) -> None:
+        """The context budget of the turn's (current) model: `head` instruction messages then `history`
+        messages that may be left out."""
+        request = turn.model_request
+        turn.context_policy = self.context_budget.policy(
+            request.provider, turn.context.model, request.max_tokens, turn.context.request.truncation
+        )
+        turn.tool_tokens = json_tokens(request.tools)
+        turn.head, turn.history_sent = head, history
 
     async def _configure(
         self,
@@ -250,6 +283,10 @@ class ChatEngine:
         turn.fallbacks = [str(name) for name in model.get("fallbackModels") or []]
         turn.output_start = len(output)
         context.assistant, context.assistant_overrides, context.model = agent.assistant, overrides, model
+        # The destination's own window; from the latest user message on nothing is left out.
+        last_user = next((i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] == "user"), 0)
+        self._budget(turn, len(prompt), max(0, last_user - len(prompt)))
+        turn.count_dropped = False  # `Chat.contextWindow` describes the first assistant's view
         state.agent = agent
         state.writers.append((len(output), agent.label))
         chat = self._chat_so_far(turn, output)
@@ -257,6 +294,23 @@ class ChatEngine:
         self.server_messages.send("handoff", switch.source.assistant, switch.source.overrides, payload)
         if agent.assistant.get("server") != switch.source.assistant.get("server"):
             self.server_messages.send("handoff", agent.assistant, overrides, payload)
+
+    def _fit(self, turn: PreparedTurn, messages: list[Message]) -> Fitted:
+        """Cuts the model call's messages to the context window; history dropped is dropped for good
+        (for the turn's later tool rounds too)."""
+        assert turn.context_policy is not None
+        head = turn.head
+        fitted = self.context_budget.fit(
+            turn.context_policy, messages, head, len(messages) - head - turn.history_sent, turn.tool_tokens
+        )
+        if fitted.dropped:
+            turn.history_dropped += fitted.dropped if turn.count_dropped else 0
+            turn.history_sent -= fitted.dropped
+            kept = turn.model_request.messages
+            turn.model_request = replace(
+                turn.model_request, messages=[*kept[:head], *kept[head + fitted.dropped :]]
+            )
+        return fitted
 
     async def run(self, turn: PreparedTurn, stream: bool) -> AsyncGenerator[TurnEvent, None]:
         session_id = turn.context.request.session_id
@@ -280,6 +334,8 @@ class ChatEngine:
         output: list[Message] = []
         calls: list[ModelCall] = []
         try:
+            if turn.context_policy is not None and turn.context_policy.strategy == "summarize":
+                await self.summaries.apply(turn, calls)
             direct_reply = await self._before_model_calls(turn)
             if direct_reply is not None:  # the knowledge base answered itself: no model call
                 output.append(assistant_message(direct_reply))
@@ -287,9 +343,12 @@ class ChatEngine:
                     yield TurnDelta(turn.chat_id, 0, direct_reply, session_id)
             for round_number in range(self.max_tool_rounds + 1 if direct_reply is None else 0):
                 final_round = round_number == self.max_tool_rounds
+                fitted = self._fit(
+                    turn, [*turn.model_request.messages, *since_hand_off(output, turn.output_start)]
+                )
                 request = replace(
                     turn.model_request,
-                    messages=[*turn.model_request.messages, *since_hand_off(output, turn.output_start)],
+                    messages=fitted.messages,
                     tools=[] if final_round else turn.model_request.tools,
                 )
                 reply: ModelReply | None = None
@@ -303,6 +362,11 @@ class ChatEngine:
                         raise UpstreamError("the model's stream ended without a reply")
                 else:
                     reply = await self.models.complete(turn.endpoint.adapter, request, turn.fallbacks)
+                # Calibrated only by the server's own endpoints: a user-supplied URL's counts are its own.
+                if fitted.estimated_tokens and reply.usage.prompt_tokens and not turn.endpoint.user_supplied:
+                    self.context_budget.observe(
+                        request.model, fitted.estimated_tokens, reply.usage.prompt_tokens
+                    )
                 calls.append(self._bill(turn.model_request.provider, reply))
                 output.append(reply.message)
                 tool_calls = reply.message.get("tool_calls")
@@ -316,6 +380,11 @@ class ChatEngine:
                 if not await self._run_tools(turn, tool_calls, output):
                     break
             chat = await self._store(turn, output, calls)
+        except ContextWindowExceeded as error:
+            if error.upstream and turn.context_policy is not None:
+                error = provider_overflow(turn.context_policy, error.message_text)
+            yield TurnFailed(turn.chat_id, error, session_id)
+            return
         except ChatloomError as error:
             yield TurnFailed(turn.chat_id, error, session_id)
             return
@@ -405,13 +474,17 @@ class ChatEngine:
         if request.previous_chat_id is not None:
             chat["previousChatId"] = request.previous_chat_id
         chat["input"] = request.raw_input
-        chat["messages"] = [*context.history, *request.input]
+        prefix = [turn.summary] if turn.summary is not None else []
+        chat["messages"] = [*context.history, *prefix, *request.input]
         chat["output"] = output
+        window = context_window(turn)
+        if window is not None:
+            chat["contextWindow"] = window
         chat["costs"] = [cost_entry(call) for call in calls]
         chat["cost"] = sum(call.cost for call in calls)
         if turn.handoff is not None:
             self._squad_fields(turn.handoff, chat, len(output))
-        written = await self._write(turn, chat, [*request.input, *output], now)
+        written = await self._write(turn, chat, [*prefix, *request.input, *output], now)
         for place in written:
             place.cached(self.db.messages)
         if request.session_id is not None:
@@ -471,7 +544,8 @@ class ChatEngine:
                     session_base = sessions.log_of(session)
                     session_written = await message_logs.append(conn, org_id, session_base, None, added, now)
             end = written.start + len(added)
-            place = chats.LogPlace(written.log_id, written.start, written.start + len(request.input), end)
+            input_end = written.start + len(added) - len(chat["output"])
+            place = chats.LogPlace(written.log_id, written.start, input_end, end)
             await chats.insert(conn, org_id, turn.chat_id, chat, place, now)
             if session is not None and session_written is not None and turn.session_lease is not None:
                 session_end = (session_written.log_id, session_written.start + len(added))

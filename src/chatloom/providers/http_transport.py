@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from typing import Any
 
@@ -18,7 +19,7 @@ import aiohttp
 import orjson
 from aiohttp.abc import AbstractResolver
 
-from chatloom.domain.errors import UpstreamError, UpstreamTimeout
+from chatloom.domain.errors import ContextWindowExceeded, UpstreamError, UpstreamTimeout
 from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.outbound.bounded import AnswerTooLarge, read_bounded, read_prefix, stream_lines
 from chatloom.outbound.http import retry_after
@@ -155,14 +156,37 @@ async def read_body(
         raise connection_error(request, error) from error
 
 
-def status_error(status: int, headers: Mapping[str, str], raw: bytes) -> UpstreamError:
+def status_error(
+    status: int, headers: Mapping[str, str], raw: bytes
+) -> UpstreamError | ContextWindowExceeded:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         data = None
+    if status in (400, 413) and context_length_exceeded(data):
+        return ContextWindowExceeded(error_detail(data, raw), upstream=True)
     return UpstreamError(
         f"HTTP {status}: {error_detail(data, raw)}", status=status, retry_after=retry_after(headers)
     )
+
+
+CONTEXT_LENGTH_MESSAGES = re.compile(
+    r"maximum context length|context.length.exceeded|prompt is too long|input is too long"
+    r"|exceeds the maximum number of tokens",
+    re.IGNORECASE,
+)
+"""How OpenAI (and compatible servers), Anthropic and Google word a request over the model's window."""
+
+
+def context_length_exceeded(data: Any) -> bool:
+    """The provider's own "context length exceeded": OpenAI's `code`, else the wording of its message."""
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and error.get("code") == "context_length_exceeded":
+        return True
+    message = error.get("message") if isinstance(error, dict) else error
+    if not isinstance(message, str) and isinstance(data, dict):
+        message = data.get("message")
+    return isinstance(message, str) and CONTEXT_LENGTH_MESSAGES.search(message) is not None
 
 
 def error_detail(data: Any, raw: bytes) -> str:

@@ -24,6 +24,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from chatloom.domain.messages import text_of
+from chatloom.domain.tokens import messages_tokens
 from chatloom.testing.loopback import LoopbackServer
 
 WORDISH_PIECE = re.compile(r"\S+\s*|\s+")
@@ -255,6 +256,9 @@ class FakeLLM(LoopbackServer):
         self._aborted = 0
         self.default_delay_seconds = 0.0
         """How long unscripted (default) replies wait before answering; `reset()` sets it back to 0."""
+        self.context_limit_tokens: int | None = None
+        """When set, an OpenAI chat request whose messages count more tokens (`chatloom.domain.tokens`, as
+        chatloom counts them) is answered with OpenAI's 400 `context_length_exceeded`; `reset()` clears it."""
 
     @property
     def base_url(self) -> str:
@@ -284,6 +288,7 @@ class FakeLLM(LoopbackServer):
             self._requests.clear()
             self._aborted = 0
             self.default_delay_seconds = 0.0
+            self.context_limit_tokens = None
 
     async def serve_forever(self, on_ready: Callable[[FakeLLM], None] | None = None) -> None:
         """Serve on the running event loop until cancelled (the standalone process)."""
@@ -306,9 +311,17 @@ class FakeLLM(LoopbackServer):
             body = None
         if not isinstance(body, dict):
             return json_response(400, dialect.error_body(400, "The request body must be a JSON object."))
+        limit = self.context_limit_tokens
+        tokens = (
+            messages_tokens(chat_messages(body))  # type: ignore[arg-type]
+            if limit is not None and isinstance(dialect, OpenAIChatDialect)
+            else 0
+        )
         with self._lock:
             if self._record_requests:
                 self._requests.append(RecordedRequest(request.path, request.headers, body))
+            if limit is not None and tokens > limit:  # a refused request uses no scripted reply
+                return json_response(400, context_length_error(limit, tokens))
             reply = self._replies.popleft() if self._replies else None
         if reply is None:
             reply = dialect.default_reply(body)
@@ -366,6 +379,16 @@ class FakeLLM(LoopbackServer):
             await asyncio.sleep(reply.chunk_delay_seconds)
             await response.write(dialect.stream_terminator)
         await response.write_eof()
+
+
+def context_length_error(limit: int, tokens: int) -> dict[str, Any]:
+    """OpenAI's answer to a request over the model's context window."""
+    message = (
+        f"This model's maximum context length is {limit} tokens. However, your messages resulted in "
+        f"{tokens} tokens. Please reduce the length of the messages."
+    )
+    error = {"message": message, "type": "invalid_request_error", "param": "messages"}
+    return {"error": {**error, "code": "context_length_exceeded"}}
 
 
 def json_response(

@@ -65,6 +65,13 @@ class PromptMessage(Open):
     content: Annotated[str, StringConstraints(max_length=100_000_000)] | None = None
 
 
+class ContextManagementIn(Open):
+    """chatloom's `model.contextManagement`: what a turn does when the conversation outgrows the window."""
+
+    strategy: Literal["truncate", "summarize", "disabled"] = "truncate"
+    summary_model: NonEmptyStr | None = Field(None, alias="summaryModel")
+
+
 class ModelSettings(Open):
     provider: ProviderName
     model: NonEmptyStr
@@ -78,6 +85,10 @@ class ModelSettings(Open):
     headers: dict[str, str] | None = None
     timeout_seconds: Annotated[float, Field(ge=0, le=300)] | None = Field(None, alias="timeoutSeconds")
     knowledge_base: KnowledgeBaseIn | None = Field(None, alias="knowledgeBase")
+    context_window_tokens: Annotated[int, Field(ge=64, le=100_000_000)] | None = Field(
+        None, alias="contextWindowTokens"
+    )
+    context_management: ContextManagementIn | None = Field(None, alias="contextManagement")
 
     @model_validator(mode="after")
     def _custom_llm_needs_url(self) -> ModelSettings:

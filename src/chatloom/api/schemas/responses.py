@@ -6,7 +6,7 @@ sends fields (`store`, `tools`, `text`, ...) that do not apply to an assistant-d
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
@@ -29,6 +29,7 @@ class ResponsesRequestIn(ChatTurnFields):
     metadata: dict[str, str] | None = None
     max_output_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    truncation: Literal["auto", "disabled"] | None = None
 
     @model_validator(mode="before")
     @classmethod
