@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -100,26 +102,38 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes sharing the port.")] = 1,
 ) -> None:
     """Apply pending migrations, then serve the API."""
+    import logging.config
+
     import uvicorn
 
+    from chatloom.observability.logs import logging_config
+
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    log_config = logging_config(settings.log_level, settings.log_format)
+    logging.config.dictConfig(log_config)
+    metrics_dir = None
+    if workers > 1 and settings.metrics and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics to files here; GET /metrics on any worker sums them all.
+        metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chatloom-metrics-")
     migrate(settings.database_url)
     # A server that could not read its stored credentials must not start: say why, before serving.
     _with_credentials(settings, lambda credentials: credentials.check_key())
-    uvicorn.run(
-        "chatloom.api.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        loop="auto",
-        http="auto",
-    )
+    try:
+        uvicorn.run(
+            "chatloom.api.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            log_config=log_config,
+            access_log=False,
+            loop="auto",
+            http="auto",
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @keys_app.command("create")

@@ -22,6 +22,7 @@ from chatloom.api.routes import (
     chats,
     credentials,
     health,
+    metrics,
     responses,
     sessions,
     tools,
@@ -52,6 +53,9 @@ from chatloom.engine.tool_runner import ToolRunner
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
 from chatloom.engine.web_chats import WebChats
+from chatloom.observability.access_log import AccessLog
+from chatloom.observability.hooks import Observer
+from chatloom.observability.metrics import observer_for
 from chatloom.outbound.guard import GuardedResolver, OutboundPolicy
 from chatloom.outbound.http import OutboundHttp
 from chatloom.providers.anthropic import AnthropicProvider
@@ -137,7 +141,8 @@ class _BodyTooLarge(Exception):
     pass
 
 
-def build_services(settings: Settings, db: Database) -> Services:
+def build_services(settings: Settings, db: Database, observer: Observer | None = None) -> Services:
+    observer = observer or Observer()
     outbound = OutboundPolicy(block_private=settings.block_private_urls)
     adapters: dict[str, ChatProvider] = {
         "openai": OpenAICompatibleProvider(),
@@ -154,7 +159,8 @@ def build_services(settings: Settings, db: Database) -> Services:
             base_delay_seconds=settings.llm_retry_base_seconds,
             budget_seconds=settings.llm_retry_budget_seconds,
             turn_timeout_seconds=settings.turn_timeout_seconds,
-        )
+        ),
+        observer,
     )
     prices = PriceBook.from_file(settings.prices_file) if settings.prices_file else PriceBook()
     http = OutboundHttp(outbound, max_response_bytes=settings.max_upstream_bytes)
@@ -163,7 +169,10 @@ def build_services(settings: Settings, db: Database) -> Services:
         db, SecretBox(settings.secret_keys()), OrgCredentialCache(settings.assistant_cache_seconds)
     )
     server_messages = ServerMessages(
-        WebhookDispatcher(http, default_secret=settings.webhook_secret), db, assistant_cache, credentials
+        WebhookDispatcher(http, default_secret=settings.webhook_secret, observer=observer),
+        db,
+        assistant_cache,
+        credentials,
     )
     mcp = McpClient(outbound, cache_seconds=settings.mcp_tools_cache_seconds)
     knowledge_bases = KnowledgeBaseClient(http, settings.webhook_secret)
@@ -172,6 +181,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         ApiRequestRunner(http, render_prompt_async),
         mcp,
         knowledge_bases,
+        observer,
     )
     engine = ChatEngine(
         db,
@@ -188,6 +198,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         max_upstream_bytes=settings.max_upstream_bytes,
         credentials=credentials,
         grounding=Grounding(mcp, knowledge_bases),
+        observer=observer,
     )
     sessions = SessionRecords(db, server_messages)
     return Services(
@@ -212,6 +223,7 @@ def build_services(settings: Settings, db: Database) -> Services:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     set_template_limits(settings.template_max_ms, settings.template_max_bytes)
+    observer = observer_for(settings.metrics, settings.metrics_per_org)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -219,7 +231,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             create_engine(settings.database_url, settings.database_pool_size, settings.sqlite_synchronous),
             message_cache_bytes=int(settings.message_cache_mb * 1024 * 1024),
         )
-        services = build_services(settings, db)
+        services = build_services(settings, db, observer)
         try:
             await services.credentials.check_key()
         except BaseException:
@@ -249,8 +261,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
+    app.state.observer = observer
+    app.state.metrics_token = settings.metrics_token
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(web_chat.router)
     app.include_router(responses.router)
     app.include_router(chats.router)
@@ -262,6 +277,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestGuard)
+    # Just outside the guard: it sees the request id and the guard's own 400s and 500s.
+    app.add_middleware(AccessLog, observer=observer, enabled=settings.access_log)
     # Outermost: web chat's CORS headers go on every response, the guard's 400s and 500s included.
     app.add_middleware(CorsPolicy, private_origins=settings.cors_origin_list)
     _document_body_schemas(app)

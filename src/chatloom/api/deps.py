@@ -92,6 +92,7 @@ async def key_access(request: Request) -> KeyAccess:
     access = await services_of(request).access_for_key(key)
     if access is None:
         raise Unauthorized("Invalid API key")
+    request.state.org_id = access.org_id  # for the access log
     return access
 
 
