@@ -22,6 +22,7 @@ from chatloom.api.routes import (
     chats,
     credentials,
     health,
+    limits,
     metrics,
     responses,
     sessions,
@@ -52,10 +53,12 @@ from chatloom.engine.templates import render_prompt_async, set_template_limits
 from chatloom.engine.tool_runner import ToolRunner
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
+from chatloom.engine.usage_gate import UsageGate
 from chatloom.engine.web_chats import WebChats
 from chatloom.observability.access_log import AccessLog
 from chatloom.observability.hooks import Observer
 from chatloom.observability.metrics import observer_for
+from chatloom.observability.tracing import tracing_from_environment
 from chatloom.outbound.guard import GuardedResolver, OutboundPolicy
 from chatloom.outbound.http import OutboundHttp
 from chatloom.providers.anthropic import AnthropicProvider
@@ -183,6 +186,9 @@ def build_services(settings: Settings, db: Database, observer: Observer | None =
         knowledge_bases,
         observer,
     )
+    # Usage limits count in the database on SQLite too: budgets survive restarts, and with no limits
+    # set nothing is counted at all.
+    usage = UsageGate(db, DatabaseCounter(db), cache_seconds=settings.auth_cache_seconds)
     engine = ChatEngine(
         db,
         providers,
@@ -199,6 +205,7 @@ def build_services(settings: Settings, db: Database, observer: Observer | None =
         credentials=credentials,
         grounding=Grounding(mcp, knowledge_bases),
         observer=observer,
+        usage=usage,
     )
     sessions = SessionRecords(db, server_messages)
     return Services(
@@ -217,13 +224,14 @@ def build_services(settings: Settings, db: Database, observer: Observer | None =
         limiter=RateLimiter(MemoryCounter() if db.dialect == "sqlite" else DatabaseCounter(db)),
         web_turn_limit=Limit("web chat turns", settings.web_rate_per_minute, window_seconds=60),
         web_max_input_chars=settings.web_max_input_chars,
+        usage=usage,
     )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     set_template_limits(settings.template_max_ms, settings.template_max_bytes)
-    observer = observer_for(settings.metrics, settings.metrics_per_org)
+    observer = observer_for(settings.metrics, settings.metrics_per_org, tracing_from_environment())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -251,6 +259,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await services.engine.grounding.mcp.aclose()
             await services.engine.providers.aclose()
             await db.dispose()
+            if observer.tracing is not None:
+                observer.tracing.shutdown()  # sends the spans still batched
 
     app = FastAPI(
         title="chatloom",
@@ -266,6 +276,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(limits.router)
     app.include_router(web_chat.router)
     app.include_router(responses.router)
     app.include_router(chats.router)

@@ -38,6 +38,8 @@ class TurnRequest:
     instructions: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    key_id: str | None = None
+    """The caller's API key: its usage limits apply besides its org's."""
 
 
 @dataclass(slots=True)

@@ -39,6 +39,7 @@ from chatloom.engine.server_messages import ServerMessages, public_assistant
 from chatloom.engine.sessions import SessionLeases
 from chatloom.engine.tool_definitions import Toolbox
 from chatloom.engine.tool_runner import ToolRunner
+from chatloom.engine.usage_gate import UsageGate
 from chatloom.observability.hooks import NO_WATCH, Observer, TurnWatch
 from chatloom.outbound.guard import OutboundPolicy
 from chatloom.providers.base import ModelRequest
@@ -113,7 +114,9 @@ class ChatEngine:
         credentials: Credentials | None = None,
         grounding: Grounding | None = None,
         observer: Observer | None = None,
+        usage: UsageGate | None = None,
     ) -> None:
+        self.usage = usage
         self.observer = observer or Observer()
         self.grounding = grounding
         self.max_upstream_bytes = max_upstream_bytes
@@ -132,6 +135,8 @@ class ChatEngine:
 
     async def prepare(self, request: TurnRequest) -> PreparedTurn:
         """Looks everything up and validates it; on a session, waits for and takes its turn lease."""
+        if self.usage is not None:  # before anything else: a refused turn waits for nothing
+            await self.usage.admit(request.org_id, request.key_id)
         lease = None
         if request.session_id is not None:
             waited_since = time.perf_counter()
@@ -201,6 +206,10 @@ class ChatEngine:
             async for event in self._run(turn, stream):
                 stored = stored or isinstance(event, TurnCompleted)
                 last = event
+                if self.usage is not None and isinstance(event, TurnCompleted):
+                    await self.usage.charge(
+                        turn.context.request.org_id, turn.context.request.key_id, event.calls
+                    )
                 yield event
         finally:
             turn.watch.finish(outcome_of(last), last.calls if isinstance(last, TurnCompleted) else ())
@@ -240,7 +249,7 @@ class ChatEngine:
                         raise UpstreamError("the model's stream ended without a reply")
                 else:
                     reply = await self.models.complete(turn.endpoint.adapter, request, turn.fallbacks)
-                turn.watch.upstream_ended()
+                turn.watch.upstream_ended(reply.usage, reply.model)
                 calls.append(self._bill(turn.model_request.provider, reply))
                 output.append(reply.message)
                 tool_calls = reply.message.get("tool_calls")
@@ -251,7 +260,7 @@ class ChatEngine:
                     limit = f"the limit of {self.max_tool_rounds} tool rounds per chat turn was reached"
                     output.extend(error_result(call, limit).message() for call in tool_calls)
                     break
-                turn.watch.tools_started()
+                turn.watch.tools_started(tool_calls)
                 ran_all = await self._run_tools(turn, tool_calls, output)
                 turn.watch.tools_ended()
                 if not ran_all:

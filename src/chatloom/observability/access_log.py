@@ -34,7 +34,7 @@ class AccessLog:
         self.enabled = enabled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not (self.enabled or self.observer.enabled):
+        if scope["type"] != "http" or not (self.enabled or self.observer.enabled or self.observer.tracing):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -52,6 +52,12 @@ class AccessLog:
                         observer.stream_opened()
             await send(message)
 
+        tracing = observer.tracing
+        span: Any = None
+        token: Any = None
+        if tracing is not None:
+            span = tracing.start("HTTP", {"http.request.method": scope["method"]}, kind=tracing.SERVER)
+            token = tracing.activate(span)
         try:
             await self.app(scope, receive, send_and_watch)
         finally:
@@ -63,6 +69,15 @@ class AccessLog:
             route = route_of(scope)
             method = scope["method"]
             observer.request_served(method, route, status, seconds, org_id)
+            if tracing is not None:
+                span.update_name(f"{method} {route}")
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+                span.set_attribute("chatloom.request_id", str(state.get("request_id", "")))
+                if status >= 500:
+                    tracing.failed(span, f"HTTP {status}")
+                span.end()
+                tracing.deactivate(token)
             if self.enabled and log.isEnabledFor(logging.INFO):
                 request_id = str(state.get("request_id", ""))
                 duration_ms = round(seconds * 1000, 2)

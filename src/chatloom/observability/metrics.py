@@ -16,6 +16,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from chatloom.domain.usage import ModelCall
 from chatloom.observability.hooks import Observer, TimedTurn, TurnWatch
+from chatloom.observability.tracing import Tracing
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TURN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -47,7 +48,8 @@ class _Children:
 class PrometheusObserver(Observer):
     enabled = True
 
-    def __init__(self, per_org: bool = False) -> None:
+    def __init__(self, per_org: bool = False, tracing: Tracing | None = None) -> None:
+        super().__init__(tracing)
         self.per_org = per_org
         self.registry = CollectorRegistry(auto_describe=True)
         org = ["org_id"] if per_org else []
@@ -182,5 +184,5 @@ class PrometheusObserver(Observer):
         return bytes(generate_latest(self.registry))
 
 
-def observer_for(enabled: bool, per_org: bool) -> Observer:
-    return PrometheusObserver(per_org) if enabled else Observer()
+def observer_for(enabled: bool, per_org: bool, tracing: Tracing | None = None) -> Observer:
+    return PrometheusObserver(per_org, tracing) if enabled else Observer(tracing)

@@ -119,6 +119,9 @@ class WebhookDispatcher:
     ) -> None:
         host = display_host(url)
         facts: dict[str, Any] = {"webhook_type": kind, "host": host}
+        span = self.observer.start_span(
+            f"webhook {kind}", {"chatloom.webhook.type": kind, "server.address": host}
+        )
         try:
             if auth is not None:
                 # The server's own headers win over its credential's, as for tool servers.
@@ -140,6 +143,7 @@ class WebhookDispatcher:
         except asyncio.CancelledError:
             logger.warning("webhook %s to %s abandoned: shutting down", kind, host, extra=facts)
             self.observer.webhook_delivered("abandoned")
+            self.observer.end_span(span, "abandoned")
             raise
         except ChatloomError as error:  # e.g. the server's credentialId names no credential
             reason = error.message_text
@@ -157,10 +161,12 @@ class WebhookDispatcher:
                     extra=facts,
                 )
                 self.observer.webhook_delivered("delivered")
+                self.observer.end_span(span)
                 return
             reason = f"HTTP {response.status} after {response.attempts} attempt(s)"
         logger.warning("webhook %s to %s failed: %s", kind, host, reason, extra={**facts, "reason": reason})
         self.observer.webhook_delivered("failed")
+        self.observer.end_span(span, reason)
 
     async def drain(self, grace_seconds: float) -> None:
         """Waits up to `grace_seconds` for deliveries in flight, including ones started meanwhile."""

@@ -17,6 +17,7 @@ from chatloom.api.deps import (
     json_body,
     json_request_body,
     json_response,
+    key_id_of,
     parse_model,
 )
 from chatloom.api.errors import domain_error_response
@@ -78,6 +79,7 @@ def turn_request(
     instructions: str | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
+    key_id: str | None = None,
 ) -> TurnRequest:
     """The engine's view of a `/chat` or `/chat/responses` body; the keyword arguments are the
     per-turn settings only `/chat/responses` has."""
@@ -101,6 +103,7 @@ def turn_request(
         instructions=instructions,
         temperature=temperature,
         max_tokens=max_tokens,
+        key_id=key_id,
     )
 
 
@@ -117,7 +120,9 @@ async def create_chat(request: Request, org_id: OrgId, services: ServicesDep) ->
     else:
         messages = [to_message(item) for item in body.input]
         raw_input = messages
-    turn = await services.engine.prepare(turn_request(org_id, body, messages, raw_input))
+    turn = await services.engine.prepare(
+        turn_request(org_id, body, messages, raw_input, key_id=key_id_of(request))
+    )
     return await respond(
         services,
         turn,
