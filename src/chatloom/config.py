@@ -55,6 +55,9 @@ class Settings(BaseSettings):
         None, description="JSON file of per-model prices overriding the built-in table."
     )
     max_tool_rounds: int = Field(10, ge=1, le=100, description="Model/tool rounds in one chat turn.")
+    max_handoffs_per_turn: int = Field(
+        5, ge=0, le=50, description="Hand-offs between a squad's assistants in one chat turn."
+    )
     webhook_secret: str | None = Field(
         None, description="Signs server messages (HMAC-SHA256) when an assistant's server has no secret."
     )

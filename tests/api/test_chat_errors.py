@@ -108,9 +108,9 @@ def test_oversized_body_is_413(api: Api) -> None:
     assert response.status_code == 413 and response.json()["statusCode"] == 413
 
 
-def test_squads_and_transport_are_refused_clearly(api: Api) -> None:
+def test_unknown_squad_is_404_and_transport_is_refused_clearly(api: Api) -> None:
     response = api.post("/chat", {"squadId": UNKNOWN, "input": "x"})
-    assert response.status_code == 400 and "squad" in response.json()["message"]
+    assert response.status_code == 404 and "Squad" in response.json()["message"]
     assistant = api.create_assistant()
     response = api.post(
         "/chat", {"assistantId": assistant["id"], "input": "x", "transport": {"type": "twilio.sms"}}

@@ -136,7 +136,7 @@ def test_a_mixed_run_shows_every_series(
         == 5
     )
     assert grew(before, after, "chatloom_http_requests_total", route="/chat", status="502", org_id=org) == 1
-    assert grew(before, after, "chatloom_http_requests_total", route="/chat/{chat_id}", status="200") == 1
+    assert grew(before, after, "chatloom_http_requests_total", route="/chat/{id}", status="200") == 1
     assert grew(before, after, "chatloom_turns_total", outcome="completed", **turns) == 5
     assert grew(before, after, "chatloom_turns_total", outcome="upstream_error", **turns) == 1
     assert grew(before, after, "chatloom_turn_server_seconds_count", **turns) == 6
@@ -180,7 +180,7 @@ def test_access_log_and_request_ids(
     line = by_id[request_id]
     assert line.__dict__["route"] == "/chat" and line.__dict__["status"] == 200
     assert line.__dict__["org_id"] == response.json()["orgId"] and line.__dict__["method"] == "POST"
-    assert by_id["mine-42"].__dict__["route"] == "/chat/{chat_id}"
+    assert by_id["mine-42"].__dict__["route"] == "/chat/{id}"
     assert by_id["mine-42"].__dict__["status"] == 401
     assert any(record.__dict__["route"] == "unmatched" for record in access)
     as_json = orjson.loads(JsonFormatter().format(line))

@@ -199,7 +199,7 @@ def _messages(error: dict[str, Any]) -> list[str]:
     return message if isinstance(message, list) else [message]
 
 
-@pytest.mark.parametrize("kind", ["endCall", "transferCall", "handoff", "dtmf", "sms", "nope"])
+@pytest.mark.parametrize("kind", ["endCall", "transferCall", "dtmf", "sms", "nope"])
 def test_other_tool_types_are_refused(api: Api, kind: str) -> None:
     response = api.post("/tool", {"type": kind, "function": {"name": "f"}})
     assert response.status_code == 400
@@ -262,4 +262,16 @@ def test_openapi_documents_tool_bodies(api: Api) -> None:
     assert document["paths"]["/tool"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ToolIn"
     }
-    assert {"get", "patch", "delete"} <= document["paths"]["/tool/{tool_id}"].keys()
+    assert {"get", "patch", "delete"} <= document["paths"]["/tool/{id}"].keys()
+
+
+def test_handoff_tools_are_stored_and_checked(api: Api) -> None:
+    destination = {"type": "assistant", "assistantName": "Billing", "contextEngineeringPlan": {"type": "all"}}
+    created = api.post("/tool", {"type": "handoff", "destinations": [destination, {"type": "dynamic"}]})
+    assert created.status_code == 201, created.text
+    assert created.json()["destinations"][0] == destination
+    bad_plan = {**destination, "contextEngineeringPlan": {"type": "lastNMessages"}}
+    response = api.post("/tool", {"type": "handoff", "destinations": [bad_plan]})
+    assert response.status_code == 400 and "maxMessages" in str(response.json()["message"])
+    response = api.post("/tool", {"type": "handoff", "destinations": [{"type": "assistant"}]})
+    assert response.status_code == 400 and "destinations[0]" in str(response.json()["message"])

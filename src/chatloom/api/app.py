@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -14,7 +13,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chatloom import __version__
 from chatloom.api.cors import CorsPolicy
 from chatloom.api.deps import Services
-from chatloom.api.errors import error_body, install_error_handlers
+from chatloom.api.docs import serve_docs
+from chatloom.api.errors import OPENAI_PATHS, error_body, error_envelope, install_error_handlers
+from chatloom.api.openapi import finish_document
 from chatloom.api.request_guard import RequestGuard
 from chatloom.api.routes import (
     analytics,
@@ -26,14 +27,18 @@ from chatloom.api.routes import (
     metrics,
     responses,
     sessions,
+    squads,
     tools,
     web_chat,
 )
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.chat import CreateChatIn
 from chatloom.api.schemas.credential import CredentialIn, CredentialPatch
+from chatloom.api.schemas.records_out import ChatStreamError, CreateChatStreamResponse
 from chatloom.api.schemas.responses import ResponsesRequestIn
+from chatloom.api.schemas.responses_out import ResponseStreamEvent
 from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
+from chatloom.api.schemas.squad import SquadIn, SquadPatch
 from chatloom.api.schemas.tool import ToolIn, ToolPatch
 from chatloom.api.schemas.web_chat import CreateWebChatIn, WebResponsesRequestIn
 from chatloom.config import Settings
@@ -49,6 +54,7 @@ from chatloom.engine.rate_limits import DatabaseCounter, Limit, MemoryCounter, R
 from chatloom.engine.records import ChatRecords, tool_records
 from chatloom.engine.server_messages import ServerMessages
 from chatloom.engine.sessions import SessionLeases, SessionRecords
+from chatloom.engine.squads import SquadRecords
 from chatloom.engine.templates import render_prompt_async, set_template_limits
 from chatloom.engine.tool_runner import ToolRunner
 from chatloom.engine.turn import ChatEngine
@@ -76,7 +82,7 @@ from chatloom.webhooks.deliver import WebhookDispatcher
 
 log = logging.getLogger("chatloom")
 
-BODY_SCHEMAS: tuple[type[BaseModel], ...] = (
+DOCUMENTED_SCHEMAS: tuple[type[BaseModel], ...] = (  # bodies routes parse themselves; stream payloads
     CreateChatIn,
     AssistantIn,
     AssistantPatch,
@@ -85,6 +91,11 @@ BODY_SCHEMAS: tuple[type[BaseModel], ...] = (
     ResponsesRequestIn,
     ToolIn,
     ToolPatch,
+    SquadIn,
+    SquadPatch,
+    CreateChatStreamResponse,
+    ChatStreamError,
+    ResponseStreamEvent,
     CredentialIn,
     CredentialPatch,
     CreateWebChatIn,
@@ -105,7 +116,7 @@ class BodySizeLimit:
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
         received = 0
 
@@ -121,12 +132,14 @@ class BodySizeLimit:
         try:
             await self.app(scope, limited_receive, send)
         except _BodyTooLarge:
-            await self._refuse(send)
+            await self._refuse(scope, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send) -> None:
         import orjson
 
-        body = orjson.dumps(error_body(413, f"request body is larger than {self.limit} bytes"))
+        message = f"request body is larger than {self.limit} bytes"
+        openai = str(scope.get("path", "")).startswith(OPENAI_PATHS)
+        body = orjson.dumps(error_envelope(413, message) if openai else error_body(413, message))
         await send(
             {
                 "type": "http.response.start",
@@ -200,6 +213,7 @@ def build_services(settings: Settings, db: Database, observer: Observer | None =
         server_messages,
         settings.llm_timeout_seconds,
         max_tool_rounds=settings.max_tool_rounds,
+        max_handoffs_per_turn=settings.max_handoffs_per_turn,
         assistant_cache=assistant_cache,
         max_upstream_bytes=settings.max_upstream_bytes,
         credentials=credentials,
@@ -214,6 +228,7 @@ def build_services(settings: Settings, db: Database, observer: Observer | None =
         credentials=credentials,
         sessions=sessions,
         tools=tool_records(db),
+        squads=SquadRecords(db, credentials),
         chats=ChatRecords(db, server_messages),
         keys=KeyVerifier(db),
         in_flight=TurnsInFlight(),
@@ -268,12 +283,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="A self-hostable server for text conversations with LLM assistants (Vapi's Chat API).",
         lifespan=lifespan,
         openapi_url="/api-json",
-        docs_url="/docs",
+        docs_url=None,  # served by `serve_docs`, with its assets
         redoc_url=None,
     )
     app.state.observer = observer
     app.state.metrics_token = settings.metrics_token
     install_error_handlers(app)
+    serve_docs(app, title=f"{app.title} API")
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(limits.router)
@@ -283,6 +299,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(assistants.router)
     app.include_router(sessions.router)
     app.include_router(tools.router)
+    app.include_router(squads.router)
     app.include_router(credentials.router)
     app.include_router(analytics.router)
     app.include_router(console.router)
@@ -292,27 +309,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AccessLog, observer=observer, enabled=settings.access_log)
     # Outermost: web chat's CORS headers go on every response, the guard's 400s and 500s included.
     app.add_middleware(CorsPolicy, private_origins=settings.cors_origin_list)
-    _document_body_schemas(app)
+    finish_document(app, DOCUMENTED_SCHEMAS, public_paths={"/health"})
     return app
-
-
-def _document_body_schemas(app: FastAPI) -> None:
-    """Adds the JSON bodies that routes parse themselves to the OpenAPI document, with bearer auth."""
-    build_openapi = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        document = build_openapi()
-        components = document.setdefault("components", {})
-        schemas = components.setdefault("schemas", {})
-        for model in BODY_SCHEMAS:
-            schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
-            schemas.update(schema.pop("$defs", {}))
-            schemas[model.__name__] = schema
-        components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-        document["security"] = [{"bearer": []}]
-        app.openapi_schema = document
-        return document
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -25,6 +25,7 @@ from chatloom.engine.keys import KeyAccess, KeyVerifier, normalize_origin
 from chatloom.engine.rate_limits import Limit, RateLimiter
 from chatloom.engine.records import ChatRecords, DocumentRecords
 from chatloom.engine.sessions import SessionRecords
+from chatloom.engine.squads import SquadRecords
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
 from chatloom.engine.usage_gate import UsageGate
@@ -49,6 +50,7 @@ class Services:
     credentials: Credentials
     sessions: SessionRecords
     tools: DocumentRecords
+    squads: SquadRecords
     chats: ChatRecords
     keys: KeyVerifier
     in_flight: TurnsInFlight

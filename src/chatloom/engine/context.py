@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from chatloom.domain.errors import InvalidRequest, NotFound
 from chatloom.domain.messages import INSTRUCTION_ROLES, Message
 from chatloom.engine.assistant_cache import AssistantCache
+from chatloom.engine.squads import Agent, Squad, find_agent, load_squad, merged_overrides
 from chatloom.engine.templates import check_template_limits, default_variables, render_prompt_async
 from chatloom.store import assistants, chats, sessions
 from chatloom.store import tools as tools_store
@@ -38,6 +39,8 @@ class TurnRequest:
     instructions: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    squad_id: str | None = None
+    squad: dict[str, Any] | None = None
     key_id: str | None = None
     """The caller's API key: its usage limits apply besides its org's."""
 
@@ -57,6 +60,9 @@ class TurnContext:
     prompt: list[Message]
     tools: list[dict[str, Any]]
     """The assistant's tools: inline `model.tools`, then the stored tools named by `model.toolIds`."""
+    squad: Squad | None = None
+    agent: Agent | None = None
+    """The answering assistant of a squad, or of a conversation an earlier hand-off moved to another one."""
 
 
 def _model_of(assistant: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +113,8 @@ async def build_context(
     history: list[Message] = []
     history_log: tuple[str | None, int] = (None, 0)
     session_prompt: list[Message] | None = None
+    squad_id, squad_document = request.squad_id, request.squad
+    active: dict[str, Any] | None = None
     async with AsyncExitStack() as stack:
         connection: AsyncConnection | None = None
 
@@ -129,6 +137,8 @@ async def build_context(
             inline = state.document.get("assistant")
             overrides = state.document.get("assistantOverrides")
             session_prompt = state.prompt
+            squad_id, squad_document = state.document.get("squadId"), state.document.get("squad")
+            active = state.document.get("activeAssistant")
         if request.previous_chat_id is not None:
             previous_chat = await chats.read(
                 await conn(), db.messages, request.org_id, request.previous_chat_id
@@ -139,12 +149,28 @@ async def build_context(
             history = [*previous.get("messages", []), *previous.get("output", [])]
             place = previous_chat.place
             history_log = (place.log_id, place.output_end) if place is not None else (None, len(history))
-            if assistant_id is None and inline is None:
+            if assistant_id is None and inline is None and squad_id is None and squad_document is None:
                 assistant_id = previous.get("assistantId")
                 inline = previous.get("assistant")
+                squad_id, squad_document = previous.get("squadId"), previous.get("squad")
+                active = previous.get("activeAssistant")
                 if overrides is None:
                     overrides = previous.get("assistantOverrides")
-        if assistant_id is not None:
+        squad: Squad | None = None
+        agent: Agent | None = None
+        if squad_id is not None or squad_document is not None or isinstance(active, dict):
+            # A squad's chat, or one a hand-off moved: the active assistant answers (first: member 0).
+            if squad_id is not None or squad_document is not None:
+                squad = await load_squad(await conn(), request.org_id, squad_id, squad_document)
+            agent = await find_agent(await conn(), request.org_id, squad, active) if active else None
+            if agent is None and squad is not None:
+                agent = squad.members[0]
+            if agent is None:
+                raise NotFound("the assistant this conversation was handed off to no longer exists")
+            session_prompt = None
+            assistant = agent.assistant
+            overrides = merged_overrides(agent.overrides, overrides)
+        elif assistant_id is not None:
             stored = cache.get(request.org_id, assistant_id)
             if stored is None:
                 stored = await assistants.get(await conn(), request.org_id, assistant_id)
@@ -161,6 +187,8 @@ async def build_context(
         model = _model_of(assistant)
         tools = await resolve_tools(await conn(), request.org_id, model) if model.get("toolIds") else []
         tools = [*(tool for tool in model.get("tools") or [] if isinstance(tool, dict)), *tools]
+        if agent is not None and agent.destinations:
+            tools.append({"type": "handoff", "destinations": agent.destinations})
     check_tool_results(history, request.input)
     prompt = (
         session_prompt if session_prompt is not None else await render_system_messages(model, overrides, now)
@@ -178,6 +206,8 @@ async def build_context(
         history_log=history_log,
         prompt=prompt,
         tools=tools,
+        squad=squad,
+        agent=agent,
     )
 
 

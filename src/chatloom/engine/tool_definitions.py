@@ -5,7 +5,9 @@ Vapi-only settings (`server`, `messages`); apiRequest tools are offered under th
 body schema (minus fixed values) as parameters; query tools as a function taking a `query`. An mcp tool
 stands for the tools its server lists when the turn starts (`add_mcp_tools`), each offered under its
 own name, or as `mcp<N>_<name>` (N: the mcp tool's 1-based place among the assistant's mcp tools) when
-the name is taken. Other Vapi tool types are kept on the assistant but are not offered in chats.
+the name is taken. A handoff tool is offered as Vapi builds it: one function whose description lists its
+destinations and whose `destination` argument names one.
+Other Vapi tool types are kept on the assistant but are not offered in chats.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 from chatloom.tools.api_request import model_parameters
 from chatloom.tools.mcp import McpListing
 
-CHAT_TOOL_TYPES = frozenset(("function", "apiRequest", "query"))
+CHAT_TOOL_TYPES = frozenset(("function", "apiRequest", "query", "handoff"))
+HANDOFF = "handoff"
 MCP_SERVER_TOOL = "mcp-server-tool"
 """The toolbox's own type for one tool listed by an MCP server (never stored)."""
 QUERY_PARAMETERS = {
@@ -46,9 +49,74 @@ def tool_name(tool: dict[str, Any]) -> str | None:
         name = function.get("name") if isinstance(function, dict) else None
     elif kind == "query":
         name = query_tool_name(tool)
+    elif kind == HANDOFF:
+        name = handoff_tool_name(tool)
     else:
         name = tool.get("name")
     return name if isinstance(name, str) and name else None
+
+
+def destination_label(destination: dict[str, Any]) -> str:
+    """How the model names a hand-off destination (the `destination` argument)."""
+    if destination.get("type") == "dynamic":
+        return "dynamic"
+    assistant = destination.get("assistant")
+    inline_name = assistant.get("name") if isinstance(assistant, dict) else None
+    for label in (destination.get("assistantName"), destination.get("assistantId"), inline_name):
+        if isinstance(label, str) and label:
+            return label
+    return "assistant"
+
+
+def handoff_tool_name(tool: dict[str, Any]) -> str:
+    function = tool.get("function")
+    name = function.get("name") if isinstance(function, dict) else None
+    if isinstance(name, str) and name:
+        return name
+    destinations = [d for d in tool.get("destinations") or [] if isinstance(d, dict)]
+    if len(destinations) == 1 and destinations[0].get("type") != "dynamic":
+        return safe_name(f"handoff_to_{destination_label(destinations[0])}")
+    dynamic_only = destinations and all(d.get("type") == "dynamic" for d in destinations)
+    return "handoff_to_assistant" if destinations and not dynamic_only else "handoff"
+
+
+def handoff_definition(name: str, tool: dict[str, Any]) -> dict[str, Any]:
+    """Vapi's function for a handoff tool: the description lists the destinations, the `destination`
+    argument takes one of their labels; a given `function` overrides the parts it sets."""
+    destinations = [d for d in tool.get("destinations") or [] if isinstance(d, dict)]
+    labels = [destination_label(d) for d in destinations]
+    lines = [
+        "Use this function to handoff the call to the next assistant.",
+        "Only use it when instructions explicitly ask you to use the handoff_to_assistant function.",
+        "DO NOT call this function unless you are instructed to do so.",
+        "Here are the destinations you can handoff the call to:",
+    ]
+    options = []
+    for index, (label, destination) in enumerate(zip(labels, destinations, strict=True), start=1):
+        when = destination.get("description")
+        lines.append(f"{index}. {label}. When: {when}" if when else f"{index}. {label}")
+        options.append(f"{label} ({when})" if when else label)
+    parameters: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "destination": {
+                "type": "string",
+                "description": "Options: " + ", ".join(options),
+                "enum": list(dict.fromkeys(labels)),
+            }
+        },
+        "required": ["destination"],
+    }
+    function = tool.get("function") if isinstance(tool.get("function"), dict) else {}
+    assert isinstance(function, dict)
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": function.get("description") or "\n".join(lines),
+            "parameters": function.get("parameters") or parameters,
+        },
+    }
 
 
 def safe_name(name: str) -> str:
@@ -79,6 +147,8 @@ def definition(name: str, tool: dict[str, Any]) -> dict[str, Any]:
         function = tool["function"]
         described = {k: function[k] for k in ("description", "parameters", "strict") if k in function}
         return {"type": "function", "function": {"name": name, **described}}
+    if kind == HANDOFF:
+        return handoff_definition(name, tool)
     if kind == "query":
         return {
             "type": "function",
@@ -101,6 +171,8 @@ class Toolbox:
     by_name: dict[str, dict[str, Any]] = field(default_factory=dict)
     mcp_tools: list[dict[str, Any]] = field(default_factory=list)
     """The assistant's mcp tools, whose servers are listed when the turn starts."""
+    handoffs: bool = False
+    """Whether some tool hands the conversation off (the engine, not a server, answers those calls)."""
 
     @classmethod
     def of(cls, tools: list[dict[str, Any]]) -> Toolbox:
@@ -112,8 +184,15 @@ class Toolbox:
                 box.mcp_tools.append(tool)
                 continue
             name = tool_name(tool) if tool.get("type") in CHAT_TOOL_TYPES else None
-            if name is not None:
-                box.by_name[name] = tool
+            if name is None:
+                continue
+            if tool.get("type") == HANDOFF:
+                box.handoffs = True
+                base, count = name, 1
+                while name in box.by_name:  # several handoff tools left unnamed: each gets its own name
+                    count += 1
+                    name = safe_name(f"{base[:60]}_{count}")
+            box.by_name[name] = tool
         return box
 
     def add_mcp_tools(self, listings: Sequence[McpListing]) -> None:

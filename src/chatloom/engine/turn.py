@@ -29,14 +29,22 @@ from chatloom.domain.ids import iso, new_id, utc_now
 from chatloom.domain.messages import Message, ToolCall, assistant_message
 from chatloom.domain.usage import ModelCall
 from chatloom.engine.assistant_cache import AssistantCache
-from chatloom.engine.context import TurnContext, TurnRequest, build_context
+from chatloom.engine.context import (
+    TurnContext,
+    TurnRequest,
+    build_context,
+    render_system_messages,
+    resolve_tools,
+)
 from chatloom.engine.credentials import NO_CREDENTIALS, Credentials, TurnCredentials
 from chatloom.engine.grounding import Grounding, needs_grounding
+from chatloom.engine.handoffs import Handoffs, HandoffState, Switch, context_for
 from chatloom.engine.model_calls import ModelCaller
 from chatloom.engine.pricing import PriceBook
 from chatloom.engine.redaction import public_document
 from chatloom.engine.server_messages import ServerMessages, public_assistant
 from chatloom.engine.sessions import SessionLeases
+from chatloom.engine.squads import Agent, merged_overrides, seal_members
 from chatloom.engine.tool_definitions import Toolbox
 from chatloom.engine.tool_runner import ToolRunner
 from chatloom.engine.usage_gate import UsageGate
@@ -46,7 +54,8 @@ from chatloom.providers.base import ModelRequest
 from chatloom.providers.registry import Endpoint, ProviderRegistry
 from chatloom.store import chats, message_logs, sessions
 from chatloom.store.db import Database
-from chatloom.tools.calls import error_result
+from chatloom.tools.calls import ToolResult, error_result
+from chatloom.tools.handoff import HandoffDestinationClient
 
 log = logging.getLogger("chatloom.turn")
 
@@ -62,6 +71,10 @@ class PreparedTurn:
     toolbox: Toolbox
     session_lease: str | None = None
     credentials: TurnCredentials = NO_CREDENTIALS
+    handoff: HandoffState | None = None
+    """Set only when the assistant can hand off (a squad, or a handoff tool)."""
+    output_start: int = 0
+    """The first output message the model request does not hold yet (moves on at a hand-off)."""
     watch: TurnWatch = NO_WATCH
 
 
@@ -86,6 +99,11 @@ def cost_entry(call: ModelCall) -> dict[str, Any]:
         "cachedPromptTokens": call.usage.cached_prompt_tokens,
         "cost": call.cost,
     }
+
+
+def since_hand_off(output: list[Message], start: int) -> list[Message]:
+    """The output the model request does not hold yet (all of it, unless a hand-off happened)."""
+    return output if start == 0 else output[start:]
 
 
 def thinking_budget(model: dict[str, Any]) -> int | None:
@@ -115,10 +133,16 @@ class ChatEngine:
         grounding: Grounding | None = None,
         observer: Observer | None = None,
         usage: UsageGate | None = None,
+        max_handoffs_per_turn: int = 5,
     ) -> None:
         self.usage = usage
         self.observer = observer or Observer()
         self.grounding = grounding
+        self.handoffs = Handoffs(
+            db,
+            HandoffDestinationClient(tools.function_tools.http, tools.function_tools.default_secret),
+            max_handoffs_per_turn,
+        )
         self.max_upstream_bytes = max_upstream_bytes
         self.assistant_cache = assistant_cache or AssistantCache(ttl_seconds=0)
         self.credentials = credentials or Credentials.unkeyed(db)
@@ -156,12 +180,47 @@ class ChatEngine:
         # Inline credentials are sealed before anything keeps them (the chat stores this assistant).
         request.assistant = self.credentials.seal_assistant(request.assistant)
         request.assistant_overrides = self.credentials.seal_assistant(request.assistant_overrides)
+        if request.squad is not None:
+            seal_members(self.credentials, request.squad.get("members"))
         context = await build_context(self.db, request, now, self.assistant_cache)
-        model = context.model
-        provider = str(model.get("provider"))
-        credentials = await self.credentials.for_turn(
-            request.org_id, context.assistant, context.assistant_overrides
+        messages = [*context.prompt, *context.history, *request.input]
+        endpoint, model_request, toolbox, credentials = await self._configure(
+            request, context.assistant, context.assistant_overrides, context.model, messages, context.tools
         )
+        fallbacks = [str(name) for name in context.model.get("fallbackModels") or []]
+        turn = PreparedTurn(
+            new_id(), context, endpoint, model_request, now, fallbacks, toolbox, credentials=credentials
+        )
+        if context.agent is not None or toolbox.handoffs:
+            agent = context.agent or Agent(
+                context.assistant,
+                context.assistant_id,
+                context.assistant_overrides,
+                {"assistantId": context.assistant_id}
+                if context.assistant_id
+                else {"assistant": context.assistant},
+            )
+            turn.handoff = HandoffState(
+                context.squad,
+                agent,
+                request.assistant_overrides,
+                [*context.history, *request.input],
+                writers=[(0, agent.label)],
+            )
+        return turn
+
+    async def _configure(
+        self,
+        request: TurnRequest,
+        assistant: dict[str, Any],
+        overrides: dict[str, Any] | None,
+        model: dict[str, Any],
+        messages: list[Message],
+        tools: list[dict[str, Any]],
+    ) -> tuple[Endpoint, ModelRequest, Toolbox, TurnCredentials]:
+        """The endpoint, model request and toolbox of one assistant (the first, or a hand-off's)."""
+        provider = str(model.get("provider"))
+        credentials = await self.credentials.for_turn(request.org_id, assistant, overrides)
         endpoint = self.providers.endpoint(
             provider,
             url=model.get("url"),
@@ -173,11 +232,11 @@ class ChatEngine:
         temperature = request.temperature if request.temperature is not None else model.get("temperature")
         max_tokens = request.max_tokens if request.max_tokens is not None else model.get("maxTokens")
         timeout = model.get("timeoutSeconds") or self.llm_timeout_seconds
-        toolbox = Toolbox.of(context.tools)
+        toolbox = Toolbox.of(tools)
         model_request = ModelRequest(
             provider=provider,
             model=str(model["model"]),
-            messages=[*context.prompt, *context.history, *request.input],
+            messages=messages,
             base_url=endpoint.base_url,
             api_key=endpoint.api_key,
             headers=dict(endpoint.headers),
@@ -188,10 +247,39 @@ class ChatEngine:
             thinking_budget_tokens=thinking_budget(model),
             tools=toolbox.definitions(),
         )
-        fallbacks = [str(name) for name in model.get("fallbackModels") or []]
-        return PreparedTurn(
-            new_id(), context, endpoint, model_request, now, fallbacks, toolbox, credentials=credentials
+        return endpoint, model_request, toolbox, credentials
+
+    async def _hand_off(self, turn: PreparedTurn, switch: Switch, output: list[Message]) -> None:
+        """The destination takes over: its prompt, model, provider and tools, with the conversation its
+        context plan keeps."""
+        state = turn.handoff
+        assert state is not None
+        context, request, agent = turn.context, turn.context.request, switch.agent
+        model = agent.assistant["model"]
+        overrides = merged_overrides(agent.overrides, state.request_overrides)
+        prompt = await render_system_messages(model, overrides, utc_now())
+        if request.instructions:
+            prompt.append({"role": "system", "content": request.instructions})
+        tools = [tool for tool in model.get("tools") or [] if isinstance(tool, dict)]
+        if model.get("toolIds"):
+            async with self.db.read() as conn:
+                tools.extend(await resolve_tools(conn, request.org_id, model))
+        if agent.destinations:
+            tools.append({"type": "handoff", "destinations": agent.destinations})
+        messages = [*prompt, *context_for(switch.plan, [*state.conversation, *output])]
+        turn.endpoint, turn.model_request, turn.toolbox, turn.credentials = await self._configure(
+            request, agent.assistant, overrides, model, messages, tools
         )
+        turn.fallbacks = [str(name) for name in model.get("fallbackModels") or []]
+        turn.output_start = len(output)
+        context.assistant, context.assistant_overrides, context.model = agent.assistant, overrides, model
+        state.agent = agent
+        state.writers.append((len(output), agent.label))
+        chat = self._chat_so_far(turn, output)
+        payload = {"chat": chat, "source": switch.source.label, "destination": agent.label}
+        self.server_messages.send("handoff", switch.source.assistant, switch.source.overrides, payload)
+        if agent.assistant.get("server") != switch.source.assistant.get("server"):
+            self.server_messages.send("handoff", agent.assistant, overrides, payload)
 
     async def run(self, turn: PreparedTurn, stream: bool) -> AsyncGenerator[TurnEvent, None]:
         session_id = turn.context.request.session_id
@@ -233,7 +321,7 @@ class ChatEngine:
                 final_round = round_number == self.max_tool_rounds
                 request = replace(
                     turn.model_request,
-                    messages=[*turn.model_request.messages, *output],
+                    messages=[*turn.model_request.messages, *since_hand_off(output, turn.output_start)],
                     tools=[] if final_round else turn.model_request.tools,
                 )
                 reply: ModelReply | None = None
@@ -313,6 +401,19 @@ class ChatEngine:
         left to the client, which ends the turn."""
         chat = self._chat_so_far(turn, output)
         assistant = public_assistant(turn.context.assistant)
+        if turn.handoff is not None and turn.toolbox.handoffs:
+
+            async def others(calls: list[ToolCall]) -> tuple[list[ToolResult], bool]:
+                done = await self.tools.run(calls, turn.toolbox, assistant, chat, turn.credentials)
+                return done.results, not done.client_calls
+
+            results, switch, goes_on = await self.handoffs.run_round(
+                turn.handoff, turn.context.request.org_id, turn.toolbox, tool_calls, chat, assistant, others
+            )
+            output.extend(results)
+            if switch is not None:
+                await self._hand_off(turn, switch, output)
+            return goes_on
         round_ = await self.tools.run(tool_calls, turn.toolbox, assistant, chat, turn.credentials)
         output.extend(result.message() for result in round_.results)
         return not round_.client_calls
@@ -346,6 +447,8 @@ class ChatEngine:
         chat["output"] = output
         chat["costs"] = [cost_entry(call) for call in calls]
         chat["cost"] = sum(call.cost for call in calls)
+        if turn.handoff is not None:
+            self._squad_fields(turn.handoff, chat, len(output))
         written = await self._write(turn, chat, [*request.input, *output], now)
         for place in written:
             place.cached(self.db.messages)
@@ -357,6 +460,19 @@ class ChatEngine:
             "chat.created", context.assistant, context.assistant_overrides, {"chat": chat}
         )
         return chat
+
+    @staticmethod
+    def _squad_fields(state: HandoffState, chat: dict[str, Any], length: int) -> None:
+        """A squad chat names its squad, which assistant wrote each output message, and the assistant
+        that answers the next turn."""
+        if state.squad is not None:
+            chat.pop("assistant", None)
+            if state.squad.squad_id is not None:
+                chat["squadId"] = state.squad.squad_id
+            else:
+                chat["squad"] = state.squad.inline
+        chat["activeAssistant"] = state.agent.ref
+        chat["outputAssistants"] = state.output_assistants(length)
 
     async def _write(
         self, turn: PreparedTurn, chat: dict[str, Any], added: list[Message], now: datetime
@@ -397,7 +513,15 @@ class ChatEngine:
             await chats.insert(conn, org_id, turn.chat_id, chat, place, now)
             if session is not None and session_written is not None and turn.session_lease is not None:
                 session_end = (session_written.log_id, session_written.start + len(added))
-                await sessions.append_turn(conn, session, turn.session_lease, session_end, chat["costs"], now)
+                await sessions.append_turn(
+                    conn,
+                    session,
+                    turn.session_lease,
+                    session_end,
+                    chat["costs"],
+                    now,
+                    active=chat.get("activeAssistant"),
+                )
         if session_written is not None and session_written is not written:
             return [written, session_written]
         return [written]

@@ -311,6 +311,7 @@ async def append_turn(
     log: LogEnd,
     cost_entries: list[dict[str, Any]],
     now: datetime,
+    active: dict[str, Any] | None = None,
 ) -> None:
     """Records a turn on the session locked by `lock_for_turn`: its messages now end at `log` (already
     appended there), its costs are added, and the lease is released.
@@ -325,6 +326,8 @@ async def append_turn(
     body: Document = orjson.loads(row.body)
     body["costs"] = add_costs(body.get("costs", []), cost_entries)
     body["cost"] = body.get("cost", 0.0) + sum(entry["cost"] for entry in cost_entries)
+    if active is not None:  # a squad's session: the assistant that answers its next turn
+        body["activeAssistant"] = active
     values: dict[str, Any] = {
         "body": documents.dump_body(body),
         "cost": body["cost"],

@@ -192,6 +192,19 @@ tools = Table(
     Index(None, "org_id", "created_at"),
 )
 
+squads = Table(
+    "squads",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "org_id", "created_at"),
+)
+"""Squads: assistants that hand a conversation off to each other (`members`, `membersOverrides`)."""
+
 credentials = Table(
     "credentials",
     metadata,

@@ -356,8 +356,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         prog="python -m chatloom.testing.fake_llm",
         description="Serve the fake LLM's default reply ('You said: ...') until interrupted.",
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=9100, help="port to listen on (default: 9100; 0 picks a free one)"
+    )
     args = parser.parse_args(argv)
     fake = FakeLLM(args.host, args.port, record_requests=False)
     serving = fake.serve_forever(lambda server: print(f"fake LLM serving at {server.base_url}", flush=True))

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from chatloom.api.deps import OrgId, ServicesDep, json_response
+from chatloom.api.openapi import answers
 from chatloom.api.schemas.analytics import CostReportOut, CostsParams
 from chatloom.engine.records import CostReport
 from chatloom.store.analytics import DailyCost
@@ -19,7 +20,7 @@ router = APIRouter(tags=["Analytics"])
 @router.get(
     "/analytics/costs",
     operation_id="AnalyticsController_costs",
-    response_model=CostReportOut,
+    responses=answers(200, CostReportOut, "The org's chat costs per day and per group."),
     summary="Chat costs per day",
     description="Chat costs of the last `days` UTC days (today included), summed per day and per "
     "assistant (`groupBy=assistant`) or per model (`groupBy=model`, the model that produced each reply).",

@@ -16,9 +16,11 @@ from chatloom.api.deps import (
     json_response,
     parse_model,
 )
+from chatloom.api.openapi import WITH_BODY, WITH_ID, PathId, answers
 from chatloom.api.routes.listing import base_query
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.common import ListParams
+from chatloom.api.schemas.records_out import Assistant
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.ids import utc_now
 from chatloom.engine.context import check_prompt_templates
@@ -41,7 +43,13 @@ async def check_model(services: Services, org_id: str, model: Any) -> None:
                 raise InvalidRequest(f"{field}: tool {tool_id} not found", field=field)
 
 
-@router.post("/assistant", status_code=201, openapi_extra=json_request_body("AssistantIn"))
+@router.post(
+    "/assistant",
+    status_code=201,
+    operation_id="AssistantController_create",
+    openapi_extra=json_request_body("AssistantIn"),
+    responses=answers(201, Assistant, "The stored assistant.", *WITH_BODY),
+)
 async def create_assistant(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     body = parse_model(AssistantIn, await json_body(request))
     fields = body.model_dump(by_alias=True, exclude_unset=True, mode="json")
@@ -49,21 +57,34 @@ async def create_assistant(request: Request, org_id: OrgId, services: ServicesDe
     return json_response(await services.assistants.create(org_id, fields), status_code=201)
 
 
-@router.get("/assistant")
+@router.get(
+    "/assistant",
+    operation_id="AssistantController_findAll",
+    responses=answers(200, list[Assistant], "The org's assistants, newest first."),
+)
 async def list_assistants(
     org_id: OrgId, services: ServicesDep, params: Annotated[ListParams, Query()]
 ) -> Response:
     return json_response(await services.assistants.list(org_id, base_query(params)))
 
 
-@router.get("/assistant/{assistant_id}")
-async def get_assistant(assistant_id: str, org_id: OrgId, services: ServicesDep) -> Response:
+@router.get(
+    "/assistant/{id}",
+    operation_id="AssistantController_findOne",
+    responses=answers(200, Assistant, "The assistant.", *WITH_ID),
+)
+async def get_assistant(assistant_id: PathId, org_id: OrgId, services: ServicesDep) -> Response:
     return json_response(await services.assistants.get(org_id, assistant_id))
 
 
-@router.patch("/assistant/{assistant_id}", openapi_extra=json_request_body("AssistantPatch"))
+@router.patch(
+    "/assistant/{id}",
+    operation_id="AssistantController_update",
+    openapi_extra=json_request_body("AssistantPatch"),
+    responses=answers(200, Assistant, "The updated assistant.", *WITH_ID, *WITH_BODY),
+)
 async def update_assistant(
-    assistant_id: str, request: Request, org_id: OrgId, services: ServicesDep
+    assistant_id: PathId, request: Request, org_id: OrgId, services: ServicesDep
 ) -> Response:
     body = parse_model(AssistantPatch, await json_body(request))
     changes = body.model_dump(by_alias=True, exclude_unset=True, mode="json")
@@ -73,6 +94,10 @@ async def update_assistant(
     return json_response(await services.assistants.merge(org_id, assistant_id, changes))
 
 
-@router.delete("/assistant/{assistant_id}")
-async def delete_assistant(assistant_id: str, org_id: OrgId, services: ServicesDep) -> Response:
+@router.delete(
+    "/assistant/{id}",
+    operation_id="AssistantController_remove",
+    responses=answers(200, Assistant, "The deleted assistant.", *WITH_ID),
+)
+async def delete_assistant(assistant_id: PathId, org_id: OrgId, services: ServicesDep) -> Response:
     return json_response(await services.assistants.delete(org_id, assistant_id))

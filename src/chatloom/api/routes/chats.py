@@ -21,9 +21,11 @@ from chatloom.api.deps import (
     parse_model,
 )
 from chatloom.api.errors import domain_error_response
+from chatloom.api.openapi import TURN, WITH_ID, PathId, answers, sse_events
 from chatloom.api.routes.listing import filtered_query, paginated
 from chatloom.api.schemas.chat import ChatTurnFields, CreateChatIn, ListChatsParams
 from chatloom.api.schemas.common import ChatMessageIn
+from chatloom.api.schemas.records_out import Chat, ChatPaginatedResponse
 from chatloom.api.sse import SSE_HEADERS, vapi_frames
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.events import TurnCompleted, TurnEvent, TurnFailed
@@ -62,10 +64,6 @@ def to_message(item: ChatMessageIn) -> Message:
 
 
 def refuse_unsupported(body: ChatTurnFields) -> None:
-    if body.squad_id is not None or body.squad is not None:
-        raise InvalidRequest(
-            "squadId/squad: squads are not supported in chats by this server yet", field="squadId"
-        )
     if body.transport is not None:
         raise InvalidRequest("transport: SMS transports are not supported by this server", field="transport")
 
@@ -103,14 +101,29 @@ def turn_request(
         instructions=instructions,
         temperature=temperature,
         max_tokens=max_tokens,
+        squad_id=body.squad_id,
+        squad=body.squad.model_dump(by_alias=True, exclude_unset=True, mode="json") if body.squad else None,
         key_id=key_id,
     )
 
 
 @router.post(
     "/chat",
+    operation_id="ChatController_createChat",
     openapi_extra=json_request_body("CreateChatIn"),
-    responses={200: {"description": "The chat (JSON), or Vapi SSE frames when `stream` is true."}},
+    responses=answers(
+        200,
+        Chat,
+        "The stored chat; with `stream: true`, Vapi's server-sent events instead.",
+        *TURN,
+        stream=sse_events(
+            "`data: {id, sessionId?, path, delta}` per text chunk, an error frame if the turn fails, "
+            "then `data: [DONE]`.",
+            "CreateChatStreamResponse",
+            "ChatStreamError",
+            done=True,
+        ),
+    ),
 )
 async def create_chat(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     body = parse_model(CreateChatIn, await json_body(request))
@@ -169,7 +182,11 @@ async def _then(
         await after()
 
 
-@router.get("/chat")
+@router.get(
+    "/chat",
+    operation_id="ChatController_listChats",
+    responses=answers(200, ChatPaginatedResponse, "One page of the org's chats."),
+)
 async def list_chats(
     org_id: OrgId, services: ServicesDep, params: Annotated[ListChatsParams, Query()]
 ) -> Response:
@@ -188,11 +205,17 @@ async def list_chats(
     return json_response(paginated(await services.chats.page(org_id, query), query))
 
 
-@router.get("/chat/{chat_id}")
-async def get_chat(chat_id: str, org_id: OrgId, services: ServicesDep) -> Response:
+@router.get(
+    "/chat/{id}", operation_id="ChatController_getChat", responses=answers(200, Chat, "The chat.", *WITH_ID)
+)
+async def get_chat(chat_id: PathId, org_id: OrgId, services: ServicesDep) -> Response:
     return json_response(await services.chats.get(org_id, chat_id))
 
 
-@router.delete("/chat/{chat_id}")
-async def delete_chat(chat_id: str, org_id: OrgId, services: ServicesDep) -> Response:
+@router.delete(
+    "/chat/{id}",
+    operation_id="ChatController_deleteChat",
+    responses=answers(200, Chat, "The deleted chat.", *WITH_ID),
+)
+async def delete_chat(chat_id: PathId, org_id: OrgId, services: ServicesDep) -> Response:
     return json_response(await services.chats.delete(org_id, chat_id))

@@ -8,9 +8,11 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, json_response, parse_model
+from chatloom.api.openapi import WITH_BODY, WITH_ID, PathId, answers
 from chatloom.api.routes.listing import base_query
 from chatloom.api.schemas.common import ListParams
 from chatloom.api.schemas.credential import CredentialIn, CredentialPatch
+from chatloom.api.schemas.records_out import Credential
 
 router = APIRouter(tags=["Credentials"])
 
@@ -20,6 +22,7 @@ router = APIRouter(tags=["Credentials"])
     status_code=201,
     operation_id="CredentialController_create",
     openapi_extra=json_request_body("CredentialIn"),
+    responses=answers(201, Credential, "The stored credential (its secret is never shown).", *WITH_BODY),
 )
 async def create_credential(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     body = parse_model(CredentialIn, await json_body(request))
@@ -27,15 +30,23 @@ async def create_credential(request: Request, org_id: OrgId, services: ServicesD
     return json_response(await services.credentials.create(org_id, fields), status_code=201)
 
 
-@router.get("/credential", operation_id="CredentialController_findAll")
+@router.get(
+    "/credential",
+    operation_id="CredentialController_findAll",
+    responses=answers(200, list[Credential], "The org's credentials, newest first."),
+)
 async def list_credentials(
     org_id: OrgId, services: ServicesDep, params: Annotated[ListParams, Query()]
 ) -> Response:
     return json_response(await services.credentials.list(org_id, base_query(params)))
 
 
-@router.get("/credential/{id}", operation_id="CredentialController_findOne")
-async def get_credential(id: str, org_id: OrgId, services: ServicesDep) -> Response:
+@router.get(
+    "/credential/{id}",
+    operation_id="CredentialController_findOne",
+    responses=answers(200, Credential, "The credential.", *WITH_ID),
+)
+async def get_credential(id: PathId, org_id: OrgId, services: ServicesDep) -> Response:
     return json_response(await services.credentials.get(org_id, id))
 
 
@@ -43,13 +54,18 @@ async def get_credential(id: str, org_id: OrgId, services: ServicesDep) -> Respo
     "/credential/{id}",
     operation_id="CredentialController_update",
     openapi_extra=json_request_body("CredentialPatch"),
+    responses=answers(200, Credential, "The updated credential.", *WITH_ID, *WITH_BODY),
 )
-async def update_credential(id: str, request: Request, org_id: OrgId, services: ServicesDep) -> Response:
+async def update_credential(id: PathId, request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     body = parse_model(CredentialPatch, await json_body(request))
     changes = body.model_dump(by_alias=True, exclude_unset=True, exclude_none=True, mode="json")
     return json_response(await services.credentials.update(org_id, id, changes))
 
 
-@router.delete("/credential/{id}", operation_id="CredentialController_remove")
-async def delete_credential(id: str, org_id: OrgId, services: ServicesDep) -> Response:
+@router.delete(
+    "/credential/{id}",
+    operation_id="CredentialController_remove",
+    responses=answers(200, Credential, "The deleted credential.", *WITH_ID),
+)
+async def delete_credential(id: PathId, org_id: OrgId, services: ServicesDep) -> Response:
     return json_response(await services.credentials.delete(org_id, id))

@@ -22,10 +22,12 @@ from chatloom.api.deps import (
     parse_model,
 )
 from chatloom.api.errors import domain_error_response
+from chatloom.api.openapi import TURN, answers, sse_events
 from chatloom.api.responses_wire import ResponseShape, completed_response, response_frames
 from chatloom.api.routes.chats import respond, to_message, turn_request
 from chatloom.api.schemas.common import ChatMessageIn
 from chatloom.api.schemas.responses import ResponsesRequestIn
+from chatloom.api.schemas.responses_out import OpenAIResponse
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.messages import Message, ToolCall
 
@@ -87,8 +89,23 @@ def response_input(items: str | list[dict[str, Any]]) -> list[Message]:
 
 @router.post(
     "/chat/responses",
+    operation_id="ChatController_createOpenAIChat",
     openapi_extra=json_request_body("ResponsesRequestIn"),
-    responses={200: {"description": "An OpenAI `Response`, or OpenAI Responses stream events."}},
+    responses=answers(
+        200,
+        OpenAIResponse,
+        "An OpenAI `Response` when `stream` is false; OpenAI Responses stream events otherwise "
+        "(`stream` defaults to true).",
+        *TURN,
+        429,
+        openai=True,
+        stream=sse_events(
+            "OpenAI Responses events: `response.created`, ..., `response.output_text.delta`, ..., "
+            "`response.completed`; or `error` and `response.failed`.",
+            "ResponseStreamEvent",
+            named=True,
+        ),
+    ),
 )
 async def create_response(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     body = parse_model(ResponsesRequestIn, await json_body(request))

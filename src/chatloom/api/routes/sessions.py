@@ -8,12 +8,15 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, json_response, parse_model
+from chatloom.api.openapi import WITH_BODY, WITH_ID, PathId, answers
 from chatloom.api.routes.chats import to_message
 from chatloom.api.routes.listing import filtered_query, paginated, split_ids
 from chatloom.api.schemas.common import ChatMessageIn
+from chatloom.api.schemas.records_out import Session, SessionPaginatedResponse
 from chatloom.api.schemas.session import CreateSessionIn, ListSessionsParams, UpdateSessionIn
 from chatloom.domain.errors import InvalidRequest
 from chatloom.engine.redaction import public_document
+from chatloom.engine.squads import seal_members
 from chatloom.store.sessions import SORTABLE as SESSION_SORTABLE
 
 router = APIRouter(tags=["Sessions"])
@@ -23,13 +26,19 @@ def _messages(items: list[ChatMessageIn]) -> list[dict[str, Any]]:
     return [dict(to_message(item)) for item in items]
 
 
-@router.post("/session", status_code=201, openapi_extra=json_request_body("CreateSessionIn"))
+@router.post(
+    "/session",
+    status_code=201,
+    operation_id="SessionController_create",
+    openapi_extra=json_request_body("CreateSessionIn"),
+    responses=answers(201, Session, "The new session.", *WITH_ID, *WITH_BODY),
+)
 async def create_session(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     body = parse_model(CreateSessionIn, await json_body(request))
-    if body.squad_id is not None or body.squad is not None:
-        raise InvalidRequest(
-            "squadId/squad: squads are not supported in sessions by this server yet", "squadId"
-        )
+    if body.squad_id is not None:
+        await services.squads.get(org_id, body.squad_id)  # another org's squad is not found (404)
+    elif body.squad is not None:
+        await services.squads.check_members(org_id, body.squad.model_dump(by_alias=True)["members"])
     if body.phone_number_id is not None or body.phone_number is not None:
         raise InvalidRequest(
             "phoneNumberId/phoneNumber: SMS sessions are not supported by this server", "phoneNumber"
@@ -41,11 +50,16 @@ async def create_session(request: Request, org_id: OrgId, services: ServicesDep)
     for name in ("assistant", "assistantOverrides"):  # inline credentials are stored sealed
         if name in fields:
             fields[name] = services.credentials.seal_assistant(fields[name])
+    seal_members(services.credentials, (fields.get("squad") or {}).get("members"))
     session = await services.sessions.create(org_id, fields)
     return json_response(public_document(session), status_code=201)
 
 
-@router.get("/session")
+@router.get(
+    "/session",
+    operation_id="SessionController_findAllPaginated",
+    responses=answers(200, SessionPaginatedResponse, "One page of the org's sessions."),
+)
 async def list_sessions(
     org_id: OrgId, services: ServicesDep, params: Annotated[ListSessionsParams, Query()]
 ) -> Response:
@@ -74,13 +88,24 @@ async def list_sessions(
     return json_response(paginated(page, query))
 
 
-@router.get("/session/{session_id}")
-async def get_session(session_id: str, org_id: OrgId, services: ServicesDep) -> Response:
+@router.get(
+    "/session/{id}",
+    operation_id="SessionController_findOne",
+    responses=answers(200, Session, "The session.", *WITH_ID),
+)
+async def get_session(session_id: PathId, org_id: OrgId, services: ServicesDep) -> Response:
     return json_response(public_document(await services.sessions.get(org_id, session_id)))
 
 
-@router.patch("/session/{session_id}", openapi_extra=json_request_body("UpdateSessionIn"))
-async def update_session(session_id: str, request: Request, org_id: OrgId, services: ServicesDep) -> Response:
+@router.patch(
+    "/session/{id}",
+    operation_id="SessionController_update",
+    openapi_extra=json_request_body("UpdateSessionIn"),
+    responses=answers(200, Session, "The updated session.", *WITH_ID, *WITH_BODY),
+)
+async def update_session(
+    session_id: PathId, request: Request, org_id: OrgId, services: ServicesDep
+) -> Response:
     body = parse_model(UpdateSessionIn, await json_body(request))
     changes = body.model_dump(by_alias=True, exclude_unset=True, exclude={"messages"}, mode="json")
     if body.messages is not None:
@@ -91,6 +116,10 @@ async def update_session(session_id: str, request: Request, org_id: OrgId, servi
     return json_response(public_document(await services.sessions.update(org_id, session_id, changes)))
 
 
-@router.delete("/session/{session_id}")
-async def delete_session(session_id: str, org_id: OrgId, services: ServicesDep) -> Response:
+@router.delete(
+    "/session/{id}",
+    operation_id="SessionController_remove",
+    responses=answers(200, Session, "The deleted session.", *WITH_ID),
+)
+async def delete_session(session_id: PathId, org_id: OrgId, services: ServicesDep) -> Response:
     return json_response(public_document(await services.sessions.delete(org_id, session_id)))

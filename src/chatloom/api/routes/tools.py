@@ -8,14 +8,22 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, json_response, parse_model
+from chatloom.api.openapi import WITH_BODY, WITH_ID, PathId, answers
 from chatloom.api.routes.listing import base_query
 from chatloom.api.schemas.common import ListParams
+from chatloom.api.schemas.records_out import Tool
 from chatloom.api.schemas.tool import STORED_FIELDS, ToolPatch, apply_tool_patch, parse_tool, tool_fields
 
 router = APIRouter(tags=["Tools"])
 
 
-@router.post("/tool", status_code=201, openapi_extra=json_request_body("ToolIn"))
+@router.post(
+    "/tool",
+    status_code=201,
+    operation_id="ToolController_create",
+    openapi_extra=json_request_body("ToolIn"),
+    responses=answers(201, Tool, "The stored tool.", *WITH_BODY),
+)
 async def create_tool(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     fields = tool_fields(parse_tool(await json_body(request)))
     for protected in STORED_FIELDS:
@@ -23,20 +31,31 @@ async def create_tool(request: Request, org_id: OrgId, services: ServicesDep) ->
     return json_response(await services.tools.create(org_id, fields), status_code=201)
 
 
-@router.get("/tool")
+@router.get(
+    "/tool",
+    operation_id="ToolController_findAll",
+    responses=answers(200, list[Tool], "The org's tools, newest first."),
+)
 async def list_tools(
     org_id: OrgId, services: ServicesDep, params: Annotated[ListParams, Query()]
 ) -> Response:
     return json_response(await services.tools.list(org_id, base_query(params)))
 
 
-@router.get("/tool/{tool_id}")
-async def get_tool(tool_id: str, org_id: OrgId, services: ServicesDep) -> Response:
+@router.get(
+    "/tool/{id}", operation_id="ToolController_findOne", responses=answers(200, Tool, "The tool.", *WITH_ID)
+)
+async def get_tool(tool_id: PathId, org_id: OrgId, services: ServicesDep) -> Response:
     return json_response(await services.tools.get(org_id, tool_id))
 
 
-@router.patch("/tool/{tool_id}", openapi_extra=json_request_body("ToolPatch"))
-async def update_tool(tool_id: str, request: Request, org_id: OrgId, services: ServicesDep) -> Response:
+@router.patch(
+    "/tool/{id}",
+    operation_id="ToolController_update",
+    openapi_extra=json_request_body("ToolPatch"),
+    responses=answers(200, Tool, "The updated tool.", *WITH_ID, *WITH_BODY),
+)
+async def update_tool(tool_id: PathId, request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     body = parse_model(ToolPatch, await json_body(request))
     changes = body.model_dump(by_alias=True, exclude_unset=True, mode="json")
 
@@ -46,6 +65,10 @@ async def update_tool(tool_id: str, request: Request, org_id: OrgId, services: S
     return json_response(await services.tools.update(org_id, tool_id, revise))
 
 
-@router.delete("/tool/{tool_id}")
-async def delete_tool(tool_id: str, org_id: OrgId, services: ServicesDep) -> Response:
+@router.delete(
+    "/tool/{id}",
+    operation_id="ToolController_remove",
+    responses=answers(200, Tool, "The deleted tool.", *WITH_ID),
+)
+async def delete_tool(tool_id: PathId, org_id: OrgId, services: ServicesDep) -> Response:
     return json_response(await services.tools.delete(org_id, tool_id))

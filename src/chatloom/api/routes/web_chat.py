@@ -25,10 +25,13 @@ from chatloom.api.deps import (
     web_refusal,
 )
 from chatloom.api.errors import domain_error_response
+from chatloom.api.openapi import WEB_TURN, answers, sse_events
 from chatloom.api.rate_limits import WebCaller
 from chatloom.api.responses_wire import ResponseShape, completed_response, response_frames
 from chatloom.api.routes.chats import respond, to_message
 from chatloom.api.routes.responses import response_input
+from chatloom.api.schemas.records_out import WebChat
+from chatloom.api.schemas.responses_out import OpenAIResponse
 from chatloom.api.schemas.web_chat import CreateWebChatIn, WebChatFields, WebResponsesRequestIn
 from chatloom.api.sse import vapi_frames
 from chatloom.domain.errors import InvalidRequest
@@ -127,7 +130,19 @@ def ending(
     "/chat/web",
     operation_id="ChatController_createWebChat",
     openapi_extra=json_request_body("CreateWebChatIn"),
-    responses={200: {"description": "A `WebChat` (id, sessionId, output), or Vapi SSE frames."}},
+    responses=answers(
+        200,
+        WebChat,
+        "The chat's id, session and output; with `stream: true`, Vapi's server-sent events instead.",
+        *WEB_TURN,
+        stream=sse_events(
+            "`data: {id, sessionId?, path, delta}` per text chunk, an error frame if the turn fails, "
+            "then `data: [DONE]`.",
+            "CreateChatStreamResponse",
+            "ChatStreamError",
+            done=True,
+        ),
+    ),
 )
 async def create_web_chat(request: Request, caller: WebCaller, services: ServicesDep) -> Response:
     body = parse_model(CreateWebChatIn, await json_body(request))
@@ -157,7 +172,19 @@ async def create_web_chat(request: Request, caller: WebCaller, services: Service
     "/chat/web/responses",
     operation_id="ChatController_createOpenAIWebChat",
     openapi_extra=json_request_body("WebResponsesRequestIn"),
-    responses={200: {"description": "An OpenAI `Response` with `sessionId`, or OpenAI stream events."}},
+    responses=answers(
+        200,
+        OpenAIResponse,
+        "An OpenAI `Response` with `sessionId` when `stream` is false; OpenAI stream events otherwise.",
+        *WEB_TURN,
+        openai=True,
+        stream=sse_events(
+            "OpenAI Responses events: `response.created`, ..., `response.output_text.delta`, ..., "
+            "`response.completed`; or `error` and `response.failed`.",
+            "ResponseStreamEvent",
+            named=True,
+        ),
+    ),
 )
 async def create_web_response(request: Request, caller: WebCaller, services: ServicesDep) -> Response:
     body = parse_model(WebResponsesRequestIn, await json_body(request))

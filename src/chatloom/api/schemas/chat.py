@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, StringConstraints, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from chatloom.api.schemas.assistant import AssistantIn
 from chatloom.api.schemas.common import (
@@ -16,6 +17,7 @@ from chatloom.api.schemas.common import (
     PagedListParams,
     Strict,
 )
+from chatloom.api.schemas.squad import SquadIn
 
 
 class AssistantOverridesIn(Open):
@@ -23,22 +25,29 @@ class AssistantOverridesIn(Open):
 
 
 class ChatTurnFields(Strict):
-    """The fields `/chat` and `/chat/responses` share."""
+    """The fields `/chat` and `/chat/responses` share. Fields wrapped in `SkipJsonSchema` are parsed (so
+    they are refused with a message saying why) but not advertised in the OpenAPI document."""
 
     assistant_id: NonEmptyStr | None = Field(None, alias="assistantId")
     assistant: AssistantIn | None = None
     assistant_overrides: AssistantOverridesIn | None = Field(None, alias="assistantOverrides")
     squad_id: NonEmptyStr | None = Field(None, alias="squadId")
-    squad: dict[str, Any] | None = None
+    squad: SquadIn | None = None
     name: Name40 | None = None
     session_id: NonEmptyStr | None = Field(None, alias="sessionId")
     previous_chat_id: NonEmptyStr | None = Field(None, alias="previousChatId")
-    transport: dict[str, Any] | None = None
+    transport: SkipJsonSchema[dict[str, Any] | None] = None
 
     @model_validator(mode="after")
     def _one_context(self) -> ChatTurnFields:
         if self.assistant_id is not None and self.assistant is not None:
             raise ValueError("assistantId and assistant are mutually exclusive")
+        if (self.squad_id is not None or self.squad is not None) and (
+            self.assistant_id is not None or self.assistant is not None or self.session_id is not None
+        ):
+            raise ValueError("squadId/squad and assistantId/assistant/sessionId are mutually exclusive")
+        if self.squad_id is not None and self.squad is not None:
+            raise ValueError("squadId and squad are mutually exclusive")
         if self.session_id is not None and self.previous_chat_id is not None:
             raise ValueError("sessionId and previousChatId are mutually exclusive")
         if self.session_id is not None and (self.assistant_id is not None or self.assistant is not None):

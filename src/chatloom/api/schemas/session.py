@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from chatloom.api.schemas.assistant import AssistantIn
 from chatloom.api.schemas.chat import AssistantOverridesIn
 from chatloom.api.schemas.common import ChatMessageIn, Name40, NonEmptyStr, Open, PagedListParams, Strict
+from chatloom.api.schemas.squad import SquadIn
 
 ExpirationSeconds = Annotated[int, Field(ge=60, le=2_592_000)]
 
@@ -20,6 +22,9 @@ class CustomerIn(Open):
 
 
 class CreateSessionIn(Strict):
+    """Fields wrapped in `SkipJsonSchema` are parsed (so they are refused with a message saying why) but
+    not advertised in the OpenAPI document."""
+
     name: Name40 | None = None
     status: Literal["active", "completed"] = "active"
     expiration_seconds: ExpirationSeconds = Field(86_400, alias="expirationSeconds")
@@ -27,24 +32,27 @@ class CreateSessionIn(Strict):
     assistant: AssistantIn | None = None
     assistant_overrides: AssistantOverridesIn | None = Field(None, alias="assistantOverrides")
     squad_id: NonEmptyStr | None = Field(None, alias="squadId")
-    squad: dict[str, Any] | None = None
+    squad: SquadIn | None = None
     messages: list[ChatMessageIn] | None = None
     customer: CustomerIn | None = None
     customer_id: str | None = Field(None, alias="customerId")
-    phone_number_id: str | None = Field(None, alias="phoneNumberId")
-    phone_number: dict[str, Any] | None = Field(None, alias="phoneNumber")
+    phone_number_id: SkipJsonSchema[str | None] = Field(None, alias="phoneNumberId")
+    phone_number: SkipJsonSchema[dict[str, Any] | None] = Field(None, alias="phoneNumber")
 
     @model_validator(mode="after")
     def _one_assistant(self) -> CreateSessionIn:
         if self.assistant_id is not None and self.assistant is not None:
             raise ValueError("assistantId and assistant are mutually exclusive")
+        squads = [x for x in (self.squad_id, self.squad) if x is not None]
+        if squads and (self.assistant_id is not None or self.assistant is not None or len(squads) > 1):
+            raise ValueError("one of assistantId, assistant, squadId or squad: they are mutually exclusive")
         if (
             self.squad_id is None
             and self.squad is None
             and self.assistant_id is None
             and self.assistant is None
         ):
-            raise ValueError("one of assistantId or assistant is required")
+            raise ValueError("one of assistantId, assistant, squadId or squad is required")
         if self.assistant is not None and self.assistant.model is None:
             raise ValueError("assistant.model is required for an inline assistant")
         return self

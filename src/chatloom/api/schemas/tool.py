@@ -1,7 +1,7 @@
 """Tool DTOs (`CreateFunctionToolDTO`, `CreateApiRequestToolDTO`, `CreateMcpToolDTO`,
-`CreateQueryToolDTO`, their updates): the tools a chat can run. What a chat uses is validated; every
-other Vapi field is kept as given. Other Vapi tool types (`endCall`, `transferCall`, ...) are refused:
-they mean nothing in a chat.
+`CreateQueryToolDTO`, `CreateHandoffToolDTO`, their updates): the tools a chat can run. What a chat
+uses is validated; every other Vapi field is kept as given. Other Vapi tool types (`endCall`,
+`transferCall`, ...) are refused: they mean nothing in a chat.
 """
 
 from __future__ import annotations
@@ -15,6 +15,11 @@ from pydantic import AfterValidator, Field, RootModel, StringConstraints
 from chatloom.api.deps import parse_model
 from chatloom.api.schemas.assistant import KnowledgeBaseIn, ServerSettings
 from chatloom.api.schemas.common import Open, UrlStr
+from chatloom.api.schemas.handoff import (
+    MAX_DESTINATIONS,
+    HandoffDestinationIn,
+    HandoffToolIn,
+)
 from chatloom.domain.errors import InvalidRequest
 
 FunctionName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
@@ -150,13 +155,14 @@ class QueryToolIn(Open):
     messages: list[dict[str, Any]] | None = None
 
 
-ChatTool = FunctionToolIn | ApiRequestToolIn | McpToolIn | QueryToolIn
+ChatTool = FunctionToolIn | ApiRequestToolIn | McpToolIn | QueryToolIn | HandoffToolIn
 
 TOOL_TYPES: dict[str, type[ChatTool]] = {
     "function": FunctionToolIn,
     "apiRequest": ApiRequestToolIn,
     "mcp": McpToolIn,
     "query": QueryToolIn,
+    "handoff": HandoffToolIn,
 }
 
 
@@ -186,6 +192,8 @@ class ToolPatch(Open):
     metadata: McpMetadataIn | None = None
     tool_messages: list[McpToolMessagesIn] | None = Field(None, alias="toolMessages")
     knowledge_bases: list[KnowledgeBaseIn] | None = Field(None, alias="knowledgeBases")
+    destinations: Annotated[list[HandoffDestinationIn], Field(max_length=MAX_DESTINATIONS)] | None = None
+    default_result: str | None = Field(None, alias="defaultResult")
 
 
 def parse_tool(data: Any) -> ChatTool:
