@@ -119,6 +119,21 @@ class Settings(BaseSettings):
     block_private_urls: bool = Field(
         False, description="Refuse outbound calls (custom-llm, tools, webhooks) to private addresses."
     )
+    stream_retention_seconds: float = Field(
+        300.0, ge=0, description="How long a streamed turn's events are kept for resuming after it ends."
+    )
+    stream_heartbeat_seconds: float = Field(
+        15.0, gt=0, description="Idle time after which a stream sends an SSE comment (`: keep-alive`)."
+    )
+    stream_flush_seconds: float = Field(
+        0.05,
+        gt=0,
+        le=5,
+        description="How often a running turn's new events are written out once another process follows it.",
+    )
+    redis_url: str | None = Field(
+        None, description="Relay streamed turns between processes through Redis instead of PostgreSQL."
+    )
     log_format: Literal["text", "json"] = Field(
         "text", description="Log lines as readable text or as one JSON object per line."
     )

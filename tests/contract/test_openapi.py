@@ -93,14 +93,14 @@ def test_declared_answers(document: dict[str, Any]) -> None:
     for method, path, operation in operations(document):
         responses = operation["responses"]
         assert "422" not in responses, (method, path)
-        success = [status for status in responses if status.startswith("2")]
+        success = [status for status in responses if status.startswith("2") and status != "204"]
         assert len(success) == 1, (method, path)
         assert "schema" in responses[success[0]]["content"]["application/json"], (method, path)
         if path == "/health":
             assert operation["security"] == []
             continue
         assert {"400", "401", "500"} <= responses.keys(), (method, path)
-        error_schema = "OpenAIErrorBody" if path.endswith("/responses") else "ErrorBody"
+        error_schema = "OpenAIErrorBody" if "/responses" in path else "ErrorBody"
         for status, answer in responses.items():
             if not status.startswith("2"):
                 schema = answer["content"]["application/json"]["schema"]

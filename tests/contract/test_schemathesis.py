@@ -61,6 +61,7 @@ REFERENCES = {
     "sessionId": "session",
     "previousChatId": "chat",
     "previous_response_id": "chat",
+    "squadId": "squad",
 }
 """Body fields naming a record, and the kind of record they name."""
 
@@ -89,6 +90,8 @@ class RealRecords:
             return self._create("/credential", {"provider": "custom-credential", "authenticationPlan": plan})
         if kind == "session":
             return self._create("/session", {"assistantId": self.new("assistant")})
+        if kind == "squad":
+            return self._create("/squad", {"members": [{"assistantId": self.new("assistant")}]})
         assert kind == "chat", kind
         return self._create("/chat", {"assistantId": self.new("assistant"), "input": "hello"})
 

@@ -28,6 +28,7 @@ from chatloom.api.routes import (
     responses,
     sessions,
     squads,
+    stored_responses,
     tools,
     web_chat,
 )
@@ -41,6 +42,7 @@ from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
 from chatloom.api.schemas.squad import SquadIn, SquadPatch
 from chatloom.api.schemas.tool import ToolIn, ToolPatch
 from chatloom.api.schemas.web_chat import CreateWebChatIn, WebResponsesRequestIn
+from chatloom.api.sse import HEARTBEAT
 from chatloom.config import Settings
 from chatloom.console import routes as console
 from chatloom.engine.assistant_cache import AssistantCache
@@ -72,6 +74,8 @@ from chatloom.providers.base import ChatProvider
 from chatloom.providers.google import GoogleProvider
 from chatloom.providers.openai_compat import OpenAICompatibleProvider
 from chatloom.providers.registry import ProviderRegistry
+from chatloom.relay.memory import MemoryRelay
+from chatloom.relay.postgres import PostgresRelay
 from chatloom.store.db import Database, create_engine
 from chatloom.tools.api_request import ApiRequestRunner
 from chatloom.tools.function import FunctionToolServer
@@ -234,6 +238,7 @@ def build_services(settings: Settings, db: Database, observer: Observer | None =
         in_flight=TurnsInFlight(),
         auth_cache_seconds=settings.auth_cache_seconds,
         outbound_http=http,
+        relay=build_relay(settings, db),
         web_chats=WebChats(db, engine, sessions),
         # SQLite serves one process: counting there in memory saves a database write per request.
         limiter=RateLimiter(MemoryCounter() if db.dialect == "sqlite" else DatabaseCounter(db)),
@@ -241,6 +246,24 @@ def build_services(settings: Settings, db: Database, observer: Observer | None =
         web_max_input_chars=settings.web_max_input_chars,
         usage=usage,
     )
+
+
+def build_relay(settings: Settings, db: Database) -> MemoryRelay:
+    """Streams shared through Redis when configured, else through PostgreSQL; one process on SQLite."""
+    shared = {
+        "retention_seconds": settings.stream_retention_seconds,
+        "heartbeat_seconds": settings.stream_heartbeat_seconds,
+        "heartbeat": HEARTBEAT,
+        "in_flight_seconds": settings.session_lease_seconds,
+        "flush_seconds": settings.stream_flush_seconds,
+    }
+    if settings.redis_url:
+        from chatloom.relay.redis import RedisRelay
+
+        return RedisRelay(settings.redis_url, **shared)
+    if db.dialect == "postgresql":
+        return PostgresRelay(settings.database_url, **shared)
+    return MemoryRelay(settings.stream_retention_seconds, settings.stream_heartbeat_seconds, HEARTBEAT)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -260,11 +283,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except BaseException:
             await db.dispose()
             raise
+        await services.relay.start()
         app.state.services = services
         try:
             yield
         finally:
             await services.in_flight.wait(grace_seconds=settings.llm_timeout_seconds)
+            await services.relay.aclose()
             dispatcher = services.engine.server_messages.dispatcher
             if isinstance(dispatcher, WebhookDispatcher):
                 await dispatcher.drain(grace_seconds=5.0)
@@ -295,6 +320,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(limits.router)
     app.include_router(web_chat.router)
     app.include_router(responses.router)
+    app.include_router(stored_responses.router)
     app.include_router(chats.router)
     app.include_router(assistants.router)
     app.include_router(sessions.router)

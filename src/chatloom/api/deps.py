@@ -31,6 +31,7 @@ from chatloom.engine.turns_in_flight import TurnsInFlight
 from chatloom.engine.usage_gate import UsageGate
 from chatloom.engine.web_chats import WebChats
 from chatloom.outbound.http import OutboundHttp
+from chatloom.relay.memory import MemoryRelay
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -56,6 +57,7 @@ class Services:
     in_flight: TurnsInFlight
     auth_cache_seconds: float
     outbound_http: OutboundHttp
+    relay: MemoryRelay
     web_chats: WebChats
     limiter: RateLimiter
     web_turn_limit: Limit

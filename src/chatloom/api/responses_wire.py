@@ -9,8 +9,8 @@ A turn's events become the full event sequence the OpenAI SDK's `responses.strea
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -38,6 +38,7 @@ class ResponseShape:
     max_output_tokens: int | None = None
     temperature: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    background: bool = False
     session_id: str | None = None
     """Web chat: the session the turn ran on, echoed as `sessionId` so the next turn can name it."""
 
@@ -115,7 +116,7 @@ def response_object(
         "object": "response",
         "created_at": created_at,
         "status": status,
-        "background": False,
+        "background": shape.background,
         "completed_at": int(time.time()) if status == "completed" else None,
         "error": error,
         "incomplete_details": None,
@@ -167,6 +168,8 @@ class ResponseEventStream:
         """`Chat.output` index of the message whose text is streaming, if any."""
         self.open_item = 0
         self.open_text: list[str] = []
+        self.latest: dict[str, Any] | None = None
+        """The last whole `Response` framed: what `GET /chat/responses/{id}` shows while it is kept."""
 
     def frame(self, kind: str, payload: dict[str, Any]) -> bytes:
         body = {"type": kind, "sequence_number": self.sequence, **payload}
@@ -174,7 +177,8 @@ class ResponseEventStream:
         return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(body) + b"\n\n"
 
     def _in_progress(self) -> dict[str, Any]:
-        return response_object(self.chat_id, self.shape, self.created_at, "in_progress", [], None)
+        self.latest = response_object(self.chat_id, self.shape, self.created_at, "in_progress", [], None)
+        return self.latest
 
     def _position(self) -> dict[str, Any]:
         assert self.open_message is not None
@@ -242,13 +246,13 @@ class ResponseEventStream:
             return [*self._close_message(), *self._function_calls(event.calls)]
         if isinstance(event, TurnCompleted):
             frames = self._close_message()
-            final = completed_response(event, self.shape, self.created_at)
+            final = self.latest = completed_response(event, self.shape, self.created_at)
             return [*frames, self.frame("response.completed", {"response": final})]
         if isinstance(event, TurnFailed):
             _status, envelope = error_envelope_of(event.error)
             inner = envelope["error"]
             code = inner["code"] or "server_error"
-            failed = response_object(
+            failed = self.latest = response_object(
                 self.chat_id or event.chat_id,
                 self.shape,
                 self.created_at,
@@ -264,8 +268,82 @@ class ResponseEventStream:
         return []
 
 
-async def response_frames(events: AsyncIterator[TurnEvent], shape: ResponseShape) -> AsyncIterator[bytes]:
-    stream = ResponseEventStream(shape)
-    async for event in events:
-        for frame in stream.on_event(event):
-            yield frame
+class ResponseFraming(ResponseEventStream):
+    """The Responses events as the relay keeps them (`kind` "response"); a cancelled turn ends with a
+    `response.cancelled` event (a chatloom addition: OpenAI's stream has no event for it)."""
+
+    kind = "response"
+
+    def closing(self) -> list[bytes]:
+        return []
+
+    def cancelled(self) -> list[bytes]:
+        self.latest = response_object(self.chat_id, self.shape, self.created_at, "cancelled", [], None)
+        return [self.frame("response.cancelled", {"response": self.latest})]
+
+    def snapshot(self) -> bytes | None:
+        return orjson.dumps(self.latest) if self.latest is not None else None
+
+
+def stored_response(chat: dict[str, Any]) -> dict[str, Any]:
+    """A stored chat as a `Response`, for a turn whose stream (and the request's settings) is no longer
+    kept: the model and usage come from its costs."""
+    costs = [cost for cost in chat.get("costs", []) if cost.get("type") == "model"]
+    model = costs[-1]["model"]["model"] if costs else ""
+    prompt = sum(int(cost.get("promptTokens", 0)) for cost in costs)
+    completion = sum(int(cost.get("completionTokens", 0)) for cost in costs)
+    usage = {
+        "input_tokens": prompt,
+        "input_tokens_details": {"cached_tokens": sum(int(c.get("cachedPromptTokens", 0)) for c in costs)},
+        "output_tokens": completion,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": prompt + completion,
+    }
+    shape = ResponseShape(model=model, previous_response_id=chat.get("previousChatId"))
+    chat_id = str(chat["id"])
+    created_at = chat.get("createdAt")
+    created = int(datetime.fromisoformat(created_at).timestamp()) if isinstance(created_at, str) else 0
+    response = response_object(
+        chat_id, shape, created, "completed", output_items(chat_id, chat.get("output", [])), usage
+    )
+    response["completed_at"] = created
+    return response
+
+
+def input_items(chat: dict[str, Any]) -> list[dict[str, Any]]:
+    """A stored chat's input as Responses input items (oldest first)."""
+    raw = chat.get("input")
+    messages: list[Any] = [{"role": "user", "content": raw}] if isinstance(raw, str) else list(raw or [])
+    items: list[dict[str, Any]] = []
+    chat_id = str(chat["id"]).replace("-", "")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            continue
+        role = message.get("role")
+        if role == "tool":
+            output = message.get("content") or ""
+            call_id = message.get("tool_call_id", "")
+            items.append(
+                {
+                    "id": f"fco_{chat_id}_{index}",
+                    "type": "function_call_output",
+                    "call_id": call_id,
+                    "output": output,
+                    "status": "completed",
+                }
+            )
+            continue
+        content = message.get("content")
+        if content:
+            kind = "output_text" if role == "assistant" else "input_text"
+            items.append(
+                {
+                    "id": f"in_{chat_id}_{index}",
+                    "type": "message",
+                    "role": role,
+                    "status": "completed",
+                    "content": [{"type": kind, "text": content}],
+                }
+            )
+        items.extend(function_call_item(call, "completed") for call in message.get("tool_calls") or [])
+    return items

@@ -1,5 +1,6 @@
 """Server-sent-event framing of a turn's events in Vapi's shape: `data: {id, sessionId?, path, delta}`
-per text chunk, an error frame on failure, then `data: [DONE]`.
+per text chunk, an error frame on failure, then `data: [DONE]`; each frame carries an `id:` line (its
+sequence number, from 0) so a client can resume after it with `Last-Event-ID`.
 
 Every payload is single-line JSON (orjson never emits a newline), so one `data:` line per event is a
 complete SSE frame.
@@ -7,17 +8,19 @@ complete SSE frame.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 
 from chatloom.api.errors import vapi_status
 from chatloom.domain.errors import ChatloomError
-from chatloom.domain.events import TurnDelta, TurnEvent, TurnFailed
+from chatloom.domain.events import TurnDelta, TurnEvent, TurnFailed, TurnStarted
 
 DONE = b"data: [DONE]\n\n"
+HEARTBEAT = b": keep-alive\n\n"
+"""An SSE comment: clients ignore it, proxies count it as traffic."""
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+CANCELLED = {"message": "the turn was cancelled", "type": "cancelled"}
 
 
 def data_frame(payload: Any) -> bytes:
@@ -33,23 +36,51 @@ def error_payload(error: Exception) -> dict[str, Any]:
     return {"message": message, "type": ERROR_TYPES.get(status, "server_error"), "statusCode": status}
 
 
-async def vapi_frames(events: AsyncIterator[TurnEvent]) -> AsyncIterator[bytes]:
-    paths: dict[int, str] = {}
-    async for event in events:
+class VapiFraming:
+    """A turn's events as numbered Vapi frames (`kind` "chat" in the relay)."""
+
+    kind = "chat"
+
+    def __init__(self) -> None:
+        self.sequence = 0
+        self.chat_id = ""
+        self.session_id: str | None = None
+        self.paths: dict[int, str] = {}
+
+    def _frame(self, data: bytes) -> bytes:
+        frame = b"id: %d\ndata: %b\n\n" % (self.sequence, data)
+        self.sequence += 1
+        return frame
+
+    def _payload(self, **fields: Any) -> bytes:
+        payload: dict[str, Any] = {"id": self.chat_id}
+        if self.session_id is not None:
+            payload["sessionId"] = self.session_id
+        payload.update(fields)
+        return self._frame(orjson.dumps(payload))
+
+    def on_event(self, event: TurnEvent) -> list[bytes]:
         if isinstance(event, TurnDelta):
-            path = paths.get(event.output_index)
+            path = self.paths.get(event.output_index)
             if path is None:
-                path = paths[event.output_index] = f"chat.output[{event.output_index}].content"
-            frame: dict[str, Any] = {"id": event.chat_id}
-            if event.session_id is not None:
-                frame["sessionId"] = event.session_id
-            frame["path"] = path
-            frame["delta"] = event.text
-            yield data_frame(frame)
+                path = self.paths[event.output_index] = f"chat.output[{event.output_index}].content"
+            return [self._payload(path=path, delta=event.text)]
+        if isinstance(event, TurnStarted):
+            self.chat_id, self.session_id = event.chat_id, event.session_id
         elif isinstance(event, TurnFailed):
-            payload: dict[str, Any] = {"id": event.chat_id}
-            if event.session_id is not None:
-                payload["sessionId"] = event.session_id
-            payload["error"] = error_payload(event.error)
-            yield data_frame(payload)
-    yield DONE
+            self.chat_id = self.chat_id or event.chat_id
+            return [self._payload(error=error_payload(event.error))]
+        return []
+
+    def closing(self) -> list[bytes]:
+        return [self._frame(b"[DONE]")]
+
+    def cancelled(self) -> list[bytes]:
+        return [self._payload(error=CANCELLED), *self.closing()]
+
+    def snapshot(self) -> bytes | None:
+        return None
+
+
+def vapi_frames() -> VapiFraming:
+    return VapiFraming()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 from chatloom.domain.events import TurnEvent
 
@@ -17,6 +18,13 @@ _END = object()
 class TurnsInFlight:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Runs `work` as a task of its own, waited for at shutdown."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def detach(self, events: AsyncIterator[TurnEvent]) -> AsyncIterator[TurnEvent]:
         """Drives `events` in its own task; the returned iterator relays them while anyone listens.

@@ -252,6 +252,7 @@ class FakeLLM(LoopbackServer):
         self._lock = threading.Lock()
         self._replies: deque[FakeReply] = deque()
         self._requests: list[RecordedRequest] = []
+        self._aborted = 0
         self.default_delay_seconds = 0.0
         """How long unscripted (default) replies wait before answering; `reset()` sets it back to 0."""
 
@@ -266,6 +267,12 @@ class FakeLLM(LoopbackServer):
         with self._lock:
             return list(self._requests)
 
+    @property
+    def aborted_streams(self) -> int:
+        """How many streamed answers the client dropped before their end (since the last `reset()`)."""
+        with self._lock:
+            return self._aborted
+
     def push(self, *replies: FakeReply) -> None:
         with self._lock:
             self._replies.extend(replies)
@@ -275,6 +282,7 @@ class FakeLLM(LoopbackServer):
         with self._lock:
             self._replies.clear()
             self._requests.clear()
+            self._aborted = 0
             self.default_delay_seconds = 0.0
 
     async def serve_forever(self, on_ready: Callable[[FakeLLM], None] | None = None) -> None:
@@ -322,25 +330,42 @@ class FakeLLM(LoopbackServer):
         self, request: web.BaseRequest, dialect: FakeDialect, body: dict[str, Any], reply: FakeReply
     ) -> web.StreamResponse:
         response = web.StreamResponse(status=reply.status, headers={**SSE_HEADERS, **reply.headers})
+        finished = False
+        try:
+            with contextlib.suppress(ConnectionResetError):
+                await self._write_stream(request, response, dialect, body, reply)
+                finished = True
+        finally:
+            if not finished:
+                with self._lock:
+                    self._aborted += 1
+        return response
+
+    async def _write_stream(
+        self,
+        request: web.BaseRequest,
+        response: web.StreamResponse,
+        dialect: FakeDialect,
+        body: dict[str, Any],
+        reply: FakeReply,
+    ) -> None:
         opening, chunks = dialect.stream_frames(body, reply)
         cut = reply.cut_after_chunks
-        with contextlib.suppress(ConnectionResetError):
-            await response.prepare(request)
-            if cut is None and reply.chunk_delay_seconds <= 0:
-                await response.write(b"".join(opening) + b"".join(chunks) + dialect.stream_terminator)
-            else:
-                for position, frame in enumerate(opening + chunks[:cut]):
-                    if position and reply.chunk_delay_seconds > 0:
-                        await asyncio.sleep(reply.chunk_delay_seconds)
-                    await response.write(frame)
-                if cut is not None:
-                    if request.transport is not None:
-                        request.transport.abort()
-                    return response
-                await asyncio.sleep(reply.chunk_delay_seconds)
-                await response.write(dialect.stream_terminator)
-            await response.write_eof()
-        return response
+        await response.prepare(request)
+        if cut is None and reply.chunk_delay_seconds <= 0:
+            await response.write(b"".join(opening) + b"".join(chunks) + dialect.stream_terminator)
+        else:
+            for position, frame in enumerate(opening + chunks[:cut]):
+                if position and reply.chunk_delay_seconds > 0:
+                    await asyncio.sleep(reply.chunk_delay_seconds)
+                await response.write(frame)
+            if cut is not None:
+                if request.transport is not None:
+                    request.transport.abort()
+                return
+            await asyncio.sleep(reply.chunk_delay_seconds)
+            await response.write(dialect.stream_terminator)
+        await response.write_eof()
 
 
 def json_response(

@@ -7,8 +7,8 @@ from contextlib import aclosing
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
-from starlette.responses import Response, StreamingResponse
+from fastapi import APIRouter, Header, Query, Request
+from starlette.responses import Response
 
 from chatloom.api.deps import (
     OrgId,
@@ -26,12 +26,14 @@ from chatloom.api.routes.listing import filtered_query, paginated
 from chatloom.api.schemas.chat import ChatTurnFields, CreateChatIn, ListChatsParams
 from chatloom.api.schemas.common import ChatMessageIn
 from chatloom.api.schemas.records_out import Chat, ChatPaginatedResponse
-from chatloom.api.sse import SSE_HEADERS, vapi_frames
+from chatloom.api.sse import vapi_frames
+from chatloom.api.turn_streams import Background, StreamFraming, following, sse_response, start_streamed
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.events import TurnCompleted, TurnEvent, TurnFailed
 from chatloom.domain.messages import Message
 from chatloom.engine.context import TurnRequest
 from chatloom.engine.turn import PreparedTurn
+from chatloom.relay.memory import TERMINAL, TurnStream
 from chatloom.store.chats import SORTABLE
 
 router = APIRouter(tags=["Chats"])
@@ -142,24 +144,41 @@ async def create_chat(request: Request, org_id: OrgId, services: ServicesDep) ->
         frames=vapi_frames if body.stream else None,
         completed=lambda done: json_response(done.chat),
         failed=domain_error_response,
+        background=Background(vapi_frames, accepted_chat) if body.background else None,
     )
+
+
+def accepted_chat(stream: TurnStream) -> Response:
+    """The answer to a background `/chat`: the turn's id and status (its chat is stored when it ends)."""
+    info = stream.info
+    document: dict[str, Any] = {"id": info.turn_id, "orgId": info.org_id, "status": info.status}
+    return json_response(document, status_code=202)
 
 
 async def respond(
     services: Services,
     turn: PreparedTurn,
-    frames: Callable[[AsyncIterator[TurnEvent]], AsyncIterator[bytes]] | None,
+    frames: Callable[[], StreamFraming] | None,
     completed: Callable[[TurnCompleted], Response],
     failed: Callable[[Exception], Response],
+    background: Background | None = None,
     after: Callable[[], Awaitable[None]] | None = None,
 ) -> Response:
-    """Runs a prepared turn: framed as SSE when `frames` is given (the turn then runs in its own task, so
-    a client that leaves does not cancel it), else drained into one JSON response. `after` runs once the
-    turn completed, before the response (or the stream's end) is sent."""
-    if frames is not None:
+    """Runs a prepared turn: streamed as SSE when `frames` is given, in the background when `background`
+    is (both: a background turn the client follows), else drained into one JSON response. Streamed and
+    background turns run in their own task, so a client that leaves does not cancel them, and their
+    events go through the relay, so a client can resume them (`GET /chat/{id}/stream`). `after` runs
+    once the turn completed, before the response (or the stream's end) is sent."""
+    make_framing = frames or (background.framing if background is not None else None)
+    if make_framing is not None:
         run = services.engine.run(turn, stream=True)
-        events = await services.in_flight.detach(run if after is None else _then(run, after))
-        return StreamingResponse(frames(events), media_type="text/event-stream", headers=SSE_HEADERS)
+        events = run if after is None else _then(run, after)
+        stream = await start_streamed(
+            services, turn, make_framing(), events, background=background is not None
+        )
+        if frames is None and background is not None:
+            return background.accepted(stream)
+        return following(services, stream)
     async with aclosing(services.engine.run(turn, stream=False)) as events:
         async for event in events:
             if isinstance(event, TurnCompleted):
@@ -212,10 +231,56 @@ async def get_chat(chat_id: PathId, org_id: OrgId, services: ServicesDep) -> Res
     return json_response(await services.chats.get(org_id, chat_id))
 
 
+@router.get(
+    "/chat/{id}/stream",
+    operation_id="ChatController_streamChat",
+    responses={
+        **answers(
+            200,
+            Chat,
+            "The turn's Vapi frames after `Last-Event-ID`, then the live rest; the stored chat (JSON) when "
+            "its frames are no longer kept.",
+            *WITH_ID,
+            stream=sse_events(
+                "`id: N` and `data: {id, sessionId?, path, delta}` per text chunk, then `data: [DONE]`.",
+                "CreateChatStreamResponse",
+                "ChatStreamError",
+                done=True,
+            ),
+        ),
+        204: {"description": "The turn has ended and the client has seen every frame."},
+    },
+)
+async def stream_chat(
+    chat_id: PathId,
+    org_id: OrgId,
+    services: ServicesDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> Response:
+    """Resumes a streamed `/chat` turn (what a browser's `EventSource` does on reconnect). A turn whose
+    frames are no longer kept answers with its stored chat as JSON; an unknown id is a 404."""
+    after = -1
+    if last_event_id is not None and last_event_id.strip():
+        if not last_event_id.strip().isdigit():
+            raise InvalidRequest("Last-Event-ID: must be a frame id (a number)", field="Last-Event-ID")
+        after = int(last_event_id)
+    info = await services.relay.info(org_id, chat_id)
+    if info is None or info.kind != "chat":
+        return json_response(await services.chats.get(org_id, chat_id))
+    if info.status in TERMINAL and after >= info.last_seq:
+        return Response(status_code=204)
+    frames = await services.relay.follow(org_id, chat_id, after)
+    if frames is None:
+        return json_response(await services.chats.get(org_id, chat_id))
+    return sse_response(frames)
+
+
 @router.delete(
     "/chat/{id}",
     operation_id="ChatController_deleteChat",
     responses=answers(200, Chat, "The deleted chat.", *WITH_ID),
 )
 async def delete_chat(chat_id: PathId, org_id: OrgId, services: ServicesDep) -> Response:
-    return json_response(await services.chats.delete(org_id, chat_id))
+    deleted = await services.chats.delete(org_id, chat_id)
+    await services.relay.forget(org_id, chat_id)
+    return json_response(deleted)

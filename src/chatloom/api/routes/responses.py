@@ -23,13 +23,16 @@ from chatloom.api.deps import (
 )
 from chatloom.api.errors import domain_error_response
 from chatloom.api.openapi import TURN, answers, sse_events
-from chatloom.api.responses_wire import ResponseShape, completed_response, response_frames
+from chatloom.api.responses_wire import ResponseFraming, ResponseShape, completed_response
 from chatloom.api.routes.chats import respond, to_message, turn_request
+from chatloom.api.routes.stored_responses import in_flight_response
 from chatloom.api.schemas.common import ChatMessageIn
 from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.api.schemas.responses_out import OpenAIResponse
+from chatloom.api.turn_streams import Background
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.messages import Message, ToolCall
+from chatloom.relay.memory import TurnStream
 
 router = APIRouter(tags=["Chats"])
 
@@ -128,12 +131,19 @@ async def create_response(request: Request, org_id: OrgId, services: ServicesDep
         max_output_tokens=body.max_output_tokens,
         temperature=body.temperature,
         metadata=dict(body.metadata or {}),
+        background=body.background,
     )
     created_at = int(turn.started_at.timestamp())
+    framing = lambda: ResponseFraming(shape)  # noqa: E731
     return await respond(
         services,
         turn,
-        frames=(lambda events: response_frames(events, shape)) if body.stream else None,
+        frames=framing if body.stream else None,
         completed=lambda done: json_response(completed_response(done, shape, created_at)),
         failed=lambda error: domain_error_response(error, openai=True),
+        background=Background(framing, accepted_response) if body.background else None,
     )
+
+
+def accepted_response(stream: TurnStream) -> Response:
+    return json_response(in_flight_response(stream.info))

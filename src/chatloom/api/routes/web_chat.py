@@ -27,7 +27,7 @@ from chatloom.api.deps import (
 from chatloom.api.errors import domain_error_response
 from chatloom.api.openapi import WEB_TURN, answers, sse_events
 from chatloom.api.rate_limits import WebCaller
-from chatloom.api.responses_wire import ResponseShape, completed_response, response_frames
+from chatloom.api.responses_wire import ResponseFraming, ResponseShape, completed_response
 from chatloom.api.routes.chats import respond, to_message
 from chatloom.api.routes.responses import response_input
 from chatloom.api.schemas.records_out import WebChat
@@ -196,7 +196,7 @@ async def create_web_response(request: Request, caller: WebCaller, services: Ser
     return await respond(
         services,
         turn,
-        frames=(lambda events: response_frames(events, shape)) if body.stream else None,
+        frames=(lambda: ResponseFraming(shape)) if body.stream else None,
         completed=lambda done: json_response(completed_response(done, shape, created_at)),
         failed=lambda error: domain_error_response(error, openai=True),
         after=ending(services, body, turn),

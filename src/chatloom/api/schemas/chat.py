@@ -82,6 +82,12 @@ class CreateChatIn(ChatTurnFields):
         | list[ChatMessageIn]
     )
     stream: StrictBool = False
+    background: StrictBool = Field(
+        False,
+        description="chatloom extension: answer at once (202) and run the turn to completion whether or "
+        "not anyone listens; follow it with `GET /chat/{id}/stream`, stop it with "
+        "`POST /chat/responses/{id}/cancel`.",
+    )
 
     @field_validator("input")
     @classmethod

@@ -22,6 +22,7 @@ class ResponsesRequestIn(ChatTurnFields):
         | list[dict[str, Any]]
     )
     stream: StrictBool = True
+    background: StrictBool = False
     model: str | None = None
     instructions: Annotated[str, StringConstraints(max_length=MESSAGE_CONTENT_LIMIT)] | None = None
     previous_response_id: NonEmptyStr | None = None

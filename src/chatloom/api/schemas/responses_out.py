@@ -104,7 +104,7 @@ class OpenAIResponse(ClosedOut):
     id: str
     object: Literal["response"]
     created_at: int
-    status: Literal["completed", "failed", "in_progress", "incomplete"]
+    status: Literal["completed", "failed", "in_progress", "incomplete", "queued", "cancelled"]
     background: bool
     completed_at: int | None
     error: ResponseError | None
@@ -131,6 +131,24 @@ class OpenAIResponse(ClosedOut):
     user: str | None
     metadata: dict[str, str]
     session_id: str | None = Field(None, alias="sessionId", description="Web chat: the turn's session.")
+
+
+class DeletedResponse(ClosedOut):
+    """`DELETE /chat/responses/{id}`'s answer."""
+
+    id: str
+    object: Literal["response"]
+    deleted: bool
+
+
+class InputItemList(ClosedOut):
+    """`GET /chat/responses/{id}/input_items`: the response's input items, a page at a time."""
+
+    object: Literal["list"]
+    data: list[dict[str, Any]]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
 
 
 class ResponseStreamEvent(ClosedOut):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from chatloom.api.schemas.assistant import AssistantIn
 from chatloom.api.schemas.common import NonEmptyStr, Open
@@ -46,3 +46,10 @@ class SquadPatch(Open):
     name: Annotated[str, Field(max_length=200)] | None = None
     members: Annotated[list[SquadMemberIn], Field(min_length=1, max_length=MAX_MEMBERS)] | None = None
     members_overrides: dict[str, Any] | None = Field(None, alias="membersOverrides")
+
+    @field_validator("members", mode="before")
+    @classmethod
+    def _members_not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("a squad needs its members: give a non-empty array, or leave the field out")
+        return value

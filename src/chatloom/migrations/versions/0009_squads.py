@@ -1,7 +1,7 @@
 """squads: assistants that hand a conversation off to each other
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-01 13:10:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import chatloom.store.tables
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
