@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -100,26 +102,38 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes sharing the port.")] = 1,
 ) -> None:
     """Apply pending migrations, then serve the API."""
+    import logging.config
+
     import uvicorn
 
+    from chatloom.observability.logs import logging_config
+
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    log_config = logging_config(settings.log_level, settings.log_format)
+    logging.config.dictConfig(log_config)
+    metrics_dir = None
+    if workers > 1 and settings.metrics and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics to files here; GET /metrics on any worker sums them all.
+        metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chatloom-metrics-")
     migrate(settings.database_url)
     # A server that could not read its stored credentials must not start: say why, before serving.
     _with_credentials(settings, lambda credentials: credentials.check_key())
-    uvicorn.run(
-        "chatloom.api.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        loop="auto",
-        http="auto",
-    )
+    try:
+        uvicorn.run(
+            "chatloom.api.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            log_config=log_config,
+            access_log=False,
+            loop="auto",
+            http="auto",
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @keys_app.command("create")
@@ -188,6 +202,63 @@ def keys_revoke(
         typer.echo("no active key matched", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {count} key(s)")
+
+
+@keys_app.command("limit")
+def keys_limit(
+    key: Annotated[str | None, typer.Argument(help="A key's id or display prefix (or use --org).")] = None,
+    org: Annotated[str | None, typer.Option(help="Set the limits of this org (by name) instead.")] = None,
+    requests_per_minute: Annotated[
+        int | None, typer.Option(min=0, help="Requests (turns) per minute.")
+    ] = None,
+    tokens_per_minute: Annotated[
+        int | None, typer.Option(min=0, help="Prompt + completion tokens per minute.")
+    ] = None,
+    usd_per_day: Annotated[float | None, typer.Option(min=0, help="USD per UTC day.")] = None,
+    usd_per_month: Annotated[float | None, typer.Option(min=0, help="USD per UTC calendar month.")] = None,
+    remove: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Remove a limit: requests-per-minute, tokens-per-minute, usd-per-day, usd-per-month."
+        ),
+    ] = None,
+) -> None:
+    """Set usage limits of an API key or an org; over one, chats answer 429 with Retry-After."""
+    from chatloom.engine.rate_limits import DatabaseCounter
+    from chatloom.engine.usage_gate import UsageGate
+    from chatloom.store.usage_limits import LIMIT_FIELDS
+
+    if (key is None) == (org is None):
+        typer.echo("error: name a key (its id or prefix) or --org, not both", err=True)
+        raise typer.Exit(2)
+    given = {
+        "requests_per_minute": requests_per_minute,
+        "tokens_per_minute": tokens_per_minute,
+        "usd_per_day": usd_per_day,
+        "usd_per_month": usd_per_month,
+    }
+    changes: dict[str, object] = {name: value for name, value in given.items() if value is not None}
+    for name in remove or []:
+        field = name.replace("-", "_")
+        if field not in LIMIT_FIELDS:
+            typer.echo(f"error: --remove: no limit named {name!r}", err=True)
+            raise typer.Exit(2)
+        changes[field] = None
+    settings = Settings()
+    migrate(settings.database_url)
+
+    async def run() -> object:
+        db = Database(create_engine(settings.database_url, pool_size=1))
+        try:
+            return await UsageGate(db, DatabaseCounter(db)).set_limits(key, org, changes)
+        finally:
+            await db.dispose()
+
+    limits = asyncio.run(run())
+    if limits is None:
+        typer.echo("error: no such key" if key is not None else f"error: no org named {org!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"limits: {limits}")
 
 
 def _redact(url: str) -> str:

@@ -134,6 +134,17 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None, description="Relay streamed turns between processes through Redis instead of PostgreSQL."
     )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as readable text or as one JSON object per line."
+    )
+    access_log: bool = Field(True, description="Log one line per request (at INFO, on chatloom.access).")
+    metrics: bool = Field(True, description="Count requests and turns for GET /metrics (Prometheus).")
+    metrics_token: str | None = Field(
+        None, repr=False, exclude=True, description="When set, GET /metrics requires 'Bearer <token>'."
+    )
+    metrics_per_org: bool = Field(
+        False, description="Label request and turn metrics with the org id (one series per org)."
+    )
 
     def secret_keys(self) -> str | None:
         """CHATLOOM_SECRET_KEY, else the contents of CHATLOOM_SECRET_KEY_FILE, else None."""

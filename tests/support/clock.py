@@ -24,3 +24,23 @@ def expire_session(database_url: str, session_id: str) -> None:
             await db.dispose()
 
     asyncio.run(run())
+
+
+def end_usage_windows(database_url: str, subject_id: str) -> None:
+    """Ends the current usage-limit windows (minute, day, month) of a key or org, as time passing would."""
+
+    async def run() -> None:
+        from chatloom.store.tables import rate_counters
+
+        db = Database(create_engine(database_url, pool_size=1))
+        try:
+            async with db.write() as conn:
+                await conn.execute(
+                    update(rate_counters)
+                    .where(rate_counters.c.bucket.like(f"%:{subject_id}"))
+                    .values(window_end=int(datetime.now(UTC).timestamp()) - 1)
+                )
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())

@@ -23,6 +23,8 @@ from chatloom.api.routes import (
     chats,
     credentials,
     health,
+    limits,
+    metrics,
     responses,
     sessions,
     squads,
@@ -59,7 +61,12 @@ from chatloom.engine.templates import render_prompt_async, set_template_limits
 from chatloom.engine.tool_runner import ToolRunner
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
+from chatloom.engine.usage_gate import UsageGate
 from chatloom.engine.web_chats import WebChats
+from chatloom.observability.access_log import AccessLog
+from chatloom.observability.hooks import Observer
+from chatloom.observability.metrics import observer_for
+from chatloom.observability.tracing import tracing_from_environment
 from chatloom.outbound.guard import GuardedResolver, OutboundPolicy
 from chatloom.outbound.http import OutboundHttp
 from chatloom.providers.anthropic import AnthropicProvider
@@ -154,7 +161,8 @@ class _BodyTooLarge(Exception):
     pass
 
 
-def build_services(settings: Settings, db: Database) -> Services:
+def build_services(settings: Settings, db: Database, observer: Observer | None = None) -> Services:
+    observer = observer or Observer()
     outbound = OutboundPolicy(block_private=settings.block_private_urls)
     adapters: dict[str, ChatProvider] = {
         "openai": OpenAICompatibleProvider(),
@@ -171,7 +179,8 @@ def build_services(settings: Settings, db: Database) -> Services:
             base_delay_seconds=settings.llm_retry_base_seconds,
             budget_seconds=settings.llm_retry_budget_seconds,
             turn_timeout_seconds=settings.turn_timeout_seconds,
-        )
+        ),
+        observer,
     )
     prices = PriceBook.from_file(settings.prices_file) if settings.prices_file else PriceBook()
     http = OutboundHttp(outbound, max_response_bytes=settings.max_upstream_bytes)
@@ -180,7 +189,10 @@ def build_services(settings: Settings, db: Database) -> Services:
         db, SecretBox(settings.secret_keys()), OrgCredentialCache(settings.assistant_cache_seconds)
     )
     server_messages = ServerMessages(
-        WebhookDispatcher(http, default_secret=settings.webhook_secret), db, assistant_cache, credentials
+        WebhookDispatcher(http, default_secret=settings.webhook_secret, observer=observer),
+        db,
+        assistant_cache,
+        credentials,
     )
     mcp = McpClient(outbound, cache_seconds=settings.mcp_tools_cache_seconds)
     knowledge_bases = KnowledgeBaseClient(http, settings.webhook_secret)
@@ -189,7 +201,11 @@ def build_services(settings: Settings, db: Database) -> Services:
         ApiRequestRunner(http, render_prompt_async),
         mcp,
         knowledge_bases,
+        observer,
     )
+    # Usage limits count in the database on SQLite too: budgets survive restarts, and with no limits
+    # set nothing is counted at all.
+    usage = UsageGate(db, DatabaseCounter(db), cache_seconds=settings.auth_cache_seconds)
     engine = ChatEngine(
         db,
         providers,
@@ -206,6 +222,8 @@ def build_services(settings: Settings, db: Database) -> Services:
         max_upstream_bytes=settings.max_upstream_bytes,
         credentials=credentials,
         grounding=Grounding(mcp, knowledge_bases),
+        observer=observer,
+        usage=usage,
     )
     sessions = SessionRecords(db, server_messages)
     return Services(
@@ -226,6 +244,7 @@ def build_services(settings: Settings, db: Database) -> Services:
         limiter=RateLimiter(MemoryCounter() if db.dialect == "sqlite" else DatabaseCounter(db)),
         web_turn_limit=Limit("web chat turns", settings.web_rate_per_minute, window_seconds=60),
         web_max_input_chars=settings.web_max_input_chars,
+        usage=usage,
     )
 
 
@@ -250,6 +269,7 @@ def build_relay(settings: Settings, db: Database) -> MemoryRelay:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     set_template_limits(settings.template_max_ms, settings.template_max_bytes)
+    observer = observer_for(settings.metrics, settings.metrics_per_org, tracing_from_environment())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -257,7 +277,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             create_engine(settings.database_url, settings.database_pool_size, settings.sqlite_synchronous),
             message_cache_bytes=int(settings.message_cache_mb * 1024 * 1024),
         )
-        services = build_services(settings, db)
+        services = build_services(settings, db, observer)
         try:
             await services.credentials.check_key()
         except BaseException:
@@ -279,6 +299,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await services.engine.grounding.mcp.aclose()
             await services.engine.providers.aclose()
             await db.dispose()
+            if observer.tracing is not None:
+                observer.tracing.shutdown()  # sends the spans still batched
 
     app = FastAPI(
         title="chatloom",
@@ -289,9 +311,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # served by `serve_docs`, with its assets
         redoc_url=None,
     )
+    app.state.observer = observer
+    app.state.metrics_token = settings.metrics_token
     install_error_handlers(app)
     serve_docs(app, title=f"{app.title} API")
     app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.include_router(limits.router)
     app.include_router(web_chat.router)
     app.include_router(responses.router)
     app.include_router(stored_responses.router)
@@ -305,6 +331,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console.router)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestGuard)
+    # Just outside the guard: it sees the request id and the guard's own 400s and 500s.
+    app.add_middleware(AccessLog, observer=observer, enabled=settings.access_log)
     # Outermost: web chat's CORS headers go on every response, the guard's 400s and 500s included.
     app.add_middleware(CorsPolicy, private_origins=settings.cors_origin_list)
     finish_document(app, DOCUMENTED_SCHEMAS, public_paths={"/health"})

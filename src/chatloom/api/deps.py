@@ -28,6 +28,7 @@ from chatloom.engine.sessions import SessionRecords
 from chatloom.engine.squads import SquadRecords
 from chatloom.engine.turn import ChatEngine
 from chatloom.engine.turns_in_flight import TurnsInFlight
+from chatloom.engine.usage_gate import UsageGate
 from chatloom.engine.web_chats import WebChats
 from chatloom.outbound.http import OutboundHttp
 from chatloom.relay.memory import MemoryRelay
@@ -61,6 +62,7 @@ class Services:
     limiter: RateLimiter
     web_turn_limit: Limit
     web_max_input_chars: int
+    usage: UsageGate
     _trusted: dict[str, tuple[KeyAccess, float]] = field(default_factory=dict)
 
     async def access_for_key(self, key: str) -> KeyAccess | None:
@@ -96,7 +98,14 @@ async def key_access(request: Request) -> KeyAccess:
     access = await services_of(request).access_for_key(key)
     if access is None:
         raise Unauthorized("Invalid API key")
+    request.state.org_id = access.org_id  # for the access log
+    request.state.key_id = access.key_id  # for the key's usage limits
     return access
+
+
+def key_id_of(request: Request) -> str | None:
+    """The id of the API key that authenticated the request (after `key_access`)."""
+    return getattr(request.state, "key_id", None)
 
 
 async def caller_org(request: Request) -> str:

@@ -32,8 +32,8 @@ COMMON = (400, 401, 500)
 
 WITH_BODY = (413,)
 WITH_ID = (404,)
-TURN = (404, 409, 413, 502, 504)
-"""A chat turn: ids in the body, the session lease, the body, and the model provider."""
+TURN = (404, 409, 413, 429, 502, 504)
+"""A chat turn: ids in the body, the session lease, the body, usage limits and the model provider."""
 
 WEB_TURN = (*TURN, 403, 429)
 """A web chat turn: a turn, plus the public key's origin/assistant limits and its rate limit."""

@@ -16,6 +16,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatloom.api.errors import OPENAI_PATHS, error_body, error_envelope
+from chatloom.observability.request_ids import current_request_id
 
 log = logging.getLogger("chatloom.api")
 
@@ -60,6 +61,7 @@ class RequestGuard:
             return
         request_id = _incoming_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
+        current_request_id.set(request_id)  # webhooks sent while serving it carry it too
         header = (REQUEST_ID_HEADER, request_id.encode())
         started = False
 

@@ -43,6 +43,8 @@ class TurnRequest:
     """OpenAI's `truncation` ("auto" | "disabled"), overriding `model.contextManagement.strategy`."""
     squad_id: str | None = None
     squad: dict[str, Any] | None = None
+    key_id: str | None = None
+    """The caller's API key: its usage limits apply besides its org's."""
 
 
 @dataclass(slots=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from chatloom.domain.errors import UpstreamError, UpstreamTimeout
 from chatloom.domain.events import ModelReply, TextChunk
+from chatloom.observability.hooks import Observer
 from chatloom.providers.base import ChatProvider, ModelRequest
 
 log = logging.getLogger("chatloom.models")
@@ -36,6 +37,17 @@ class RetryPolicy:
         return max(retry_after, backoff) if retry_after is not None else backoff
 
 
+def error_class(error: UpstreamError) -> str:
+    """The class of an upstream failure, for metrics: timeout, rate_limit, server, client or connection."""
+    if isinstance(error, UpstreamTimeout):
+        return "timeout"
+    if error.status is None:
+        return "connection"
+    if error.status == 429:
+        return "rate_limit"
+    return "server" if error.status >= 500 else "client"
+
+
 def retryable(error: Exception) -> bool:
     if isinstance(error, UpstreamTimeout):
         return False
@@ -45,8 +57,9 @@ def retryable(error: Exception) -> bool:
 
 
 class ModelCaller:
-    def __init__(self, policy: RetryPolicy) -> None:
+    def __init__(self, policy: RetryPolicy, observer: Observer | None = None) -> None:
         self.policy = policy
+        self.observer = observer or Observer()
 
     def _models(self, request: ModelRequest, fallbacks: list[str]) -> list[ModelRequest]:
         return [request, *(replace(request, model=model) for model in fallbacks if model != request.model)]
@@ -107,15 +120,20 @@ class ModelCaller:
                         yield await adapter.complete(candidate)
                     return
                 except UpstreamTimeout as error:
+                    self.observer.upstream_error(candidate.provider, "timeout", retried=False)
                     if started:
                         raise
                     failure = error
                     break
                 except UpstreamError as error:
                     if started:
+                        self.observer.upstream_error(candidate.provider, error_class(error), retried=False)
                         raise
                     failure = error
                     next_wait = await self._pause(error, attempt, waited, candidate.model)
+                    self.observer.upstream_error(
+                        candidate.provider, error_class(error), retried=next_wait is not None
+                    )
                     if next_wait is None:
                         break
                     attempt, waited = attempt + 1, next_wait

@@ -37,6 +37,10 @@ class Counter(Protocol):
         """Counts one hit in the bucket's window; returns the window's hits so far, this one included."""
         ...
 
+    async def add(self, bucket: str, window_end: int, amount: int) -> int:
+        """Adds `amount` to the bucket's window (0 reads it); returns the window's total."""
+        ...
+
     async def sweep(self, before: int) -> None:
         """Forgets the windows that ended before `before` (epoch seconds)."""
         ...
@@ -49,6 +53,10 @@ class DatabaseCounter:
     async def increment(self, bucket: str, window_end: int) -> int:
         async with self.db.single_statement() as conn:
             return await rate_counters.increment(conn, bucket, window_end)
+
+    async def add(self, bucket: str, window_end: int, amount: int) -> int:
+        async with self.db.single_statement() as conn:
+            return await rate_counters.add(conn, bucket, window_end, amount)
 
     async def sweep(self, before: int) -> None:
         async with self.db.single_statement() as conn:
@@ -65,6 +73,11 @@ class MemoryCounter:
         if len(self._hits) > MEMORY_BUCKETS:
             await self.sweep(int(time.time()))
         return hits
+
+    async def add(self, bucket: str, window_end: int, amount: int) -> int:
+        key = (bucket, window_end)
+        total = self._hits[key] = self._hits.get(key, 0) + amount
+        return total
 
     async def sweep(self, before: int) -> None:
         self._hits = {key: hits for key, hits in self._hits.items() if key[1] >= before}

@@ -17,6 +17,7 @@ from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.messages import Message, ToolCall
 from chatloom.engine.credentials import NO_CREDENTIALS, TurnCredentials
 from chatloom.engine.tool_definitions import MCP_SERVER_TOOL, Toolbox
+from chatloom.observability.hooks import Observer
 from chatloom.tools.api_request import ApiRequestRunner
 from chatloom.tools.calls import ToolResult, arguments_of, error_result
 from chatloom.tools.function import FunctionToolServer
@@ -45,7 +46,9 @@ class ToolRunner:
         api_requests: ApiRequestRunner,
         mcp: McpClient | None = None,
         knowledge_bases: KnowledgeBaseClient | None = None,
+        observer: Observer | None = None,
     ) -> None:
+        self.observer = observer or Observer()
         self.function_tools = function_tools
         self.api_requests = api_requests
         self.mcp = mcp
@@ -98,6 +101,11 @@ class ToolRunner:
         for job in jobs:
             found.update((result.call["id"], result) for result in job.result())
         round_.results = [found[call["id"]] for call in calls if call["id"] in found]
+        if self.observer.enabled:
+            failed = sum(result.content.startswith("Error:") for result in round_.results)
+            self.observer.tool_calls("ok", len(round_.results) - failed)
+            self.observer.tool_calls("error", failed)
+            self.observer.tool_calls("client", len(round_.client_calls))
         return round_
 
     async def _one(self, tool: dict[str, Any], call: ToolCall, auth: dict[str, str]) -> list[ToolResult]:

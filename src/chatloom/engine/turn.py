@@ -8,12 +8,13 @@ short transaction at the end. A failed turn yields `TurnFailed` and stores nothi
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from chatloom.domain.errors import ChatloomError, ContextWindowExceeded, UpstreamError
+from chatloom.domain.errors import ChatloomError, ContextWindowExceeded, UpstreamError, UpstreamTimeout
 from chatloom.domain.events import (
     ModelReply,
     TextChunk,
@@ -49,6 +50,8 @@ from chatloom.engine.sessions import SessionLeases
 from chatloom.engine.squads import Agent, merged_overrides, seal_members
 from chatloom.engine.tool_definitions import Toolbox
 from chatloom.engine.tool_runner import ToolRunner
+from chatloom.engine.usage_gate import UsageGate
+from chatloom.observability.hooks import NO_WATCH, Observer, TurnWatch
 from chatloom.outbound.guard import OutboundPolicy
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.registry import Endpoint, ProviderRegistry
@@ -89,6 +92,18 @@ class PreparedTurn:
     """A summary written by this turn, stored before its input ("summarize")."""
     summary_index: int | None = None
     count_dropped: bool = True
+    watch: TurnWatch = NO_WATCH
+
+
+def outcome_of(event: TurnEvent | None) -> str:
+    """How a turn ended, for metrics: completed, upstream_error, timeout, error or cancelled."""
+    if isinstance(event, TurnCompleted):
+        return "completed"
+    if isinstance(event, TurnFailed):
+        if isinstance(event.error, UpstreamTimeout):
+            return "timeout"
+        return "upstream_error" if isinstance(event.error, UpstreamError) else "error"
+    return "cancelled"
 
 
 def cost_entry(call: ModelCall) -> dict[str, Any]:
@@ -133,11 +148,15 @@ class ChatEngine:
         max_upstream_bytes: int = 16 * 1024 * 1024,
         credentials: Credentials | None = None,
         grounding: Grounding | None = None,
+        observer: Observer | None = None,
+        usage: UsageGate | None = None,
         max_handoffs_per_turn: int = 5,
         context_budget: ContextBudget | None = None,
     ) -> None:
         self.context_budget = context_budget or ContextBudget()
         self.summaries = Summaries(models, self.context_budget, self._bill)
+        self.usage = usage
+        self.observer = observer or Observer()
         self.grounding = grounding
         self.handoffs = Handoffs(
             db,
@@ -160,9 +179,13 @@ class ChatEngine:
 
     async def prepare(self, request: TurnRequest) -> PreparedTurn:
         """Looks everything up and validates it; on a session, waits for and takes its turn lease."""
+        if self.usage is not None:  # before anything else: a refused turn waits for nothing
+            await self.usage.admit(request.org_id, request.key_id)
         lease = None
         if request.session_id is not None:
+            waited_since = time.perf_counter()
             lease = await self.leases.acquire(request.org_id, request.session_id)
+            self.observer.lease_waited(time.perf_counter() - waited_since)
         try:
             turn = await self._prepare(request)
         except BaseException:
@@ -316,13 +339,22 @@ class ChatEngine:
         session_id = turn.context.request.session_id
         stored = False
         renewal = None
+        last: TurnEvent | None = None
+        request = turn.model_request
+        turn.watch = self.observer.watch_turn(request.provider, request.model, turn.context.request.org_id)
         if turn.session_lease is not None and session_id is not None:
             renewal = self.leases.keep(turn.context.request.org_id, session_id, turn.session_lease)
         try:
             async for event in self._run(turn, stream):
                 stored = stored or isinstance(event, TurnCompleted)
+                last = event
+                if self.usage is not None and isinstance(event, TurnCompleted):
+                    await self.usage.charge(
+                        turn.context.request.org_id, turn.context.request.key_id, event.calls
+                    )
                 yield event
         finally:
+            turn.watch.finish(outcome_of(last), last.calls if isinstance(last, TurnCompleted) else ())
             if renewal is not None:
                 await renewal.stop()
             if turn.session_lease is not None and session_id is not None and not stored:
@@ -352,9 +384,11 @@ class ChatEngine:
                     tools=[] if final_round else turn.model_request.tools,
                 )
                 reply: ModelReply | None = None
+                turn.watch.upstream_started()
                 if stream:
                     async for item in self.models.stream(turn.endpoint.adapter, request, turn.fallbacks):
                         if isinstance(item, TextChunk):
+                            turn.watch.first_token()
                             yield TurnDelta(turn.chat_id, len(output), item.text, session_id)
                         else:
                             reply = item
@@ -362,6 +396,7 @@ class ChatEngine:
                         raise UpstreamError("the model's stream ended without a reply")
                 else:
                     reply = await self.models.complete(turn.endpoint.adapter, request, turn.fallbacks)
+                turn.watch.upstream_ended(reply.usage, reply.model)
                 # Calibrated only by the server's own endpoints: a user-supplied URL's counts are its own.
                 if fitted.estimated_tokens and reply.usage.prompt_tokens and not turn.endpoint.user_supplied:
                     self.context_budget.observe(
@@ -377,7 +412,10 @@ class ChatEngine:
                     limit = f"the limit of {self.max_tool_rounds} tool rounds per chat turn was reached"
                     output.extend(error_result(call, limit).message() for call in tool_calls)
                     break
-                if not await self._run_tools(turn, tool_calls, output):
+                turn.watch.tools_started(tool_calls)
+                ran_all = await self._run_tools(turn, tool_calls, output)
+                turn.watch.tools_ended()
+                if not ran_all:
                     break
             chat = await self._store(turn, output, calls)
         except ContextWindowExceeded as error:

@@ -31,6 +31,7 @@ class WebTurnRequest:
     customer: dict[str, Any] | None = None
     variable_values: dict[str, Any] | None = None
     expiration_seconds: int | None = None
+    key_id: str | None = None
 
 
 class WebChats:
@@ -66,7 +67,11 @@ class WebChats:
     @staticmethod
     def _turn(request: WebTurnRequest, session_id: str) -> TurnRequest:
         return TurnRequest(
-            org_id=request.org_id, input=request.input, raw_input=request.raw_input, session_id=session_id
+            org_id=request.org_id,
+            input=request.input,
+            raw_input=request.raw_input,
+            session_id=session_id,
+            key_id=request.key_id,
         )
 
     @staticmethod

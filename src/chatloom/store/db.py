@@ -7,6 +7,7 @@ is held while an LLM call is in flight.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -149,13 +150,20 @@ def alembic_config(url: str) -> Any:
     return config
 
 
+def _only_upgrades(record: logging.LogRecord) -> bool:
+    return record.levelno > logging.INFO or str(record.msg).startswith("Running upgrade")
+
+
 def migrate(url: str) -> None:
     """Apply every pending migration (blocking; call before serving)."""
-    import logging
-
     from alembic import command
 
+    # Quiet unless it migrates: of alembic's INFO lines only "Running upgrade a -> b" gets through.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    steps = logging.getLogger("alembic.runtime.migration")
+    steps.setLevel(logging.INFO)
+    if _only_upgrades not in steps.filters:
+        steps.addFilter(_only_upgrades)
     path = _sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

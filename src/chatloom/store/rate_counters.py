@@ -18,10 +18,22 @@ _UPSERT = text(
 )
 
 
+_ADD = text(
+    "INSERT INTO rate_counters (bucket, window_end, hits) VALUES (:bucket, :window_end, :amount) "
+    "ON CONFLICT (bucket, window_end) DO UPDATE SET hits = rate_counters.hits + :amount RETURNING hits"
+)
+
+
 async def increment(conn: AsyncConnection, bucket: str, window_end: int) -> int:
     """Counts one hit for `bucket` in the window ending at `window_end` (epoch seconds); returns the
     window's hits so far, this one included."""
     result = await conn.execute(_UPSERT, {"bucket": bucket, "window_end": window_end})
+    return int(result.scalar_one())
+
+
+async def add(conn: AsyncConnection, bucket: str, window_end: int, amount: int) -> int:
+    """Adds `amount` (tokens, micro-dollars; 0 reads) to the bucket's window; returns its new total."""
+    result = await conn.execute(_ADD, {"bucket": bucket, "window_end": window_end, "amount": amount})
     return int(result.scalar_one())
 
 

@@ -227,3 +227,16 @@ rate_counters = Table(
     Column("hits", BigInteger, nullable=False),
     Index(None, "window_end"),
 )
+
+usage_limits = Table(
+    "usage_limits",
+    metadata,
+    # "key:<key id>" or "org:<org id>"; a None limit is no limit.
+    Column("subject", String(80), primary_key=True),
+    Column("org_id", ID, nullable=False, index=True),
+    Column("requests_per_minute", BigInteger, nullable=True),
+    Column("tokens_per_minute", BigInteger, nullable=True),
+    Column("usd_per_day", Float, nullable=True),
+    Column("usd_per_month", Float, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 import orjson
 
 from chatloom.domain.errors import ChatloomError, OutboundUrlRefused
+from chatloom.observability.hooks import Observer
+from chatloom.observability.request_ids import current_request_id
 from chatloom.outbound.http import Backoff, OutboundFailure, OutboundHttp, Signer
 from chatloom.outbound.signing import signer_for
 
@@ -39,7 +41,9 @@ class WebhookDispatcher:
         default_secret: str | None = None,
         default_backoff: Backoff = DEFAULT_BACKOFF,
         timeout_seconds: float = 20.0,
+        observer: Observer | None = None,
     ) -> None:
+        self.observer = observer or Observer()
         self.http = http
         self.default_secret = default_secret
         self.default_backoff = default_backoff
@@ -85,6 +89,9 @@ class WebhookDispatcher:
         headers = header_values(server.get("headers"))
         if not any(name.lower() == "content-type" for name in headers):
             headers["content-type"] = "application/json"
+        request_id = current_request_id.get()
+        if request_id and not any(name.lower() == "x-request-id" for name in headers):
+            headers["x-request-id"] = request_id  # the receiver can match it to our access log
         delivery = self._deliver(
             kind,
             url,
@@ -112,6 +119,9 @@ class WebhookDispatcher:
     ) -> None:
         host = display_host(url)
         facts: dict[str, Any] = {"webhook_type": kind, "host": host}
+        span = self.observer.start_span(
+            f"webhook {kind}", {"chatloom.webhook.type": kind, "server.address": host}
+        )
         try:
             if auth is not None:
                 # The server's own headers win over its credential's, as for tool servers.
@@ -132,6 +142,8 @@ class WebhookDispatcher:
             reason = str(failure)
         except asyncio.CancelledError:
             logger.warning("webhook %s to %s abandoned: shutting down", kind, host, extra=facts)
+            self.observer.webhook_delivered("abandoned")
+            self.observer.end_span(span, "abandoned")
             raise
         except ChatloomError as error:  # e.g. the server's credentialId names no credential
             reason = error.message_text
@@ -148,9 +160,13 @@ class WebhookDispatcher:
                     response.attempts,
                     extra=facts,
                 )
+                self.observer.webhook_delivered("delivered")
+                self.observer.end_span(span)
                 return
             reason = f"HTTP {response.status} after {response.attempts} attempt(s)"
         logger.warning("webhook %s to %s failed: %s", kind, host, reason, extra={**facts, "reason": reason})
+        self.observer.webhook_delivered("failed")
+        self.observer.end_span(span, reason)
 
     async def drain(self, grace_seconds: float) -> None:
         """Waits up to `grace_seconds` for deliveries in flight, including ones started meanwhile."""

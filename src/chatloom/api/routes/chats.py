@@ -17,6 +17,7 @@ from chatloom.api.deps import (
     json_body,
     json_request_body,
     json_response,
+    key_id_of,
     parse_model,
 )
 from chatloom.api.errors import domain_error_response
@@ -78,6 +79,7 @@ def turn_request(
     instructions: str | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
+    key_id: str | None = None,
 ) -> TurnRequest:
     """The engine's view of a `/chat` or `/chat/responses` body; the keyword arguments are the
     per-turn settings only `/chat/responses` has."""
@@ -103,6 +105,7 @@ def turn_request(
         max_tokens=max_tokens,
         squad_id=body.squad_id,
         squad=body.squad.model_dump(by_alias=True, exclude_unset=True, mode="json") if body.squad else None,
+        key_id=key_id,
     )
 
 
@@ -132,7 +135,9 @@ async def create_chat(request: Request, org_id: OrgId, services: ServicesDep) ->
     else:
         messages = [to_message(item) for item in body.input]
         raw_input = messages
-    turn = await services.engine.prepare(turn_request(org_id, body, messages, raw_input))
+    turn = await services.engine.prepare(
+        turn_request(org_id, body, messages, raw_input, key_id=key_id_of(request))
+    )
     return await respond(
         services,
         turn,

@@ -12,7 +12,15 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, json_response, parse_model
+from chatloom.api.deps import (
+    OrgId,
+    ServicesDep,
+    json_body,
+    json_request_body,
+    json_response,
+    key_id_of,
+    parse_model,
+)
 from chatloom.api.errors import domain_error_response
 from chatloom.api.openapi import TURN, answers, sse_events
 from chatloom.api.responses_wire import ResponseFraming, ResponseShape, completed_response
@@ -120,6 +128,7 @@ async def create_response(request: Request, org_id: OrgId, services: ServicesDep
         instructions=body.instructions,
         temperature=body.temperature,
         max_tokens=body.max_output_tokens,
+        key_id=key_id_of(request),
     )
     request_for_turn.truncation = body.truncation
     turn = await services.engine.prepare(request_for_turn)

@@ -103,6 +103,7 @@ async def prepare_web_turn(
     return await services.web_chats.prepare(
         WebTurnRequest(
             org_id=caller.org_id,
+            key_id=caller.key_id,
             assistant_id=body.assistant_id,
             input=messages,
             raw_input=raw_input,
