@@ -49,21 +49,23 @@ class SessionRecords:
         document: Document = {"status": "active", "expirationSeconds": DEFAULT_EXPIRATION_SECONDS, **fields}
         document.setdefault("messages", [])
         document.update(cost=0.0, costs=[])
-        async with self.db.write() as conn:
-            assistant = document.get("assistant")
-            if document.get("assistantId") is not None:
+        assistant = document.get("assistant")
+        if document.get("assistantId") is not None:
+            async with self.db.read() as conn:
                 assistant = await assistants.get(conn, org_id, document["assistantId"])
-                if assistant is None:
-                    raise NotFound(f"Assistant {document['assistantId']} not found")
-            model = (assistant or {}).get("model") or {}
-            overrides = dict(document.get("assistantOverrides") or {})
-            values = dict(overrides.get("variableValues") or {})
-            if "customer" in document and "customer" not in values:
-                values["customer"] = document["customer"]
-            overrides["variableValues"] = values
-            prompt = await render_system_messages(model, overrides, now)
-            status = document["status"]
-            expires_at = _expires(now, document)
+            if assistant is None:
+                raise NotFound(f"Assistant {document['assistantId']} not found")
+        model = (assistant or {}).get("model") or {}
+        overrides = dict(document.get("assistantOverrides") or {})
+        values = dict(overrides.get("variableValues") or {})
+        if "customer" in document and "customer" not in values:
+            values["customer"] = document["customer"]
+        overrides["variableValues"] = values
+        # Rendered before the write transaction: a slow template never holds the database's write lock.
+        prompt = await render_system_messages(model, overrides, now)
+        status = document["status"]
+        expires_at = _expires(now, document)
+        async with self.db.write() as conn:
             await sessions.insert(conn, org_id, doc_id, document, prompt, now, expires_at)
         session = {
             "id": doc_id,
