@@ -26,6 +26,9 @@ def expire_session(database_url: str, session_id: str) -> None:
     asyncio.run(run())
 
 
+YEAR_SECONDS = 366 * 86_400
+
+
 def end_usage_windows(database_url: str, subject_id: str) -> None:
     """Ends the current usage-limit windows (minute, day, month) of a key or org, as time passing would."""
 
@@ -38,7 +41,9 @@ def end_usage_windows(database_url: str, subject_id: str) -> None:
                 await conn.execute(
                     update(rate_counters)
                     .where(rate_counters.c.bucket.like(f"%:{subject_id}"))
-                    .values(window_end=int(datetime.now(UTC).timestamp()) - 1)
+                    # Every window of the subject moves a year back: all end in the past, and windows of one
+                    # bucket stay distinct (setting one end time for all collided on the primary key).
+                    .values(window_end=rate_counters.c.window_end - YEAR_SECONDS)
                 )
         finally:
             await db.dispose()
