@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatloom import __version__
+from chatloom.api import hot_routes
 from chatloom.api.cors import CorsPolicy
 from chatloom.api.deps import Services
 from chatloom.api.docs import serve_docs
@@ -329,6 +330,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(credentials.router)
     app.include_router(analytics.router)
     app.include_router(console.router)
+    hot_routes.install(
+        app,
+        {
+            ("POST", "/chat"): chats.create_chat_directly,
+            ("POST", "/chat/responses"): responses.create_response_directly,
+            ("POST", "/chat/web"): web_chat.create_web_chat_directly,
+            ("POST", "/chat/web/responses"): web_chat.create_web_response_directly,
+        },
+    )
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestGuard)
     # Just outside the guard: it sees the request id and the guard's own 400s and 500s.

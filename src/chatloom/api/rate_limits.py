@@ -42,8 +42,8 @@ def public_key_and_address(request: Request, access: KeyAccess) -> str | None:
     return f"{access.key_id}:{address}"
 
 
-WebCaller = Annotated[
-    KeyAccess,
-    Depends(rate_limited(web_caller, lambda services: services.web_turn_limit, public_key_and_address)),
-]
+web_turn_caller = rate_limited(web_caller, lambda services: services.web_turn_limit, public_key_and_address)
+"""Counts a web chat turn of an authenticated caller (`web_caller`) against the web turn limit."""
+
+WebCaller = Annotated[KeyAccess, Depends(web_turn_caller)]
 """A web chat caller: a private key, or a public key from an allowed origin and within its turn limit."""

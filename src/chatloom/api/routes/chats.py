@@ -14,11 +14,13 @@ from chatloom.api.deps import (
     OrgId,
     Services,
     ServicesDep,
+    caller_org,
     json_body,
     json_request_body,
     json_response,
     key_id_of,
     parse_model,
+    services_of,
 )
 from chatloom.api.errors import domain_error_response
 from chatloom.api.openapi import TURN, WITH_ID, PathId, answers, sse_events
@@ -146,6 +148,11 @@ async def create_chat(request: Request, org_id: OrgId, services: ServicesDep) ->
         failed=domain_error_response,
         background=Background(vapi_frames, accepted_chat) if body.background else None,
     )
+
+
+async def create_chat_directly(request: Request) -> Response:
+    """`create_chat` with its dependencies resolved in line (api/hot_routes.py)."""
+    return await create_chat(request, await caller_org(request), services_of(request))
 
 
 def accepted_chat(stream: TurnStream) -> Response:

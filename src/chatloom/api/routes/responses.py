@@ -15,11 +15,13 @@ from starlette.responses import Response
 from chatloom.api.deps import (
     OrgId,
     ServicesDep,
+    caller_org,
     json_body,
     json_request_body,
     json_response,
     key_id_of,
     parse_model,
+    services_of,
 )
 from chatloom.api.errors import domain_error_response
 from chatloom.api.openapi import TURN, answers, sse_events
@@ -156,3 +158,8 @@ async def create_response(request: Request, org_id: OrgId, services: ServicesDep
 
 def accepted_response(stream: TurnStream) -> Response:
     return json_response(in_flight_response(stream.info))
+
+
+async def create_response_directly(request: Request) -> Response:
+    """`create_response` with its dependencies resolved in line (api/hot_routes.py)."""
+    return await create_response(request, await caller_org(request), services_of(request))

@@ -22,11 +22,13 @@ from chatloom.api.deps import (
     json_request_body,
     json_response,
     parse_model,
+    services_of,
+    web_caller,
     web_refusal,
 )
 from chatloom.api.errors import domain_error_response
 from chatloom.api.openapi import WEB_TURN, answers, sse_events
-from chatloom.api.rate_limits import WebCaller
+from chatloom.api.rate_limits import WebCaller, web_turn_caller
 from chatloom.api.responses_wire import ResponseFraming, ResponseShape, completed_response
 from chatloom.api.routes.chats import respond, to_message
 from chatloom.api.routes.responses import response_input
@@ -201,3 +203,16 @@ async def create_web_response(request: Request, caller: WebCaller, services: Ser
         failed=lambda error: domain_error_response(error, openai=True),
         after=ending(services, body, turn),
     )
+
+
+async def web_caller_of(request: Request) -> KeyAccess:
+    """What `WebCaller` resolves to, for the hot routes (api/hot_routes.py)."""
+    return await web_turn_caller(request, await web_caller(request))
+
+
+async def create_web_chat_directly(request: Request) -> Response:
+    return await create_web_chat(request, await web_caller_of(request), services_of(request))
+
+
+async def create_web_response_directly(request: Request) -> Response:
+    return await create_web_response(request, await web_caller_of(request), services_of(request))
