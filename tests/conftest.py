@@ -19,6 +19,7 @@ from chatloom.testing.fake_llm import FakeLLM
 from tests.support.browser import BROWSER_SKIPS, launch_args, skip_browser
 from tests.support.client import Api
 from tests.support.databases import postgresql_url, sqlite_url
+from tests.support.redis_server import REDIS_SKIPS
 from tests.support.server import ServerThread
 from tests.support.widget import WIDGET_SKIPS
 
@@ -128,6 +129,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     advice = {
         **dict.fromkeys(SKIPPED, "Only the SQLite leg ran. Start PostgreSQL on 127.0.0.1:5432 to run both."),
         **dict.fromkeys(BROWSER_SKIPS, "No page was tested. Install Debian's chromium package to run them."),
+        **dict.fromkeys(
+            REDIS_SKIPS, "Limits counted in Redis were not tested. Start Redis on 127.0.0.1:6379 to run them."
+        ),
         **dict.fromkeys(WIDGET_SKIPS, "Vapi's widget was not tested. npm must reach the npm registry once."),
     }
     for reason, what_to_do in advice.items():

@@ -132,7 +132,9 @@ class Settings(BaseSettings):
         description="How often a running turn's new events are written out once another process follows it.",
     )
     redis_url: str | None = Field(
-        None, description="Relay streamed turns between processes through Redis instead of PostgreSQL."
+        None,
+        description="Relay streamed turns between processes through Redis instead of PostgreSQL, and count "
+        "usage limits and web chat's rate limit there (shared by every process using it).",
     )
     log_format: Literal["text", "json"] = Field(
         "text", description="Log lines as readable text or as one JSON object per line."

@@ -53,7 +53,7 @@ from chatloom.engine.grounding import Grounding
 from chatloom.engine.keys import KeyVerifier
 from chatloom.engine.model_calls import ModelCaller, RetryPolicy
 from chatloom.engine.pricing import PriceBook
-from chatloom.engine.rate_limits import DatabaseCounter, Limit, MemoryCounter, RateLimiter
+from chatloom.engine.rate_limits import Counter, DatabaseCounter, Limit, MemoryCounter, RateLimiter
 from chatloom.engine.records import ChatRecords, tool_records
 from chatloom.engine.server_messages import ServerMessages
 from chatloom.engine.sessions import SessionLeases, SessionRecords
@@ -204,9 +204,8 @@ def build_services(settings: Settings, db: Database, observer: Observer | None =
         knowledge_bases,
         observer,
     )
-    # Usage limits count in the database on SQLite too: budgets survive restarts, and with no limits
-    # set nothing is counted at all.
-    usage = UsageGate(db, DatabaseCounter(db), cache_seconds=settings.auth_cache_seconds)
+    usage_counter, web_counter = build_counters(settings, db)
+    usage = UsageGate(db, usage_counter, cache_seconds=settings.auth_cache_seconds)
     engine = ChatEngine(
         db,
         providers,
@@ -241,12 +240,25 @@ def build_services(settings: Settings, db: Database, observer: Observer | None =
         outbound_http=http,
         relay=build_relay(settings, db),
         web_chats=WebChats(db, engine, sessions),
-        # SQLite serves one process: counting there in memory saves a database write per request.
-        limiter=RateLimiter(MemoryCounter() if db.dialect == "sqlite" else DatabaseCounter(db)),
+        limiter=RateLimiter(web_counter),
         web_turn_limit=Limit("web chat turns", settings.web_rate_per_minute, window_seconds=60),
         web_max_input_chars=settings.web_max_input_chars,
         usage=usage,
     )
+
+
+def build_counters(settings: Settings, db: Database) -> tuple[Counter, Counter]:
+    """The counters of usage limits and of web chat's rate limit: one shared Redis counter when configured
+    (every process pointed at that Redis counts together, whatever the database). Else usage limits count
+    in the database, on SQLite too (budgets survive restarts; with no limits set nothing is counted), and
+    web chat in the database on PostgreSQL but in memory on SQLite, which serves one process (a database
+    write per request would cost more than the rest of the check)."""
+    if settings.redis_url:
+        from chatloom.engine.redis_counter import RedisCounter
+
+        shared = RedisCounter(settings.redis_url)
+        return shared, shared
+    return DatabaseCounter(db), MemoryCounter() if db.dialect == "sqlite" else DatabaseCounter(db)
 
 
 def build_relay(settings: Settings, db: Database) -> MemoryRelay:
@@ -291,6 +303,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await services.in_flight.wait(grace_seconds=settings.llm_timeout_seconds)
             await services.relay.aclose()
+            if settings.redis_url:
+                from chatloom.engine.redis_counter import RedisCounter
+
+                if isinstance(services.usage.counter, RedisCounter):  # shared with the web limiter
+                    await services.usage.counter.aclose()
             dispatcher = services.engine.server_messages.dispatcher
             if isinstance(dispatcher, WebhookDispatcher):
                 await dispatcher.drain(grace_seconds=5.0)

@@ -22,6 +22,7 @@ from chatloom.domain.errors import (
     ChatloomError,
     Forbidden,
     InvalidRequest,
+    LimitsUnavailable,
     NotFound,
     RateLimited,
     SessionBusy,
@@ -58,6 +59,8 @@ def status_of(error: Exception) -> int:
         return 413
     if isinstance(error, UpstreamTimeout):
         return 504
+    if isinstance(error, LimitsUnavailable):
+        return 503
     if isinstance(error, UpstreamError) and error.status is not None and 400 <= error.status < 500:
         return 429 if error.status == 429 else 400
     if isinstance(error, UpstreamError):

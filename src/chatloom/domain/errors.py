@@ -43,6 +43,10 @@ class RateLimited(ChatloomError):
         self.retry_after_seconds = retry_after_seconds
 
 
+class LimitsUnavailable(ChatloomError):
+    """The counter of usage and rate limits (Redis) is unreachable: limited requests get HTTP 503."""
+
+
 class SessionClosed(InvalidRequest):
     """The session is completed or expired and takes no more chats (HTTP 400)."""
 

@@ -4,7 +4,8 @@ A `Limit` names what is limited and how much; `RateLimiter.hit` counts one reque
 public key and a client address) and raises `RateLimited` with the seconds left in the window.
 `DatabaseCounter` counts in the shared table, one statement per request, so a limit holds across server
 processes (PostgreSQL); `MemoryCounter` counts in this process (SQLite, whose deployments are one process:
-a database write per request would cost more than the rest of the limit's work together).
+a database write per request would cost more than the rest of the limit's work together);
+`redis_counter.RedisCounter` counts in Redis when `CHATLOOM_REDIS_URL` is set (app.py chooses).
 """
 
 from __future__ import annotations

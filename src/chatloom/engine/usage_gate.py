@@ -3,8 +3,10 @@
 `admit` runs before a turn calls its model: it counts the request against requests-per-minute and refuses
 (`RateLimited`, with the seconds until the window ends) when a tokens or USD window is already spent.
 `charge` adds a completed turn's real tokens and cost afterwards. So a budget overshoots by at most the
-turns already admitted when it ran out, in every process that shares the counter (PostgreSQL's counter
-table; SQLite's too, so budgets survive restarts). Subjects without limits cost one cached lookup.
+turns already admitted when it ran out, in every process that shares the counter (Redis when configured,
+else the database's counter table, SQLite's too, so budgets survive restarts). Subjects without limits
+cost one cached lookup and never touch the counter, `status` included: it reads only the windows that a
+limit counts.
 """
 
 from __future__ import annotations
@@ -150,14 +152,18 @@ class UsageGate:
             found = await usage_limits.read(conn, [f"key:{key_id}", f"org:{org_id}"])
         windows = self._windows(self.clock())
         document: dict[str, Any] = {}
+
+        async def used_in(bucket: str, window: str, limit: float | None) -> int:
+            return 0 if limit is None else await self.counter.add(bucket, windows[window], 0)
+
         for kind, subject_id in (("key", key_id), ("org", org_id)):
             subject = f"{kind}:{subject_id}"
             limits = found.get(subject, NO_LIMITS)
             used = {
-                "requestsThisMinute": await self.counter.add(f"rpm:{subject}", windows["minute"], 0),
-                "tokensThisMinute": await self.counter.add(f"tpm:{subject}", windows["minute"], 0),
-                "usdToday": await self.counter.add(f"usd-day:{subject}", windows["day"], 0) / MICRO,
-                "usdThisMonth": await self.counter.add(f"usd-month:{subject}", windows["month"], 0) / MICRO,
+                "requestsThisMinute": await used_in(f"rpm:{subject}", "minute", limits.requests_per_minute),
+                "tokensThisMinute": await used_in(f"tpm:{subject}", "minute", limits.tokens_per_minute),
+                "usdToday": await used_in(f"usd-day:{subject}", "day", limits.usd_per_day) / MICRO,
+                "usdThisMonth": await used_in(f"usd-month:{subject}", "month", limits.usd_per_month) / MICRO,
             }
             document[kind] = {"id": subject_id, "limits": limits.public(), "usage": used}
         document["resets"] = {
