@@ -107,8 +107,10 @@ async def check_prompt_templates(model: dict[str, Any] | None, now: datetime) ->
 
 
 async def build_context(
-    db: Database, request: TurnRequest, now: datetime, cache: AssistantCache
+    db: Database, request: TurnRequest, now: datetime, cache: AssistantCache, session_row: Any = None
 ) -> TurnContext:
+    """Everything the turn reads. On a session, `session_row` is the session as the turn's lease took it
+    (`SessionLeases.acquire`)."""
     assistant_id = request.assistant_id
     inline = request.assistant
     overrides = request.assistant_overrides
@@ -128,9 +130,9 @@ async def build_context(
             return connection
 
         if request.session_id is not None:
-            state = await sessions.read_for_turn(
-                await conn(), db.messages, request.org_id, request.session_id, now
-            )
+            if session_row is None:
+                raise RuntimeError("a session's turn reads its session only once it holds its lease")
+            state = await sessions.read_for_turn(conn, db.messages, session_row, now)
             if state is None:
                 raise NotFound(f"Session {request.session_id} not found")
             history = list(state.document.get("messages", []))

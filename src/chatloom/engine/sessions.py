@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Row
+
 from chatloom.domain.errors import NotFound, SessionBusy, SessionClosed
 from chatloom.domain.ids import iso, new_id, utc_now
 from chatloom.engine.context import render_system_messages
@@ -150,20 +152,21 @@ class SessionLeases:
     wait_seconds: float
     _released: dict[str, asyncio.Event] = field(default_factory=dict)
 
-    async def acquire(self, org_id: str, session_id: str) -> str:
-        """Takes the session's lease and returns its owner token; refuses closed or missing sessions."""
+    async def acquire(self, org_id: str, session_id: str) -> tuple[str, Row[Any]]:
+        """Takes the session's lease; returns its owner token and the session's row as the lease took it.
+        Refuses closed or missing sessions."""
         owner = new_id()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.wait_seconds
         pause = 0.01
         while True:
             now = utc_now()
-            async with self.db.write() as conn:
-                state = await sessions.try_lease(
+            async with self.db.write(starts_with_write=True) as conn:
+                state, row = await sessions.try_lease(
                     conn, org_id, session_id, owner, now, now + timedelta(seconds=self.lease_seconds)
                 )
-            if state == "acquired":
-                return owner
+            if row is not None:
+                return owner, row
             if state == "missing":
                 raise _not_found(session_id)
             if state == "completed":

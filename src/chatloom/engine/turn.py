@@ -181,13 +181,13 @@ class ChatEngine:
         """Looks everything up and validates it; on a session, waits for and takes its turn lease."""
         if self.usage is not None:  # before anything else: a refused turn waits for nothing
             await self.usage.admit(request.org_id, request.key_id)
-        lease = None
+        lease = session_row = None
         if request.session_id is not None:
             waited_since = time.perf_counter()
-            lease = await self.leases.acquire(request.org_id, request.session_id)
+            lease, session_row = await self.leases.acquire(request.org_id, request.session_id)
             self.observer.lease_waited(time.perf_counter() - waited_since)
         try:
-            turn = await self._prepare(request)
+            turn = await self._prepare(request, session_row)
         except BaseException:
             if lease is not None:
                 await self.leases.release(request.org_id, str(request.session_id), lease)
@@ -195,14 +195,15 @@ class ChatEngine:
         turn.session_lease = lease
         return turn
 
-    async def _prepare(self, request: TurnRequest) -> PreparedTurn:
+    async def _prepare(self, request: TurnRequest, session_row: Any = None) -> PreparedTurn:
+        """`session_row`: the session's row as the turn's lease took it (on a session)."""
         now = utc_now()
         # Inline credentials are sealed before anything keeps them (the chat stores this assistant).
         request.assistant = self.credentials.seal_assistant(request.assistant)
         request.assistant_overrides = self.credentials.seal_assistant(request.assistant_overrides)
         if request.squad is not None:
             seal_members(self.credentials, request.squad.get("members"))
-        context = await build_context(self.db, request, now, self.assistant_cache)
+        context = await build_context(self.db, request, now, self.assistant_cache, session_row)
         messages = [*context.prompt, *context.history, *request.input]
         endpoint, model_request, toolbox, credentials = await self._configure(
             request, context.assistant, context.assistant_overrides, context.model, messages, context.tools
@@ -556,7 +557,9 @@ class ChatEngine:
         request = context.request
         org_id, session_id = request.org_id, request.session_id
         history, base = context.history, context.history_log
-        async with self.db.write(starts_with_write=session_id is None) as conn:
+        # Every path's first statement writes (on SQLite, a session's lock is an UPDATE; a fresh chat's
+        # INSERTs wait for the COMMIT): the driver begins the transaction with it, in its trip.
+        async with self.db.write(starts_with_write=True) as conn:
             session = None
             if session_id is not None and turn.session_lease is not None:
                 session = await sessions.lock_for_turn(conn, org_id, session_id)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from chatloom.store.message_cache import MessageCache
-from chatloom.store.sqlite_driver import one_hop_dbapi
+from chatloom.store.sqlite_driver import OneHopConnection, one_hop_dbapi
 
 READ_ONLY = "chatloom_read_only"
 STARTS_WITH_WRITE = "chatloom_starts_with_write"
@@ -83,6 +83,8 @@ def create_engine(url: str, pool_size: int = 10, sqlite_synchronous: str = "FULL
 
         def _rollback_if_open(dbapi_connection: Any) -> None:
             # Reads leave no transaction open; rolling back nothing would still cost a thread hop.
+            if isinstance(dbapi_connection, OneHopConnection):
+                dbapi_connection.discard_deferred()
             if dbapi_connection.driver_connection.in_transaction:
                 rollback(dbapi_connection)
 
@@ -131,6 +133,9 @@ class Database:
             if starts_with_write:
                 conn = await conn.execution_options(**{STARTS_WITH_WRITE: True})
             async with conn.begin():
+                driver = (await conn.get_raw_connection()).dbapi_connection
+                if isinstance(driver, OneHopConnection):
+                    driver.defer_inserts()  # sent with the next statement that answers, or the COMMIT
                 yield conn
 
     @asynccontextmanager

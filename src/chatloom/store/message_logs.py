@@ -56,6 +56,12 @@ def _ancestry_statement() -> Select[Any]:
     )
 
 
+def cached(cache: MessageCache, log_id: str, end: int) -> list[Message] | None:
+    """The log's first `end` messages from this process's cache (a new list), or None if not all there."""
+    entry = cache.get(log_id)
+    return entry.messages[:end] if entry is not None and len(entry.messages) >= end else None
+
+
 async def read(
     conn: AsyncConnection, cache: MessageCache, wanted: Mapping[str, int]
 ) -> dict[str, list[Message]]:

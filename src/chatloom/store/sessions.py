@@ -12,12 +12,13 @@ any number of processes.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Row, or_, select, update
+from sqlalchemy import Row, bindparam, or_, select, update
 from sqlalchemy import delete as sa_delete
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -141,6 +142,21 @@ async def insert(
     )
 
 
+# The turn's statements are built once: building one per call costs more than its round trip.
+_BY_ID = select(sessions).where(
+    sessions.c.id == bindparam("doc_id"), sessions.c.org_id == bindparam("org_id")
+)
+_LOCKED_BY_ID = _BY_ID.with_for_update()
+_TOUCH_RETURNING = (
+    update(sessions)
+    .where(sessions.c.id == bindparam("p_id"), sessions.c.org_id == bindparam("p_org_id"))
+    .values(lease_until=sessions.c.lease_until)
+    .returning(*sessions.c)
+)
+"""On SQLite, a row "locked" for a transaction is one it wrote: this no-op UPDATE takes the database's
+write lock and reads the row in one statement (a SELECT would need a BEGIN IMMEDIATE before it)."""
+
+
 def _by_id(org_id: str, doc_id: str) -> Any:
     return select(sessions).where(sessions.c.id == doc_id, sessions.c.org_id == org_id)
 
@@ -163,13 +179,21 @@ async def get_for_update(
 
 
 async def read_for_turn(
-    conn: AsyncConnection, cache: MessageCache, org_id: str, doc_id: str, now: datetime
+    connect: Callable[[], Awaitable[AsyncConnection]], cache: MessageCache, row: Row[Any], now: datetime
 ) -> SessionState | None:
-    row = (await conn.execute(_by_id(org_id, doc_id))).first()
-    found = await _filled(conn, cache, [row], now) if row is not None else []
-    if row is None or not found:
-        return None
-    return SessionState(found[0].document, orjson.loads(row.prompt), found[0].log)
+    """The turn's view of the session whose row its lease returned; `connect` opens a connection only
+    when messages must be read (they usually come from this process's cache)."""
+    document = to_document(row, now)
+    if document.get("messages", []) is None:
+        messages = message_logs.cached(cache, row.log_id, row.log_length) if row.log_id is not None else []
+        if messages is None:
+            found = await _filled(await connect(), cache, [row], now)
+            if not found:
+                return None
+            document = found[0].document
+        else:
+            document["messages"] = messages
+    return SessionState(document, orjson.loads(row.prompt), (row.log_id, row.log_length))
 
 
 async def replace(
@@ -248,23 +272,29 @@ async def latest_for_customer(
     return str(found) if found is not None else None
 
 
+_TAKE_LEASE = (
+    update(sessions)
+    .where(
+        sessions.c.id == bindparam("p_doc_id"),
+        sessions.c.org_id == bindparam("p_org_id"),
+        sessions.c.status == "active",
+        sessions.c.expires_at > bindparam("p_now"),
+        or_(sessions.c.lease_owner.is_(None), sessions.c.lease_until <= bindparam("p_now")),
+    )
+    .values(lease_owner=bindparam("p_owner"), lease_until=bindparam("p_until"))
+    .returning(*sessions.c)
+)
+
+
 async def try_lease(
     conn: AsyncConnection, org_id: str, doc_id: str, owner: str, now: datetime, until: datetime
-) -> LeaseState:
-    """Takes the session's turn lease if it is free (or its holder's lease ran out)."""
-    result = await conn.execute(
-        update(sessions)
-        .where(
-            sessions.c.id == doc_id,
-            sessions.c.org_id == org_id,
-            sessions.c.status == "active",
-            sessions.c.expires_at > now,
-            or_(sessions.c.lease_owner.is_(None), sessions.c.lease_until <= now),
-        )
-        .values(lease_owner=owner, lease_until=until)
-    )
-    if result.rowcount:
-        return "acquired"
+) -> tuple[LeaseState, Row[Any] | None]:
+    """Takes the session's turn lease if it is free (or its holder's lease ran out); with it, the
+    session's row as the lease found it (the turn reads nothing else of it)."""
+    values = {"p_doc_id": doc_id, "p_org_id": org_id, "p_now": now, "p_owner": owner, "p_until": until}
+    taken = (await conn.execute(_TAKE_LEASE, values)).first()
+    if taken is not None:
+        return "acquired", taken
     row = (
         await conn.execute(
             select(sessions.c.status, sessions.c.expires_at).where(
@@ -272,6 +302,10 @@ async def try_lease(
             )
         )
     ).first()
+    return _refusal(row, now), None
+
+
+def _refusal(row: Any, now: datetime) -> LeaseState:
     if row is None:
         return "missing"
     if row.status == "completed":
@@ -296,8 +330,11 @@ def add_costs(totals: list[dict[str, Any]], entries: list[dict[str, Any]]) -> li
 
 
 async def lock_for_turn(conn: AsyncConnection, org_id: str, doc_id: str) -> Row[Any] | None:
-    """The session's row, locked for the transaction that stores a turn (None once it is deleted)."""
-    return (await conn.execute(_by_id(org_id, doc_id).with_for_update())).first()
+    """The session's row, locked for the transaction that stores a turn (None once it is deleted).
+    On SQLite this is the transaction's first statement (see `_TOUCH_RETURNING`)."""
+    if conn.dialect.name == "sqlite":
+        return (await conn.execute(_TOUCH_RETURNING, {"p_id": doc_id, "p_org_id": org_id})).first()
+    return (await conn.execute(_LOCKED_BY_ID, {"doc_id": doc_id, "org_id": org_id})).first()
 
 
 def log_of(row: Row[Any]) -> LogEnd:
@@ -329,16 +366,31 @@ async def append_turn(
     if active is not None:  # a squad's session: the assistant that answers its next turn
         body["activeAssistant"] = active
     values: dict[str, Any] = {
-        "body": documents.dump_body(body),
-        "cost": body["cost"],
-        "updated_at": now,
-        "expires_at": now + timedelta(seconds=float(body.get("expirationSeconds", 86400))),
-        "log_id": log[0],
-        "log_length": log[1],
-        "lease_owner": None,
-        "lease_until": None,
+        "p_doc_id": row.id,
+        "p_body": documents.dump_body(body),
+        "p_cost": body["cost"],
+        "p_updated_at": now,
+        "p_expires_at": now + timedelta(seconds=float(body.get("expirationSeconds", 86400))),
+        "p_log_id": log[0],
+        "p_log_length": log[1],
     }
-    await conn.execute(update(sessions).where(sessions.c.id == row.id).values(**values))
+    await conn.execute(_STORE_TURN, values)
+
+
+_STORE_TURN = (
+    update(sessions)
+    .where(sessions.c.id == bindparam("p_doc_id"))
+    .values(
+        body=bindparam("p_body"),
+        cost=bindparam("p_cost"),
+        updated_at=bindparam("p_updated_at"),
+        expires_at=bindparam("p_expires_at"),
+        log_id=bindparam("p_log_id"),
+        log_length=bindparam("p_log_length"),
+        lease_owner=None,
+        lease_until=None,
+    )
+)
 
 
 def lease_lost(doc_id: str) -> SessionBusy:
@@ -348,19 +400,20 @@ def lease_lost(doc_id: str) -> SessionBusy:
     )
 
 
+_OWNED = (
+    sessions.c.id == bindparam("p_doc_id"),
+    sessions.c.org_id == bindparam("p_org_id"),
+    sessions.c.lease_owner == bindparam("p_owner"),
+)
+_RENEW = update(sessions).where(*_OWNED).values(lease_until=bindparam("p_until"))
+_RELEASE = update(sessions).where(*_OWNED).values(lease_owner=None, lease_until=None)
+
+
 async def renew_lease(conn: AsyncConnection, org_id: str, doc_id: str, owner: str, until: datetime) -> bool:
     """Extends the lease while `owner` still holds it; False when it was lost (or the session deleted)."""
-    result = await conn.execute(
-        update(sessions)
-        .where(sessions.c.id == doc_id, sessions.c.org_id == org_id, sessions.c.lease_owner == owner)
-        .values(lease_until=until)
-    )
-    return bool(result.rowcount)
+    values = {"p_doc_id": doc_id, "p_org_id": org_id, "p_owner": owner, "p_until": until}
+    return bool((await conn.execute(_RENEW, values)).rowcount)
 
 
 async def release_lease(conn: AsyncConnection, org_id: str, doc_id: str, owner: str) -> None:
-    await conn.execute(
-        update(sessions)
-        .where(sessions.c.id == doc_id, sessions.c.org_id == org_id, sessions.c.lease_owner == owner)
-        .values(lease_owner=None, lease_until=None)
-    )
+    await conn.execute(_RELEASE, {"p_doc_id": doc_id, "p_org_id": org_id, "p_owner": owner})

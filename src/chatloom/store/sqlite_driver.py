@@ -5,6 +5,12 @@ execute, fetch, close) and three per INSERT/UPDATE: each trip is a queue hand-of
 an event-loop wake-up, about 70 µs of CPU. Here a statement's cursor is opened, executed, fetched and
 closed in one function run on aiosqlite's thread, so a statement costs one trip.
 
+Inside a write transaction (`Database.write`), INSERTs without RETURNING, whose outcome nobody reads,
+are not sent at once: they go with the next statement that answers something, or with the COMMIT, in
+that statement's trip, in their order. A fresh chat's three INSERTs and its COMMIT are then one trip. An
+INSERT that fails (it never does but for a bug: ids are new) fails that later statement or the COMMIT,
+and the whole transaction rolls back as before.
+
 Everything else (connections, transactions, isolation, errors) is SQLAlchemy's aiosqlite adapter
 unchanged. The thread hand-off is aiosqlite's own queue (`Connection._execute`), which SQLAlchemy's
 adapter already relies on; `one_hop_dbapi()` returns None when an aiosqlite release no longer has it,
@@ -15,7 +21,7 @@ from __future__ import annotations
 
 import collections
 import sqlite3
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -28,10 +34,27 @@ from sqlalchemy.util.concurrency import await_
 
 Outcome = tuple[Any, list[Any] | None, int, int | None]
 """A statement's description, rows (None when it returns none), rowcount and lastrowid."""
+Statement = tuple[str, Any, bool]
+"""An operation, its parameters, and whether they are many sets (executemany)."""
+
+
+def _deferrable(operation: str) -> bool:
+    head = operation.lstrip()[:6].upper()
+    return head == "INSERT" and "RETURNING" not in operation.upper()
+
+
+def _run_all(connection: sqlite3.Connection, deferred: list[Statement], last: Statement | None) -> Outcome:
+    """On the driver's thread: the deferred statements, then `last` (whose outcome is returned)."""
+    for operation, parameters, many in deferred:
+        _run(connection, operation, parameters, many)
+    if last is None:
+        connection.commit()
+        return None, None, -1, None
+    return _run(connection, *last)
 
 
 def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> Outcome:
-    """On the driver's thread: the whole statement, from opening its cursor to closing it."""
+    """On the driver's thread: one statement, from opening its cursor to closing it."""
     cursor = connection.cursor()
     try:
         if many:
@@ -102,24 +125,63 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
             self._adapt_connection._handle_exception(error)
 
     async def _statement(self, operation: Any, parameters: Any, many: bool) -> None:
+        connection = cast(OneHopConnection, self._adapt_connection)
+        self._description, self._rowcount, self._lastrowid = None, -1, None
+        deferred = connection.deferred
+        if deferred is not None and _deferrable(operation):
+            deferred.append((operation, parameters, many))
+            return
         driver = self._connection
-        async with self._adapt_connection._execute_mutex:
-            outcome: Outcome = await driver._execute(_run, driver._conn, operation, parameters, many)
+        async with connection._execute_mutex:
+            if deferred:
+                connection.deferred = []
+                outcome: Outcome = await driver._execute(
+                    _run_all, driver._conn, deferred, (operation, parameters, many)
+                )
+            else:
+                outcome = await driver._execute(_run, driver._conn, operation, parameters, many)
         self._description, rows, self._rowcount, self._lastrowid = outcome
         if rows is not None:
             self._rows = collections.deque(rows)
 
 
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("deferred",)
     _cursor_cls = OneHopCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self.deferred: list[Statement] | None = None
+        """Statements held for the next trip; None when statements are not being deferred."""
+
+    def defer_inserts(self) -> None:
+        """Until the transaction ends, INSERTs without RETURNING wait for the next trip."""
+        self.deferred = []
+
+    def commit(self) -> None:
+        deferred, self.deferred = self.deferred, None
+        if not deferred:
+            super().commit()
+            return
+        driver = self._connection
+        try:
+            await_(driver._execute(_run_all, driver._conn, deferred, None))
+        except Exception as error:
+            self._handle_exception(error)
+
+    def rollback(self) -> None:
+        self.deferred = None
+        super().rollback()
+
+    def discard_deferred(self) -> None:
+        """Forgets statements never sent (the transaction ended without a COMMIT)."""
+        self.deferred = None
 
 
 class OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
         adapted = super().connect(*arg, **kw)
-        adapted.__class__ = OneHopConnection  # same slots: only the cursor class differs
-        return adapted  # type: ignore[return-value]
+        return OneHopConnection(self, adapted._connection)
 
 
 def one_hop_dbapi() -> OneHopDbapi | None:
