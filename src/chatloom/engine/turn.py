@@ -560,6 +560,10 @@ class ChatEngine:
         # Every path's first statement writes (on SQLite, a session's lock is an UPDATE; a fresh chat's
         # INSERTs wait for the COMMIT): the driver begins the transaction with it, in its trip.
         async with self.db.write(starts_with_write=True) as conn:
+            if session_id is None and base == (None, 0):
+                # A new conversation: its one chat holds its messages until a chat continues it.
+                await chats.insert_inline(conn, org_id, turn.chat_id, chat, now)
+                return []
             session = None
             if session_id is not None and turn.session_lease is not None:
                 session = await sessions.lock_for_turn(conn, org_id, session_id)

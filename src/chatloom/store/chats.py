@@ -2,7 +2,8 @@
 
 Its messages live in a message log: the row keeps where (`log_id`, and the ends of its history, input
 and output), and its body keeps `"messages": null, "output": null` placeholders that reads fill in, so
-the document's keys keep their order.
+the document's keys keep their order. A chat that starts a conversation keeps its messages in its body
+instead (`log_id` null) until another chat continues it.
 """
 
 from __future__ import annotations
@@ -86,6 +87,23 @@ async def insert(
     }
     await insert_document(
         conn, chats, org_id=org_id, doc_id=chat_id, document=body, created_at=now, columns=columns
+    )
+
+
+async def insert_inline(
+    conn: AsyncConnection, org_id: str, chat_id: str, document: Document, now: datetime
+) -> None:
+    """Stores a chat that starts a conversation with its messages in its own row: no log is made until
+    another chat continues it (which then starts a log with a copy of them), so the common single-turn
+    chat costs one statement."""
+    await insert_document(
+        conn,
+        chats,
+        org_id=org_id,
+        doc_id=chat_id,
+        document=document,
+        created_at=now,
+        columns=_columns(document),
     )
 
 
