@@ -161,7 +161,7 @@ class SessionLeases:
         pause = 0.01
         while True:
             now = utc_now()
-            async with self.db.write(starts_with_write=True) as conn:
+            async with self.db.single_statement() as conn:  # a refusal's second look needs no lock
                 state, row = await sessions.try_lease(
                     conn, org_id, session_id, owner, now, now + timedelta(seconds=self.lease_seconds)
                 )
@@ -189,7 +189,7 @@ class SessionLeases:
             event.set()
 
     async def release(self, org_id: str, session_id: str, owner: str) -> None:
-        async with self.db.write() as conn:
+        async with self.db.single_statement() as conn:
             await sessions.release_lease(conn, org_id, session_id, owner)
         self.released(session_id)
 
@@ -200,7 +200,7 @@ class SessionLeases:
     async def renew(self, org_id: str, session_id: str, owner: str) -> bool:
         """One short UPDATE guarded by the owner token; False when the lease was lost."""
         until = utc_now() + timedelta(seconds=self.lease_seconds)
-        async with self.db.write(starts_with_write=True) as conn:
+        async with self.db.single_statement() as conn:
             return await sessions.renew_lease(conn, org_id, session_id, owner, until)
 
 

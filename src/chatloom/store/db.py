@@ -147,6 +147,9 @@ class Database:
                 yield await conn.execution_options(isolation_level="AUTOCOMMIT")
             return
         async with self.write(starts_with_write=True) as conn:
+            driver = (await conn.get_raw_connection()).dbapi_connection
+            if isinstance(driver, OneHopConnection):
+                driver.commit_after_next_statement()  # the statement and its COMMIT in one trip
             yield conn
 
     async def dispose(self) -> None:

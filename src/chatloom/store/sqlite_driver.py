@@ -1,15 +1,22 @@
-"""SQLite statements in one thread hop each.
+"""SQLite statements with as few trips to the driver's thread as can be.
 
 SQLAlchemy's aiosqlite adapter makes four trips to the driver's thread per SELECT (open a cursor,
 execute, fetch, close) and three per INSERT/UPDATE: each trip is a queue hand-off, a thread wake-up and
-an event-loop wake-up, about 70 µs of CPU. Here a statement's cursor is opened, executed, fetched and
-closed in one function run on aiosqlite's thread, so a statement costs one trip.
+an event-loop wake-up (about 70 µs of CPU on a busy server, several times that on an idle one, whose
+threads sleep between trips). Here:
 
-Inside a write transaction (`Database.write`), INSERTs without RETURNING, whose outcome nobody reads,
-are not sent at once: they go with the next statement that answers something, or with the COMMIT, in
-that statement's trip, in their order. A fresh chat's three INSERTs and its COMMIT are then one trip. An
-INSERT that fails (it never does but for a bug: ids are new) fails that later statement or the COMMIT,
-and the whole transaction rolls back as before.
+- A statement's cursor is opened, executed, fetched and closed in one function: one trip.
+- Once a transaction holds the database's write lock (every transaction here begins IMMEDIATE), its
+  further statements run at once on the calling thread: nothing can make them wait (in WAL mode no other
+  connection blocks a writer that holds the lock) and they take microseconds. What may wait stays on
+  the driver's thread: a statement that begins a transaction (it may wait for the lock), reads outside a
+  transaction, and COMMIT (it syncs the file).
+- Inside a write transaction (`Database.write`), INSERTs without RETURNING, whose outcome nobody reads,
+  wait for the next statement that answers something, or for the COMMIT, and go in its trip, in their
+  order. A fresh chat's three INSERTs and its COMMIT are then one trip. An INSERT that fails (it never
+  does but for a bug: ids are new) fails that later statement or the COMMIT, and the whole transaction
+  rolls back as before.
+- A transaction of one statement (`Database.single_statement`) sends its COMMIT in the statement's trip.
 
 Everything else (connections, transactions, isolation, errors) is SQLAlchemy's aiosqlite adapter
 unchanged. The thread hand-off is aiosqlite's own queue (`Connection._execute`), which SQLAlchemy's
@@ -43,18 +50,20 @@ def _deferrable(operation: str) -> bool:
     return head == "INSERT" and "RETURNING" not in operation.upper()
 
 
-def _run_all(connection: sqlite3.Connection, deferred: list[Statement], last: Statement | None) -> Outcome:
-    """On the driver's thread: the deferred statements, then `last` (whose outcome is returned)."""
+def _run_all(
+    connection: sqlite3.Connection, deferred: list[Statement], last: Statement | None, commit: bool
+) -> Outcome:
+    """The deferred statements, then `last` (whose outcome is returned), then the COMMIT if asked."""
     for operation, parameters, many in deferred:
         _run(connection, operation, parameters, many)
-    if last is None:
+    outcome: Outcome = (None, None, -1, None) if last is None else _run(connection, *last)
+    if commit:
         connection.commit()
-        return None, None, -1, None
-    return _run(connection, *last)
+    return outcome
 
 
 def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> Outcome:
-    """On the driver's thread: one statement, from opening its cursor to closing it."""
+    """One statement, from opening its cursor to closing it."""
     cursor = connection.cursor()
     try:
         if many:
@@ -132,50 +141,61 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
             deferred.append((operation, parameters, many))
             return
         driver = self._connection
-        async with connection._execute_mutex:
-            if deferred:
-                connection.deferred = []
-                outcome: Outcome = await driver._execute(
-                    _run_all, driver._conn, deferred, (operation, parameters, many)
-                )
-            else:
-                outcome = await driver._execute(_run, driver._conn, operation, parameters, many)
+        statement = (operation, parameters, many)
+        commit, connection.commit_with_next = connection.commit_with_next, False
+        if deferred:
+            connection.deferred = []
+        if not commit and driver._conn.in_transaction:  # the write lock is held: nothing can wait
+            outcome = _run_all(driver._conn, deferred or [], statement, False)
+        else:
+            async with connection._execute_mutex:
+                outcome = await driver._execute(_run_all, driver._conn, deferred or [], statement, commit)
         self._description, rows, self._rowcount, self._lastrowid = outcome
         if rows is not None:
             self._rows = collections.deque(rows)
 
 
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("deferred",)
+    __slots__ = ("commit_with_next", "deferred")
     _cursor_cls = OneHopCursor
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
         self.deferred: list[Statement] | None = None
         """Statements held for the next trip; None when statements are not being deferred."""
+        self.commit_with_next = False
 
     def defer_inserts(self) -> None:
         """Until the transaction ends, INSERTs without RETURNING wait for the next trip."""
         self.deferred = []
 
+    def commit_after_next_statement(self) -> None:
+        """The transaction is its next statement: the COMMIT goes in that statement's trip."""
+        self.commit_with_next = True
+
     def commit(self) -> None:
         deferred, self.deferred = self.deferred, None
+        self.commit_with_next = False
+        driver = self._connection
         if not deferred:
+            if driver._connection is not None and not driver._conn.in_transaction:
+                return  # committed with its statement, or nothing was written
             super().commit()
             return
-        driver = self._connection
         try:
-            await_(driver._execute(_run_all, driver._conn, deferred, None))
+            await_(driver._execute(_run_all, driver._conn, deferred, None, True))
         except Exception as error:
             self._handle_exception(error)
 
     def rollback(self) -> None:
         self.deferred = None
+        self.commit_with_next = False
         super().rollback()
 
     def discard_deferred(self) -> None:
         """Forgets statements never sent (the transaction ended without a COMMIT)."""
         self.deferred = None
+        self.commit_with_next = False
 
 
 class OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):
