@@ -47,7 +47,7 @@ from bench.turns import run_async
 
 WINDOW = 100
 SINGLE_TURNS = 200
-REFERENCE_TURNS = 50
+REFERENCE_TURNS = 150
 """Single-turn chats measured after each window: the machine is shared, so each window is also compared
 with an ordinary chat measured at about the same moment."""
 TABLES = ("chats", "sessions", "message_logs", "log_messages", "assistants", "orgs", "api_keys")
@@ -233,8 +233,9 @@ def render(args: argparse.Namespace, measured: list[Conversation], seconds: floa
         f" {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; `nproc` {os.cpu_count()};"
         f" load average at the end {load}; the run took {seconds:.0f} s.",
         "CPU is the `chatloom serve` process's (user + system, from /proc), per turn; PostgreSQL's own",
-        "backends are shown separately. After each window the server answers 50 ordinary single-turn chats:",
-        "their CPU per turn (`single now`) shows what the machine's load did to the numbers meanwhile.",
+        "backends are shown separately. After each window the server answers",
+        f"{REFERENCE_TURNS} ordinary single-turn chats: their CPU per turn (`single now`) shows what the",
+        "machine's load did to the numbers meanwhile.",
         "Database size: SQLite's file after a WAL checkpoint; PostgreSQL `pg_total_relation_size` of the",
         "tables; without what the single-turn chats added.",
         "",

@@ -10,8 +10,8 @@ from bench.load import PhaseResult, percentile
 from bench.measurements import FirstTokens, Row, Run
 from bench.scenarios import NON_STREAMED, RESPONSES_VS_CHAT, WEB_VS_CHAT
 
-SERVER_CPU_BUDGET_MS = 2.0
-SERVER_CPU_AIM_MS = 1.0
+SERVER_CPU_BUDGET_MS = 1.5
+SERVER_CPU_AIM_MS = 0.8
 FIRST_TOKEN_BUDGET_MS = 1.0
 WEB_ADDED_CPU_BUDGET_MS = 0.2
 

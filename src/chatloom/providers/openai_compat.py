@@ -67,8 +67,13 @@ def request_headers(request: ModelRequest) -> CIMultiDict[str]:
 
 
 def request_body(request: ModelRequest, stream: bool) -> dict[str, Any]:
+    # Most messages are exactly {role, content}: that test is cheaper than comparing key sets, which
+    # matters in a conversation of thousands of messages.
     messages: list[Message | dict[str, Any]] = [
-        message if message.keys() <= OPENAI_MESSAGE_KEYS else openai_message(message)
+        message
+        if (len(message) == 2 and "content" in message and "role" in message)
+        or message.keys() <= OPENAI_MESSAGE_KEYS
+        else openai_message(message)
         for message in request.messages
     ]
     body: dict[str, Any] = {"model": request.model, "messages": messages}

@@ -23,6 +23,8 @@ from chatloom.store.sqlite_driver import OneHopConnection, one_hop_dbapi
 
 READ_ONLY = "chatloom_read_only"
 STARTS_WITH_WRITE = "chatloom_starts_with_write"
+BUSY_TIMEOUT_MS = 10_000
+"""How long a statement waits for another process's lock on the SQLite file."""
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -49,7 +51,7 @@ def create_engine(url: str, pool_size: int = 10, sqlite_synchronous: str = "FULL
         # Transactions always end in COMMIT or ROLLBACK and reads run outside transactions, so the
         # pool's rollback on check-in would only cost a thread hop per use.
         # One trip to the driver's thread per statement instead of three or four (sqlite_driver.py).
-        dbapi = one_hop_dbapi()
+        dbapi = one_hop_dbapi(BUSY_TIMEOUT_MS)
         engine = create_async_engine(
             url,
             pool_size=pool_size,
@@ -66,7 +68,9 @@ def create_engine(url: str, pool_size: int = 10, sqlite_synchronous: str = "FULL
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={synchronous}")
-            cursor.execute("PRAGMA busy_timeout=10000")
+            # With the one-trip driver a statement never waits on the event loop's thread: it fails at
+            # once and goes to the driver's thread, which waits up to BUSY_TIMEOUT_MS (sqlite_driver.py).
+            cursor.execute(f"PRAGMA busy_timeout={0 if dbapi is not None else BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
@@ -112,6 +116,29 @@ class Database:
         self.messages = MessageCache(message_cache_bytes)
         self.dialect = engine.dialect.name
         self._sqlite_writer = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._writers: dict[bool, tuple[AsyncConnection, OneHopConnection | None]] = {}
+        """SQLite: the connections writers take turns on (they queue on `_sqlite_writer` anyway), kept
+        open so a write costs no pool checkout; one per `starts_with_write`."""
+
+    async def _writer(self, starts_with_write: bool) -> tuple[AsyncConnection, OneHopConnection | None]:
+        found = self._writers.get(starts_with_write)
+        if found is not None:
+            conn, driver = found
+            stale = conn.closed or conn.invalidated or conn.in_transaction()
+            if driver is not None and driver.driver_connection is not None:
+                stale = stale or bool(getattr(driver.driver_connection._connection, "in_transaction", False))
+            if not stale:
+                return found
+            self._writers.pop(starts_with_write, None)
+            await conn.invalidate()  # whatever it was in the middle of is rolled back with it
+            await conn.close()
+        conn = await self.engine.connect()
+        if starts_with_write:
+            conn = await conn.execution_options(**{STARTS_WITH_WRITE: True})
+        raw = (await conn.get_raw_connection()).dbapi_connection
+        found = (conn, raw if isinstance(raw, OneHopConnection) else None)
+        self._writers[starts_with_write] = found
+        return found
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -129,12 +156,10 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self._sqlite_writer, self.engine.connect() as conn:
-            if starts_with_write:
-                conn = await conn.execution_options(**{STARTS_WITH_WRITE: True})
+        async with self._sqlite_writer:
+            conn, driver = await self._writer(starts_with_write)
             async with conn.begin():
-                driver = (await conn.get_raw_connection()).dbapi_connection
-                if isinstance(driver, OneHopConnection):
+                if driver is not None:
                     driver.defer_inserts()  # sent with the next statement that answers, or the COMMIT
                 yield conn
 
@@ -147,12 +172,15 @@ class Database:
                 yield await conn.execution_options(isolation_level="AUTOCOMMIT")
             return
         async with self.write(starts_with_write=True) as conn:
-            driver = (await conn.get_raw_connection()).dbapi_connection
-            if isinstance(driver, OneHopConnection):
+            driver = self._writers[True][1]
+            if driver is not None:
                 driver.commit_after_next_statement()  # the statement and its COMMIT in one trip
             yield conn
 
     async def dispose(self) -> None:
+        for conn, _ in self._writers.values():
+            await conn.close()
+        self._writers.clear()
         await self.engine.dispose()
 
 

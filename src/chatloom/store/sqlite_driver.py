@@ -6,11 +6,12 @@ an event-loop wake-up (about 70 µs of CPU on a busy server, several times that 
 threads sleep between trips). Here:
 
 - A statement's cursor is opened, executed, fetched and closed in one function: one trip.
-- Once a transaction holds the database's write lock (every transaction here begins IMMEDIATE), its
-  further statements run at once on the calling thread: nothing can make them wait (in WAL mode no other
-  connection blocks a writer that holds the lock) and they take microseconds. What may wait stays on
-  the driver's thread: a statement that begins a transaction (it may wait for the lock), reads outside a
-  transaction, and COMMIT (it syncs the file).
+- Statements run at once on the calling thread (they take microseconds) as long as they need not wait:
+  the connection's busy timeout is 0, so a statement that would wait for another process's lock fails at
+  once instead, having done nothing, and is then sent to the driver's thread, where it waits as long as
+  the busy timeout allows (10 s). Once a transaction holds the write lock (every transaction here
+  begins IMMEDIATE) nothing can make its statements wait. COMMIT always goes to the driver's thread: it
+  syncs the file, which must not stall the event loop.
 - Inside a write transaction (`Database.write`), INSERTs without RETURNING, whose outcome nobody reads,
   wait for the next statement that answers something, or for the COMMIT, and go in its trip, in their
   order. A fresh chat's three INSERTs and its COMMIT are then one trip. An INSERT that fails (it never
@@ -48,6 +49,21 @@ Statement = tuple[str, Any, bool]
 def _deferrable(operation: str) -> bool:
     head = operation.lstrip()[:6].upper()
     return head == "INSERT" and "RETURNING" not in operation.upper()
+
+
+def _run_waiting(
+    connection: sqlite3.Connection,
+    busy_timeout_ms: int,
+    deferred: list[Statement],
+    last: Statement | None,
+    commit: bool,
+) -> Outcome:
+    """On the driver's thread: `_run_all`, waiting up to the busy timeout for other processes' locks."""
+    connection.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
+    try:
+        return _run_all(connection, deferred, last, commit)
+    finally:
+        connection.execute("PRAGMA busy_timeout=0")
 
 
 def _run_all(
@@ -143,24 +159,40 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         driver = self._connection
         statement = (operation, parameters, many)
         commit, connection.commit_with_next = connection.commit_with_next, False
+        pending = deferred or []
         if deferred:
             connection.deferred = []
-        if not commit and driver._conn.in_transaction:  # the write lock is held: nothing can wait
-            outcome = _run_all(driver._conn, deferred or [], statement, False)
-        else:
+        outcome = None if commit else _run_unless_busy(driver._conn, pending, statement)
+        if outcome is None:
             async with connection._execute_mutex:
-                outcome = await driver._execute(_run_all, driver._conn, deferred or [], statement, commit)
+                outcome = await driver._execute(
+                    _run_waiting, driver._conn, connection.busy_timeout_ms, pending, statement, commit
+                )
         self._description, rows, self._rowcount, self._lastrowid = outcome
         if rows is not None:
             self._rows = collections.deque(rows)
 
 
+def _run_unless_busy(
+    connection: sqlite3.Connection, deferred: list[Statement], last: Statement
+) -> Outcome | None:
+    """`_run_all` on this thread; None when it would have had to wait for a lock (nothing was done)."""
+    began = connection.in_transaction
+    try:
+        return _run_all(connection, deferred, last, False)
+    except sqlite3.OperationalError as error:
+        if began or connection.in_transaction or error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            raise
+        return None
+
+
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("commit_with_next", "deferred")
+    __slots__ = ("busy_timeout_ms", "commit_with_next", "deferred")
     _cursor_cls = OneHopCursor
 
-    def __init__(self, dbapi: Any, connection: Any) -> None:
+    def __init__(self, dbapi: Any, connection: Any, busy_timeout_ms: int) -> None:
         super().__init__(dbapi, connection)
+        self.busy_timeout_ms = busy_timeout_ms
         self.deferred: list[Statement] | None = None
         """Statements held for the next trip; None when statements are not being deferred."""
         self.commit_with_next = False
@@ -183,7 +215,7 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
             super().commit()
             return
         try:
-            await_(driver._execute(_run_all, driver._conn, deferred, None, True))
+            await_(driver._execute(_run_waiting, driver._conn, self.busy_timeout_ms, deferred, None, True))
         except Exception as error:
             self._handle_exception(error)
 
@@ -199,13 +231,19 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
 
 
 class OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):
+    def __init__(self, busy_timeout_ms: int) -> None:
+        super().__init__(aiosqlite, sqlite3)
+        self.busy_timeout_ms = busy_timeout_ms
+
     def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
         adapted = super().connect(*arg, **kw)
-        return OneHopConnection(self, adapted._connection)
+        return OneHopConnection(self, adapted._connection, self.busy_timeout_ms)
 
 
-def one_hop_dbapi() -> OneHopDbapi | None:
-    """The DBAPI module to give the engine (`module=`), or None to keep SQLAlchemy's own adapter."""
+def one_hop_dbapi(busy_timeout_ms: int) -> OneHopDbapi | None:
+    """The DBAPI module to give the engine (`module=`), or None to keep SQLAlchemy's own adapter. Its
+    connections must be set to `PRAGMA busy_timeout=0`; they wait up to `busy_timeout_ms` on the driver's
+    thread."""
     if not callable(getattr(aiosqlite.Connection, "_execute", None)):
         return None
-    return OneHopDbapi(aiosqlite, sqlite3)
+    return OneHopDbapi(busy_timeout_ms)
