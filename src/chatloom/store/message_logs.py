@@ -188,6 +188,20 @@ def _advance_while_chat_statement() -> Update:
 
 
 @functools.cache
+def _advance_holding_chat_statement() -> Update:
+    """PostgreSQL: the advance, holding the chat against deletion (FOR SHARE) in the same statement; a
+    chat deleted meanwhile (committed, or in a transaction this waits for) holds nothing, and the log is
+    not advanced."""
+    held = (
+        select(chats.c.id)
+        .where(chats.c.id == bindparam("chat_id"), chats.c.org_id == bindparam("chat_org_id"))
+        .with_for_update(read=True)
+        .cte("held_chat")
+    )
+    return _advance_statement().where(select(held.c.id).exists()).add_cte(held)
+
+
+@functools.cache
 def _hold_chat_statement() -> Select[Any]:
     return (
         select(chats.c.id)
@@ -234,8 +248,8 @@ async def append(
     saw), so nothing the turn saw is ever lost.
 
     `continues_chat` names the chat whose end `base` is: the base is held while that chat exists, which
-    is checked here under the transaction's lock on the chat (PostgreSQL) or, on SQLite, inside the
-    appending statement itself (the database write lock then covers it, and a turn saves a statement).
+    is checked inside the appending statement itself (on PostgreSQL it takes a share lock on the chat;
+    on SQLite the database write lock covers it), so a turn saves a statement.
     """
     bodies = [orjson.dumps(message).decode() for message in messages]
     size = sum(len(body) for body in bodies)
@@ -243,14 +257,14 @@ async def append(
         fresh = await _new_log(conn, org_id, (), None, 0, len(bodies), now, 0, bodies)
         return Written(fresh, 0, messages, size, (), [])
     log_id, end = base
-    in_statement = continues_chat is not None and conn.dialect.name == "sqlite"
-    if continues_chat is not None and not in_statement:
-        base_is_held = await _hold_chat(conn, org_id, continues_chat)
+    in_statement = continues_chat is not None and log_id is not None
     if log_id is not None and (base_is_held or in_statement):
         values = {"log_id": log_id, "at": end, "new_length": end + len(bodies)}
         if in_statement:
             values.update(chat_id=continues_chat, chat_org_id=org_id)
-            advanced = await conn.execute(_advance_while_chat_statement(), values)
+            holding = conn.dialect.name == "sqlite"
+            statement = _advance_while_chat_statement() if holding else _advance_holding_chat_statement()
+            advanced = await conn.execute(statement, values)
         else:
             advanced = await conn.execute(_advance_statement(), values)
         if advanced.rowcount:
