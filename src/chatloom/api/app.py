@@ -78,6 +78,7 @@ from chatloom.providers.registry import ProviderRegistry
 from chatloom.relay.memory import MemoryRelay
 from chatloom.relay.postgres import PostgresRelay
 from chatloom.store.db import Database, create_engine
+from chatloom.store.rate_counters import PostgresCounters
 from chatloom.tools.api_request import ApiRequestRunner
 from chatloom.tools.function import FunctionToolServer
 from chatloom.tools.knowledge_base import KnowledgeBaseClient
@@ -251,14 +252,18 @@ def build_counters(settings: Settings, db: Database) -> tuple[Counter, Counter]:
     """The counters of usage limits and of web chat's rate limit: one shared Redis counter when configured
     (every process pointed at that Redis counts together, whatever the database). Else usage limits count
     in the database, on SQLite too (budgets survive restarts; with no limits set nothing is counted), and
-    web chat in the database on PostgreSQL but in memory on SQLite, which serves one process (a database
-    write per request would cost more than the rest of the check)."""
+    web chat in the database on PostgreSQL (straight on asyncpg: it is every web turn's hot path) but in
+    memory on SQLite, which serves one process (a database write per request would cost more than the
+    rest of the check)."""
     if settings.redis_url:
         from chatloom.engine.redis_counter import RedisCounter
 
-        shared = RedisCounter(settings.redis_url)
+        shared: Counter = RedisCounter(settings.redis_url)
         return shared, shared
-    return DatabaseCounter(db), MemoryCounter() if db.dialect == "sqlite" else DatabaseCounter(db)
+    if db.dialect == "postgresql":
+        shared = PostgresCounters(db.engine)
+        return shared, shared
+    return DatabaseCounter(db), MemoryCounter()
 
 
 def build_relay(settings: Settings, db: Database) -> MemoryRelay:
@@ -303,11 +308,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await services.in_flight.wait(grace_seconds=settings.llm_timeout_seconds)
             await services.relay.aclose()
-            if settings.redis_url:
-                from chatloom.engine.redis_counter import RedisCounter
-
-                if isinstance(services.usage.counter, RedisCounter):  # shared with the web limiter
-                    await services.usage.counter.aclose()
+            close_counter = getattr(services.usage.counter, "aclose", None)  # shared with the web limiter
+            if close_counter is not None:
+                await close_counter()
             dispatcher = services.engine.server_messages.dispatcher
             if isinstance(dispatcher, WebhookDispatcher):
                 await dispatcher.drain(grace_seconds=5.0)

