@@ -15,7 +15,21 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Delete, Insert, Select, Update, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Delete,
+    Insert,
+    Select,
+    TextClause,
+    Update,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -187,18 +201,35 @@ def _advance_while_chat_statement() -> Update:
     return _advance_statement().where(chat.exists())
 
 
+_PG_APPEND = """
+WITH {held}advanced AS (
+    UPDATE message_logs SET length = CAST(:new_length AS integer)
+    WHERE id = :log_id AND length = CAST(:at AS integer){held_condition}
+    RETURNING id
+), appended AS (
+    INSERT INTO log_messages (log_id, seq, body)
+    SELECT advanced.id, CAST(:at AS integer) + CAST(row.position AS integer) - 1, row.body
+    FROM advanced, unnest(CAST(:bodies AS text[])) WITH ORDINALITY AS row(body, position)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM advanced) AS advanced, (SELECT count(*) FROM appended) AS appended
+"""
+_PG_HELD = """held AS (
+    SELECT id FROM chats WHERE id = :chat_id AND org_id = :chat_org_id FOR SHARE
+), """
+
+
 @functools.cache
-def _advance_holding_chat_statement() -> Update:
-    """PostgreSQL: the advance, holding the chat against deletion (FOR SHARE) in the same statement; a
-    chat deleted meanwhile (committed, or in a transaction this waits for) holds nothing, and the log is
-    not advanced."""
-    held = (
-        select(chats.c.id)
-        .where(chats.c.id == bindparam("chat_id"), chats.c.org_id == bindparam("chat_org_id"))
-        .with_for_update(read=True)
-        .cte("held_chat")
+def _pg_append_statement(holding_chat: bool) -> TextClause:
+    """PostgreSQL: the advance and the new rows in one statement (one round trip). With `holding_chat`
+    the continued chat is held against deletion (FOR SHARE) in it too: a chat deleted meanwhile
+    (committed, or in a transaction this waits for) holds nothing, and the log is not advanced."""
+    return text(
+        _PG_APPEND.format(
+            held=_PG_HELD if holding_chat else "",
+            held_condition=" AND EXISTS (SELECT 1 FROM held)" if holding_chat else "",
+        )
     )
-    return _advance_statement().where(select(held.c.id).exists()).add_cte(held)
 
 
 @functools.cache
@@ -249,7 +280,8 @@ async def append(
 
     `continues_chat` names the chat whose end `base` is: the base is held while that chat exists, which
     is checked inside the appending statement itself (on PostgreSQL it takes a share lock on the chat;
-    on SQLite the database write lock covers it), so a turn saves a statement.
+    on SQLite the database write lock covers it), so a turn saves a statement. On PostgreSQL the advance
+    and the new rows are one statement too.
     """
     bodies = [orjson.dumps(message).decode() for message in messages]
     size = sum(len(body) for body in bodies)
@@ -258,13 +290,20 @@ async def append(
         return Written(fresh, 0, messages, size, (), [])
     log_id, end = base
     in_statement = continues_chat is not None and log_id is not None
-    if log_id is not None and (base_is_held or in_statement):
+    if log_id is not None and (base_is_held or in_statement) and conn.dialect.name == "postgresql":
+        values = {"log_id": log_id, "at": end, "new_length": end + len(bodies), "bodies": bodies}
+        if in_statement:
+            values.update(chat_id=continues_chat, chat_org_id=org_id)
+        counts = (await conn.execute(_pg_append_statement(in_statement), values)).one()
+        if counts.advanced:
+            return Written(log_id, end, messages, size)
+        if in_statement:
+            base_is_held = await _hold_chat(conn, org_id, str(continues_chat))
+    elif log_id is not None and (base_is_held or in_statement):
         values = {"log_id": log_id, "at": end, "new_length": end + len(bodies)}
         if in_statement:
             values.update(chat_id=continues_chat, chat_org_id=org_id)
-            holding = conn.dialect.name == "sqlite"
-            statement = _advance_while_chat_statement() if holding else _advance_holding_chat_statement()
-            advanced = await conn.execute(statement, values)
+            advanced = await conn.execute(_advance_while_chat_statement(), values)
         else:
             advanced = await conn.execute(_advance_statement(), values)
         if advanced.rowcount:
