@@ -9,7 +9,6 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -18,7 +17,7 @@ import redis
 
 from chatloom.config import Settings
 from chatloom.testing.fake_llm import FakeLLM, FakeReply
-from tests.api.test_usage_limits import ASSISTANT, USAGE, chat, new_key, set_limits
+from tests.api.test_usage_limits import ASSISTANT, USAGE, chat, check_budget_bound, new_key, set_limits
 from tests.conftest import TEST_SECRET_KEY, provider_environment
 from tests.support.client import Api
 from tests.support.redis_server import forget_counts, redis_url_or_skip
@@ -117,28 +116,7 @@ def test_requests_per_minute_hold_across_two_servers(pair: Pair) -> None:
 def test_a_budget_counted_in_redis_never_overshoots_by_more_than_the_turns_in_flight(
     pair: Pair, fake_llm: FakeLLM
 ) -> None:
-    first, second = pair
-    probe = Api(first.url, first.create_key(f"probe-{uuid.uuid4().hex[:10]}"))
-    fake_llm.push(FakeReply(text="priced", usage=USAGE))
-    cost = probe.chat(assistant=ASSISTANT, input="hi")["cost"]
-    assert cost > 0
-    org = f"budget-{uuid.uuid4().hex[:10]}"
-    apis = [Api(first.url, first.create_key(org)), Api(second.url, second.create_key(org))]
-    set_limits(first.settings.database_url, "--org", org, "--usd-per-day", repr(cost * 10))
-
-    workers, turns = 8, 50
-    fake_llm.push(*(FakeReply(text=f"turn {i}", usage=USAGE, delay_seconds=0.05) for i in range(turns)))
-    with ThreadPoolExecutor(workers) as pool:  # at most `workers` turns are ever in flight
-        statuses = list(pool.map(lambda i: chat(apis[i % 2]).status_code, range(turns)))
-    served = statuses.count(200)
-    assert statuses.count(429) == turns - served
-    assert 10 <= served <= 10 + workers - 1
-    spent = apis[1].get("/limits").json()["org"]["usage"]["usdToday"]
-    assert spent == pytest.approx(served * cost, rel=1e-3)
-    refused = chat(apis[0])
-    assert refused.status_code == 429 and "daily budget of this org" in refused.json()["message"]
-    for api in [probe, *apis]:
-        api.close()
+    check_budget_bound(*pair, fake_llm)
 
 
 def test_counts_land_in_redis_under_their_own_keys(

@@ -106,13 +106,19 @@ def test_tokens_per_minute_of_an_org(server: ServerThread, fake_llm: FakeLLM) ->
 def test_a_budget_never_overshoots_by_more_than_the_turns_in_flight(
     server: ServerThread, second: ServerThread, fake_llm: FakeLLM
 ) -> None:
-    probe = Api(server.url, server.create_key(f"probe-{uuid.uuid4().hex[:10]}"))
+    check_budget_bound(server, second, fake_llm)
+
+
+def check_budget_bound(first: ServerThread, second: ServerThread, fake_llm: FakeLLM) -> None:
+    """50 concurrent turns of one org, alternating between two servers, against a daily budget of ten
+    turns: at most ten plus the turns in flight are served and charged, the rest refused with 429."""
+    probe = Api(first.url, first.create_key(f"probe-{uuid.uuid4().hex[:10]}"))
     fake_llm.push(FakeReply(text="priced", usage=USAGE))
     cost = probe.chat(assistant=ASSISTANT, input="hi")["cost"]
     assert cost > 0
     org = f"budget-{uuid.uuid4().hex[:10]}"
-    apis = [Api(server.url, server.create_key(org)), Api(second.url, second.create_key(org))]
-    set_limits(server.settings.database_url, "--org", org, "--usd-per-day", repr(cost * 10))
+    apis = [Api(first.url, first.create_key(org)), Api(second.url, second.create_key(org))]
+    set_limits(first.settings.database_url, "--org", org, "--usd-per-day", repr(cost * 10))
 
     workers, turns = 8, 50
     fake_llm.push(*(FakeReply(text=f"turn {i}", usage=USAGE, delay_seconds=0.05) for i in range(turns)))
