@@ -53,6 +53,11 @@ _PG_ADD = (
 _PG_READ = "SELECT hits FROM rate_counters WHERE bucket = $1 AND window_end = $2"
 
 
+async def _keep_as_is(_connection: Any) -> None:
+    """A counting connection goes back to the pool as it is: its statements change no session state, and
+    asyncpg's default reset would cost a round trip (`RESET ALL`, ...) per count."""
+
+
 class PostgresCounters:
     """The counters on PostgreSQL, over a small asyncpg pool of their own (opened at first use).
 
@@ -74,7 +79,7 @@ class PostgresCounters:
                     import asyncpg
 
                     self._pool = await asyncpg.create_pool(
-                        min_size=1, max_size=self.MAX_CONNECTIONS, **self._connect
+                        min_size=1, max_size=self.MAX_CONNECTIONS, reset=_keep_as_is, **self._connect
                     )
         return self._pool
 
