@@ -23,6 +23,8 @@ from chatloom.store.sqlite_driver import OneHopConnection, one_hop_dbapi
 
 READ_ONLY = "chatloom_read_only"
 STARTS_WITH_WRITE = "chatloom_starts_with_write"
+READS_FIRST, WRITES_FIRST, EPHEMERAL = "reads-first", "writes-first", "ephemeral"
+"""The kinds of SQLite write transactions, each on its own kept-open connection."""
 BUSY_TIMEOUT_MS = 10_000
 """How long a statement waits for another process's lock on the SQLite file."""
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -116,12 +118,13 @@ class Database:
         self.messages = MessageCache(message_cache_bytes)
         self.dialect = engine.dialect.name
         self._sqlite_writer = asyncio.Lock() if self.dialect == "sqlite" else None
-        self._writers: dict[bool, tuple[AsyncConnection, OneHopConnection | None]] = {}
+        self._writers: dict[str, tuple[AsyncConnection, OneHopConnection | None]] = {}
         """SQLite: the connections writers take turns on (they queue on `_sqlite_writer` anyway), kept
-        open so a write costs no pool checkout; one per `starts_with_write`."""
+        open so a write costs no pool checkout: one for transactions that read first, one for those that
+        start with a write, one for `single_statement`."""
 
-    async def _writer(self, starts_with_write: bool) -> tuple[AsyncConnection, OneHopConnection | None]:
-        found = self._writers.get(starts_with_write)
+    async def _writer(self, kind: str) -> tuple[AsyncConnection, OneHopConnection | None]:
+        found = self._writers.get(kind)
         if found is not None:
             conn, driver = found
             stale = conn.closed or conn.invalidated or conn.in_transaction()
@@ -129,15 +132,24 @@ class Database:
                 stale = stale or bool(getattr(driver.driver_connection._connection, "in_transaction", False))
             if not stale:
                 return found
-            self._writers.pop(starts_with_write, None)
+            self._writers.pop(kind, None)
             await conn.invalidate()  # whatever it was in the middle of is rolled back with it
             await conn.close()
         conn = await self.engine.connect()
-        if starts_with_write:
+        if kind != READS_FIRST:
             conn = await conn.execution_options(**{STARTS_WITH_WRITE: True})
         raw = (await conn.get_raw_connection()).dbapi_connection
-        found = (conn, raw if isinstance(raw, OneHopConnection) else None)
-        self._writers[starts_with_write] = found
+        driver = raw if isinstance(raw, OneHopConnection) else None
+        if kind == EPHEMERAL and driver is not None:
+            # What single statements keep (leases, counters) needs no sync to the disk: their commits
+            # survive a crash of this process but maybe not of the machine, take microseconds and run
+            # on the event loop's thread. Checkpoints are left to the other connections' commits.
+            await conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+            await conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+            await conn.commit()
+            driver.commit_inline = True
+        found = (conn, driver)
+        self._writers[kind] = found
         return found
 
     @asynccontextmanager
@@ -156,25 +168,31 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
+        async with self._sqlite_transaction(WRITES_FIRST if starts_with_write else READS_FIRST) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _sqlite_transaction(self, kind: str) -> AsyncIterator[AsyncConnection]:
+        assert self._sqlite_writer is not None
         async with self._sqlite_writer:
-            conn, driver = await self._writer(starts_with_write)
+            conn, driver = await self._writer(kind)
             async with conn.begin():
                 if driver is not None:
                     driver.defer_inserts()  # sent with the next statement that answers, or the COMMIT
+                    if kind == EPHEMERAL:
+                        driver.commit_after_next_statement()  # the statement and its COMMIT at once
                 yield conn
 
     @asynccontextmanager
     async def single_statement(self) -> AsyncIterator[AsyncConnection]:
-        """For one writing statement that is atomic by itself: on PostgreSQL it runs in autocommit (no
-        BEGIN/COMMIT round trips); on SQLite it is a `write()` that starts with its write."""
+        """For one writing statement that is atomic by itself and keeps nothing that must survive a power
+        loss (session leases, rate counters): on PostgreSQL it runs in autocommit (no BEGIN/COMMIT round
+        trips); on SQLite it commits with the statement, without waiting for the disk."""
         if self._sqlite_writer is None:
             async with self.engine.connect() as conn:
                 yield await conn.execution_options(isolation_level="AUTOCOMMIT")
             return
-        async with self.write(starts_with_write=True) as conn:
-            driver = self._writers[True][1]
-            if driver is not None:
-                driver.commit_after_next_statement()  # the statement and its COMMIT in one trip
+        async with self._sqlite_transaction(EPHEMERAL) as conn:
             yield conn
 
     async def dispose(self) -> None:

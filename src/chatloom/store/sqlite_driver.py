@@ -10,14 +10,16 @@ threads sleep between trips). Here:
   the connection's busy timeout is 0, so a statement that would wait for another process's lock fails at
   once instead, having done nothing, and is then sent to the driver's thread, where it waits as long as
   the busy timeout allows (10 s). Once a transaction holds the write lock (every transaction here
-  begins IMMEDIATE) nothing can make its statements wait. COMMIT always goes to the driver's thread: it
-  syncs the file, which must not stall the event loop.
+  begins IMMEDIATE) nothing can make its statements wait. A COMMIT goes to the driver's thread: it
+  syncs the file, which must not stall the event loop (but see `single_statement` below).
 - Inside a write transaction (`Database.write`), INSERTs without RETURNING, whose outcome nobody reads,
   wait for the next statement that answers something, or for the COMMIT, and go in its trip, in their
   order. A fresh chat's three INSERTs and its COMMIT are then one trip. An INSERT that fails (it never
   does but for a bug: ids are new) fails that later statement or the COMMIT, and the whole transaction
   rolls back as before.
-- A transaction of one statement (`Database.single_statement`) sends its COMMIT in the statement's trip.
+- A transaction of one statement (`Database.single_statement`) commits with its statement; its
+  connection does not sync the file (what it keeps, leases and counters, needs no power-loss
+  durability), so that commit runs on the calling thread too.
 
 Everything else (connections, transactions, isolation, errors) is SQLAlchemy's aiosqlite adapter
 unchanged. The thread hand-off is aiosqlite's own queue (`Connection._execute`), which SQLAlchemy's
@@ -162,7 +164,8 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         pending = deferred or []
         if deferred:
             connection.deferred = []
-        outcome = None if commit else _run_unless_busy(driver._conn, pending, statement)
+        inline = not commit or connection.commit_inline
+        outcome = _run_unless_busy(driver._conn, pending, statement, commit) if inline else None
         if outcome is None:
             async with connection._execute_mutex:
                 outcome = await driver._execute(
@@ -174,12 +177,12 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 def _run_unless_busy(
-    connection: sqlite3.Connection, deferred: list[Statement], last: Statement
+    connection: sqlite3.Connection, deferred: list[Statement], last: Statement, commit: bool = False
 ) -> Outcome | None:
     """`_run_all` on this thread; None when it would have had to wait for a lock (nothing was done)."""
     began = connection.in_transaction
     try:
-        return _run_all(connection, deferred, last, False)
+        return _run_all(connection, deferred, last, commit)
     except sqlite3.OperationalError as error:
         if began or connection.in_transaction or error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
             raise
@@ -187,12 +190,15 @@ def _run_unless_busy(
 
 
 class OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("busy_timeout_ms", "commit_with_next", "deferred")
+    __slots__ = ("busy_timeout_ms", "commit_inline", "commit_with_next", "deferred")
     _cursor_cls = OneHopCursor
 
     def __init__(self, dbapi: Any, connection: Any, busy_timeout_ms: int) -> None:
         super().__init__(dbapi, connection)
         self.busy_timeout_ms = busy_timeout_ms
+        self.commit_inline = False
+        """Set on a connection whose commits do not sync the file (`synchronous=NORMAL`): they take
+        microseconds, so they run on the calling thread too."""
         self.deferred: list[Statement] | None = None
         """Statements held for the next trip; None when statements are not being deferred."""
         self.commit_with_next = False
@@ -234,6 +240,9 @@ class OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):
     def __init__(self, busy_timeout_ms: int) -> None:
         super().__init__(aiosqlite, sqlite3)
         self.busy_timeout_ms = busy_timeout_ms
+        self.commit_inline = False
+        """Set on a connection whose commits do not sync the file (`synchronous=NORMAL`): they take
+        microseconds, so they run on the calling thread too."""
 
     def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
         adapted = super().connect(*arg, **kw)
