@@ -17,6 +17,7 @@ from genai_prices import data_snapshot
 from chatloom.domain.errors import ContextWindowExceeded
 from chatloom.domain.messages import Message
 from chatloom.domain.tokens import message_tokens, messages_tokens
+from chatloom.engine.pricing import PROVIDER_IDS
 
 log = logging.getLogger("chatloom.context")
 
@@ -29,21 +30,6 @@ MAX_OUTPUT_RESERVE: Final = 4_096
 MAX_CACHED_WINDOWS: Final = 4_096
 SHORT_CONVERSATION: Final = 48
 """Up to this many messages, a character count may show at once that a turn fits."""
-
-# Our `model.provider` names → genai-prices provider ids (as in engine/pricing.py).
-_PROVIDER_IDS: Final = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "google": "google",
-    "groq": "groq",
-    "together-ai": "together",
-    "openrouter": "openrouter",
-    "perplexity-ai": "perplexity",
-    "deepseek": "deepseek",
-    "xai": "x-ai",
-    "cerebras": "cerebras",
-    "mistral": "mistral",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +205,7 @@ def provider_overflow(policy: ContextPolicy, detail: str) -> ContextWindowExceed
 
 
 def _known_window(provider: str, model: str) -> int | None:
-    provider_id = _PROVIDER_IDS.get(provider)
+    provider_id = PROVIDER_IDS.get(provider)
     if provider_id is None:
         return None
     try:

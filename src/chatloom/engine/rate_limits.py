@@ -2,9 +2,10 @@
 
 A `Limit` names what is limited and how much; `RateLimiter.hit` counts one request of a subject (e.g. a
 public key and a client address) and raises `RateLimited` with the seconds left in the window.
-`DatabaseCounter` counts in the shared table, one statement per request, so a limit holds across server
-processes (PostgreSQL); `MemoryCounter` counts in this process (SQLite, whose deployments are one process:
-a database write per request would cost more than the rest of the limit's work together);
+On PostgreSQL, `store.rate_counters.PostgresCounters` counts in the shared table, one upsert per request
+straight on asyncpg, so a limit holds across server processes; on SQLite, `DatabaseCounter` counts usage
+limits in the same table (budgets survive restarts) and `MemoryCounter` counts web chat turns in this
+process (a database write per request would cost more than the rest of the check);
 `redis_counter.RedisCounter` counts in Redis when `CHATLOOM_REDIS_URL` is set (app.py chooses).
 """
 

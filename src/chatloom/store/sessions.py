@@ -157,14 +157,10 @@ _TOUCH_RETURNING = (
 write lock and reads the row in one statement (a SELECT would need a BEGIN IMMEDIATE before it)."""
 
 
-def _by_id(org_id: str, doc_id: str) -> Any:
-    return select(sessions).where(sessions.c.id == doc_id, sessions.c.org_id == org_id)
-
-
 async def get(
     conn: AsyncConnection, cache: MessageCache, org_id: str, doc_id: str, now: datetime
 ) -> Document | None:
-    row = (await conn.execute(_by_id(org_id, doc_id))).first()
+    row = (await conn.execute(_BY_ID, {"doc_id": doc_id, "org_id": org_id})).first()
     found = await _filled(conn, cache, [row], now) if row is not None else []
     return found[0].document if found else None
 
@@ -173,7 +169,7 @@ async def get_for_update(
     conn: AsyncConnection, cache: MessageCache, org_id: str, doc_id: str, now: datetime
 ) -> StoredSession | None:
     """The session, locked for this transaction, with when it expires and where its messages are."""
-    row = (await conn.execute(_by_id(org_id, doc_id).with_for_update())).first()
+    row = (await conn.execute(_LOCKED_BY_ID, {"doc_id": doc_id, "org_id": org_id})).first()
     found = await _filled(conn, cache, [row], now) if row is not None else []
     return found[0] if found else None
 

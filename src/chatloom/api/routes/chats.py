@@ -41,6 +41,14 @@ from chatloom.store.chats import SORTABLE
 router = APIRouter(tags=["Chats"])
 
 
+def vapi_input(value: str | list[ChatMessageIn]) -> tuple[list[Message], Any]:
+    """A Vapi `input` as the turn's messages, and as the chat's `input` field stores it."""
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}], value
+    messages = [to_message(item) for item in value]
+    return messages, messages
+
+
 def to_message(item: ChatMessageIn) -> Message:
     content = item.content
     if isinstance(content, list):
@@ -131,12 +139,7 @@ def turn_request(
 )
 async def create_chat(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     body = parse_model(CreateChatIn, await json_body(request))
-    if isinstance(body.input, str):
-        messages: list[Message] = [{"role": "user", "content": body.input}]
-        raw_input: Any = body.input
-    else:
-        messages = [to_message(item) for item in body.input]
-        raw_input = messages
+    messages, raw_input = vapi_input(body.input)
     turn = await services.engine.prepare(
         turn_request(org_id, body, messages, raw_input, key_id=key_id_of(request))
     )

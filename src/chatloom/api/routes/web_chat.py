@@ -30,7 +30,7 @@ from chatloom.api.errors import domain_error_response
 from chatloom.api.openapi import WEB_TURN, answers, sse_events
 from chatloom.api.rate_limits import WebCaller, web_turn_caller
 from chatloom.api.responses_wire import ResponseFraming, ResponseShape, completed_response
-from chatloom.api.routes.chats import respond, to_message
+from chatloom.api.routes.chats import respond, vapi_input
 from chatloom.api.routes.responses import response_input
 from chatloom.api.schemas.records_out import WebChat
 from chatloom.api.schemas.responses_out import OpenAIResponse
@@ -148,12 +148,7 @@ def ending(
 )
 async def create_web_chat(request: Request, caller: WebCaller, services: ServicesDep) -> Response:
     body = parse_model(CreateWebChatIn, await json_body(request))
-    if isinstance(body.input, str):
-        messages: list[Message] = [{"role": "user", "content": body.input}]
-        raw_input: Any = body.input
-    else:
-        messages = [to_message(item) for item in body.input]
-        raw_input = messages
+    messages, raw_input = vapi_input(body.input)
     turn = await prepare_web_turn(services, caller, body, messages, raw_input)
     session_id = turn.context.request.session_id
 

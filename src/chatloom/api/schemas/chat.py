@@ -76,6 +76,13 @@ class ChatTurnFields(Strict):
         return self
 
 
+def input_not_empty(value: str | list[ChatMessageIn]) -> str | list[ChatMessageIn]:
+    """A Vapi `input` array must hold a message (an empty string is refused by its constraint)."""
+    if isinstance(value, list) and not value:
+        raise ValueError("input must not be an empty array")
+    return value
+
+
 class CreateChatIn(ChatTurnFields):
     input: (
         Annotated[str, StringConstraints(min_length=1, max_length=MESSAGE_CONTENT_LIMIT)]
@@ -89,12 +96,7 @@ class CreateChatIn(ChatTurnFields):
         "`POST /chat/responses/{id}/cancel`.",
     )
 
-    @field_validator("input")
-    @classmethod
-    def _input_not_empty(cls, value: str | list[ChatMessageIn]) -> str | list[ChatMessageIn]:
-        if isinstance(value, list) and not value:
-            raise ValueError("input must not be an empty array")
-        return value
+    _input_not_empty = field_validator("input")(input_not_empty)
 
 
 class ListChatsParams(PagedListParams):

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, StrictBool, StringConstraints, field_validator
 
+from chatloom.api.schemas.chat import input_not_empty
 from chatloom.api.schemas.common import MESSAGE_CONTENT_LIMIT, ChatMessageIn, NonEmptyStr, Strict
 
 Short = Annotated[str, StringConstraints(max_length=320)]
@@ -46,12 +47,7 @@ class CreateWebChatIn(WebChatFields):
     )
     stream: StrictBool = False
 
-    @field_validator("input")
-    @classmethod
-    def _input_not_empty(cls, value: str | list[ChatMessageIn]) -> str | list[ChatMessageIn]:
-        if isinstance(value, list) and not value:
-            raise ValueError("input must not be an empty array")
-        return value
+    _input_not_empty = field_validator("input")(input_not_empty)
 
 
 class WebResponsesRequestIn(WebChatFields):
