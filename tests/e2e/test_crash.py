@@ -25,7 +25,7 @@ from chatloom.store.db import Database, create_engine, migrate
 from chatloom.testing.fake_llm import FakeLLM, FakeReply
 from tests.e2e.test_serve import CHATLOOM
 from tests.support.databases import postgresql_url
-from tests.support.server import free_port
+from tests.support.server import free_port, wait_for_health
 
 pytestmark = pytest.mark.e2e
 
@@ -70,16 +70,8 @@ class Served:
         )
 
     def ready(self) -> str:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.url}/health").status_code == 200:
-                    return self.url
-            except httpx.HTTPError:
-                pass
-            assert self.process.poll() is None, "chatloom serve exited; see its log"
-            assert time.monotonic() < deadline, "chatloom serve did not come up"
-            time.sleep(0.05)
+        wait_for_health(self.process, self.url, lambda: "chatloom serve exited; see its log")
+        return self.url
 
     def kill(self) -> None:
         """`kill -9`: no shutdown, no finishing of turns in flight."""

@@ -20,7 +20,7 @@ import pytest
 
 from chatloom.testing.fake_llm import FakeLLM, FakeReply
 from tests.e2e.test_serve import CHATLOOM, cli
-from tests.support.server import free_port
+from tests.support.server import free_port, wait_for_health
 
 pytestmark = pytest.mark.e2e
 
@@ -65,16 +65,7 @@ def served(backend: str, fake_llm: FakeLLM, tmp_path_factory: pytest.TempPathFac
             [CHATLOOM, "serve", "--port", str(port)], env=env, stdout=output, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, "chatloom serve did not come up"
-        time.sleep(0.1)
+    wait_for_health(process, url, log.read_text)
     served = Served(process, url, key, env)
     try:
         yield served

@@ -16,7 +16,7 @@ import pytest
 from chatloom.testing.fake_llm import FakeLLM, FakeReply
 from chatloom.testing.http_recorder import HttpRecorder, Scripted
 from tests.support.concurrency import assert_serialized, parallel_session_chats
-from tests.support.server import free_port
+from tests.support.server import free_port, wait_for_health
 
 CHATLOOM = str(Path(sys.executable).with_name("chatloom"))
 
@@ -49,17 +49,8 @@ def serve(environment: dict[str, str]) -> Iterator[str]:
     command = [CHATLOOM, "serve", "--port", str(port)]
     process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
     try:
-        while True:
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            assert time.monotonic() < deadline, "chatloom serve did not come up"
-            time.sleep(0.1)
+        wait_for_health(process, url, lambda: process.stdout.read().decode() if process.stdout else "")
         yield url
     finally:
         process.terminate()

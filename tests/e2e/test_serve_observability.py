@@ -16,7 +16,7 @@ import pytest
 from chatloom.testing.fake_llm import FakeLLM, FakeReply
 from tests.e2e.test_serve import CHATLOOM, cli
 from tests.support.metrics import scrape, value
-from tests.support.server import free_port
+from tests.support.server import free_port, wait_for_health
 
 TOKEN = "e2e-metrics-token"
 CHATS = 16
@@ -64,16 +64,7 @@ def test_two_workers_add_up_and_log_json(
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/health").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert process.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, "chatloom serve did not come up"
-                time.sleep(0.1)
+            wait_for_health(process, url, log_path.read_text, timeout=60)
 
             def one_chat(index: int) -> int:
                 body = {
