@@ -12,12 +12,10 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from genai_prices import data_snapshot
-
 from chatloom.domain.errors import ContextWindowExceeded
 from chatloom.domain.messages import Message
 from chatloom.domain.tokens import message_tokens, messages_tokens
-from chatloom.engine.pricing import PROVIDER_IDS
+from chatloom.engine.pricing import genai_model
 
 log = logging.getLogger("chatloom.context")
 
@@ -205,13 +203,8 @@ def provider_overflow(policy: ContextPolicy, detail: str) -> ContextWindowExceed
 
 
 def _known_window(provider: str, model: str) -> int | None:
-    provider_id = PROVIDER_IDS.get(provider)
-    if provider_id is None:
-        return None
     try:
-        _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider_id, None)
-    except LookupError:
-        return None
+        info = genai_model(provider, model)
     except Exception:  # genai-prices' matching is best effort; a window is not worth a failed turn
         log.warning("no context window for %s %s", provider, model, exc_info=True)
         return None

@@ -185,13 +185,21 @@ def _override_from_json(path: str | Path, key: object, value: object) -> ModelPr
         raise ValueError(f"{path}: {key}: {err}") from err
 
 
-def _from_genai_prices(provider: str, model: str) -> _Resolved:
+def genai_model(provider: str, model: str) -> gp.ModelInfo | None:
+    """genai-prices' entry for one of our providers' models; None when it has none."""
     provider_id = PROVIDER_IDS.get(provider)
     if provider_id is None:
         return None
     try:
         _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider_id, None)
     except LookupError:
+        return None
+    return info
+
+
+def _from_genai_prices(provider: str, model: str) -> _Resolved:
+    info = genai_model(provider, model)
+    if info is None:
         return None
     if isinstance(info.prices, gp.ModelPrice):
         return _tiered_from_genai(info.prices)
