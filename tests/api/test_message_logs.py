@@ -9,6 +9,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -281,3 +282,46 @@ def test_two_processes_share_conversations_through_their_caches(
     finally:
         other.close()
         second.stop()
+
+
+def test_a_continuing_turn_writes_without_a_locking_read(
+    api: Api, server: ServerThread, fake_llm: FakeLLM
+) -> None:
+    """The usual chain and session turns: on PostgreSQL the chat, its messages and the session's new end
+    are one statement (no BEGIN/COMMIT, no SELECT ... FOR UPDATE); on SQLite a session's turn starts by
+    recording itself on the session, without reading it again."""
+    assistant_id = _assistant(api)
+    session = api.post(
+        "/session", {"assistantId": assistant_id, "messages": [{"role": "user", "content": "h"}]}
+    ).json()
+    fake_llm.push(*(FakeReply(text=f"r{n}") for n in range(5)))
+    first = api.chat(assistantId=assistant_id, input="a")
+    second = api.chat(previousChatId=first["id"], input="b")  # the chain's first continuation starts its log
+    api.chat(sessionId=session["id"], input="c")
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        third = api.chat(previousChatId=second["id"], input="d")
+        chain_statements = list(statements)
+        statements.clear()
+        turn = api.chat(sessionId=session["id"], input="e")
+        session_statements = list(statements)
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    if server.settings.database_url.startswith("postgresql"):
+        assert [s[:6] for s in chain_statements] == ["SELECT", "WITH h"], chain_statements
+        assert [s[:6] for s in session_statements] == ["UPDATE", "WITH l"], session_statements
+    else:
+        assert len(session_statements) == 5, session_statements  # lease, session, log, messages, chat
+        assert session_statements[1].startswith("UPDATE sessions SET"), session_statements
+        assert "RETURNING" not in session_statements[1], session_statements
+    assert _contents(third["messages"]) == ["a", "r0", "b", "r1", "d"]
+    assert api.get(f"/chat/{third['id']}").json() == third
+    assert api.get(f"/chat/{turn['id']}").json() == turn
+    stored = api.get(f"/session/{session['id']}").json()
+    assert _contents(stored["messages"]) == ["h", "c", "r2", "e", "r4"]
+    assert stored["cost"] == pytest.approx(turn["cost"] * 2, rel=0.5) and stored["cost"] > turn["cost"]

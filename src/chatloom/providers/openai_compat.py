@@ -67,15 +67,14 @@ def request_headers(request: ModelRequest) -> CIMultiDict[str]:
 
 
 def request_body(request: ModelRequest, stream: bool) -> dict[str, Any]:
-    # Most messages are exactly {role, content}: that test is cheaper than comparing key sets, which
-    # matters in a conversation of thousands of messages.
-    messages: list[Message | dict[str, Any]] = [
-        message
-        if (len(message) == 2 and "content" in message and "role" in message)
-        or message.keys() <= OPENAI_MESSAGE_KEYS
-        else openai_message(message)
-        for message in request.messages
-    ]
+    # Usually no message has a key the wire does not take: one union of all their keys (C speed) shows it,
+    # and the list goes as it is. A conversation of thousands of messages is not walked in Python.
+    messages: list[Any] = request.messages
+    if not OPENAI_MESSAGE_KEYS.issuperset(set().union(*messages)):
+        messages = [
+            message if message.keys() <= OPENAI_MESSAGE_KEYS else openai_message(message)
+            for message in request.messages
+        ]
     body: dict[str, Any] = {"model": request.model, "messages": messages}
     if request.temperature is not None:
         body["temperature"] = request.temperature

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, select
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatloom.store import message_logs
@@ -21,6 +22,7 @@ from chatloom.store.documents import (
     Document,
     ListQuery,
     Page,
+    dump_body,
     insert_document,
     list_documents,
     to_document,
@@ -73,21 +75,33 @@ class StoredChat:
     place: LogPlace | None
 
 
-async def insert(
-    conn: AsyncConnection, org_id: str, chat_id: str, document: Document, place: LogPlace, now: datetime
-) -> None:
-    """Stores the chat; its `messages` and `output` are already in the log at `place`."""
-    body = {**document, "messages": None, "output": None}
-    columns = {
+def place_after(log_id: str, at: int, added: int, output: int) -> LogPlace:
+    """Where a turn's chat reads its messages once its `added` messages (input, then `output` of them)
+    are appended to `log_id` at position `at`."""
+    return LogPlace(log_id, at, at + added - output, at + added)
+
+
+def row_of(org_id: str, chat_id: str, document: Document, place: LogPlace, now: datetime) -> dict[str, Any]:
+    """The chat's row, every column; its `messages` and `output` are in the log at `place`."""
+    return {
+        "id": chat_id,
+        "org_id": org_id,
+        "body": dump_body({**document, "messages": None, "output": None}),
+        "created_at": now,
+        "updated_at": now,
         **_columns(document),
         "log_id": place.log_id,
         "history_end": place.history_end,
         "input_end": place.input_end,
         "output_end": place.output_end,
     }
-    await insert_document(
-        conn, chats, org_id=org_id, doc_id=chat_id, document=body, created_at=now, columns=columns
-    )
+
+
+async def insert(
+    conn: AsyncConnection, org_id: str, chat_id: str, document: Document, place: LogPlace, now: datetime
+) -> None:
+    """Stores the chat; its `messages` and `output` are already in the log at `place`."""
+    await conn.execute(_INSERT, row_of(org_id, chat_id, document, place, now))
 
 
 async def insert_inline(
@@ -135,6 +149,7 @@ async def _filled(conn: AsyncConnection, cache: MessageCache, rows: Sequence[Row
     return found
 
 
+_INSERT = sa_insert(chats)
 _GET = select(chats).where(chats.c.id == bindparam("doc_id"), chats.c.org_id == bindparam("org_id"))
 
 

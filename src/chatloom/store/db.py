@@ -172,6 +172,18 @@ class Database:
             yield conn
 
     @asynccontextmanager
+    async def one_statement(self) -> AsyncIterator[AsyncConnection]:
+        """For one writing statement that is atomic by itself and durable like any transaction: on
+        PostgreSQL it runs in autocommit (no BEGIN/COMMIT round trips); on SQLite it is a transaction
+        that starts with it (the driver sends the statement and its COMMIT together)."""
+        if self._sqlite_writer is None:
+            async with self.engine.connect() as conn:
+                yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
+        async with self._sqlite_transaction(WRITES_FIRST) as conn:
+            yield conn
+
+    @asynccontextmanager
     async def _sqlite_transaction(self, kind: str) -> AsyncIterator[AsyncConnection]:
         assert self._sqlite_writer is not None
         async with self._sqlite_writer:

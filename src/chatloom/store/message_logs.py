@@ -184,6 +184,12 @@ class Written:
             cache.put(self.log_id, self.ancestry, [*self.prefix, *self.messages], prefix_size + self.size)
 
 
+def encode(messages: list[Message]) -> tuple[list[str], int]:
+    """The messages' stored bodies, and their size."""
+    bodies = [orjson.dumps(message).decode() for message in messages]
+    return bodies, sum(len(body) for body in bodies)
+
+
 @functools.cache
 def _advance_statement() -> Update:
     return (
@@ -283,8 +289,7 @@ async def append(
     on SQLite the database write lock covers it), so a turn saves a statement. On PostgreSQL the advance
     and the new rows are one statement too.
     """
-    bodies = [orjson.dumps(message).decode() for message in messages]
-    size = sum(len(body) for body in bodies)
+    bodies, size = encode(messages)
     if base is None or base[1] == 0:
         fresh = await _new_log(conn, org_id, (), None, 0, len(bodies), now, 0, bodies)
         return Written(fresh, 0, messages, size, (), [])

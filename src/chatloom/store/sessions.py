@@ -356,21 +356,36 @@ async def append_turn(
     """
     if row.lease_owner != owner:
         raise lease_lost(row.id)
+    values = turn_values(row, log, cost_entries, now, active)
+    await conn.execute(
+        _STORE_TURN, {"p_doc_id": row.id, **{f"p_{name}": value for name, value in values.items()}}
+    )
+
+
+def turn_values(
+    row: Row[Any],
+    log: LogEnd,
+    cost_entries: list[dict[str, Any]],
+    now: datetime,
+    active: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The columns a turn rewrites on the session `row`: its body with the turn's costs added (and the
+    squad's next assistant), its new end of log and expiry, and its lease released."""
     body: Document = orjson.loads(row.body)
     body["costs"] = add_costs(body.get("costs", []), cost_entries)
     body["cost"] = body.get("cost", 0.0) + sum(entry["cost"] for entry in cost_entries)
     if active is not None:  # a squad's session: the assistant that answers its next turn
         body["activeAssistant"] = active
-    values: dict[str, Any] = {
-        "p_doc_id": row.id,
-        "p_body": documents.dump_body(body),
-        "p_cost": body["cost"],
-        "p_updated_at": now,
-        "p_expires_at": now + timedelta(seconds=float(body.get("expirationSeconds", 86400))),
-        "p_log_id": log[0],
-        "p_log_length": log[1],
+    return {
+        "body": documents.dump_body(body),
+        "cost": body["cost"],
+        "updated_at": now,
+        "expires_at": now + timedelta(seconds=float(body.get("expirationSeconds", 86400))),
+        "log_id": log[0],
+        "log_length": log[1],
+        "lease_owner": None,
+        "lease_until": None,
     }
-    await conn.execute(_STORE_TURN, values)
 
 
 _STORE_TURN = (
@@ -383,10 +398,54 @@ _STORE_TURN = (
         expires_at=bindparam("p_expires_at"),
         log_id=bindparam("p_log_id"),
         log_length=bindparam("p_log_length"),
-        lease_owner=None,
-        lease_until=None,
+        lease_owner=bindparam("p_lease_owner"),
+        lease_until=bindparam("p_lease_until"),
     )
 )
+
+
+_STORE_TURN_IF_UNCHANGED = _STORE_TURN.where(
+    sessions.c.org_id == bindparam("p_org_id"),
+    sessions.c.lease_owner == bindparam("p_owner"),
+    sessions.c.body == bindparam("p_seen_body"),
+    sessions.c.log_id == bindparam("p_seen_log_id"),
+    sessions.c.log_length == bindparam("p_seen_log_length"),
+)
+_MOVE_LOG = (
+    update(sessions)
+    .where(sessions.c.id == bindparam("p_doc_id"))
+    .values(log_id=bindparam("p_log_id"), log_length=bindparam("p_log_length"))
+)
+
+
+async def store_turn_if_unchanged(
+    conn: AsyncConnection,
+    org_id: str,
+    row: Row[Any],
+    owner: str,
+    log: LogEnd,
+    cost_entries: list[dict[str, Any]],
+    now: datetime,
+    active: dict[str, Any] | None,
+) -> bool:
+    """Records a turn on the session whose row its lease returned (`row`), releasing the lease, provided
+    the turn still holds the lease and nothing else changed the session since (same body, same end of
+    log): then it needs no locking read first. False (nothing written) otherwise."""
+    values = {f"p_{key}": value for key, value in turn_values(row, log, cost_entries, now, active).items()}
+    values.update(
+        p_doc_id=row.id,
+        p_org_id=org_id,
+        p_owner=owner,
+        p_seen_body=row.body,
+        p_seen_log_id=row.log_id,
+        p_seen_log_length=row.log_length,
+    )
+    return bool((await conn.execute(_STORE_TURN_IF_UNCHANGED, values)).rowcount)
+
+
+async def move_log(conn: AsyncConnection, doc_id: str, log: LogEnd) -> None:
+    """Points the session at another log (its messages were appended in a fork)."""
+    await conn.execute(_MOVE_LOG, {"p_doc_id": doc_id, "p_log_id": log[0], "p_log_length": log[1]})
 
 
 def lease_lost(doc_id: str) -> SessionBusy:
