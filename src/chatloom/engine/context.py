@@ -144,9 +144,7 @@ async def build_context(
             squad_id, squad_document = state.document.get("squadId"), state.document.get("squad")
             active = state.document.get("activeAssistant")
         if request.previous_chat_id is not None:
-            previous_chat = await chats.read(
-                await conn(), db.messages, request.org_id, request.previous_chat_id
-            )
+            previous_chat = await chats.read_continued(db, conn, request.org_id, request.previous_chat_id)
             if previous_chat is None:
                 raise NotFound(f"Chat {request.previous_chat_id} (previousChatId) not found")
             previous = previous_chat.document

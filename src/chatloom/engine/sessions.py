@@ -161,10 +161,8 @@ class SessionLeases:
         pause = 0.01
         while True:
             now = utc_now()
-            async with self.db.single_statement() as conn:  # a refusal's second look needs no lock
-                state, row = await sessions.try_lease(
-                    conn, org_id, session_id, owner, now, now + timedelta(seconds=self.lease_seconds)
-                )
+            until = now + timedelta(seconds=self.lease_seconds)
+            state, row = await sessions.try_lease(self.db, org_id, session_id, owner, now, until)
             if row is not None:
                 return owner, row
             if state == "missing":

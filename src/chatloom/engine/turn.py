@@ -562,6 +562,9 @@ class ChatEngine:
         history, base = context.history, context.history_log
         if session_id is None and base == (None, 0):
             # A new conversation: its one chat holds its messages until a chat continues it.
+            if self.db.raw is not None:
+                await one_statement_turns.insert_first_chat(self.db.raw, org_id, turn.chat_id, chat, now)
+                return []
             async with self.db.one_statement() as conn:
                 await chats.insert_inline(conn, org_id, turn.chat_id, chat, now)
             return []
@@ -649,25 +652,25 @@ class ChatEngine:
         one statement in autocommit; None when it is not the usual case (nothing was written)."""
         request = turn.context.request
         log_id, end = turn.context.history_log
-        if log_id is None:
+        raw = self.db.raw
+        if log_id is None or raw is None:
             return None
-        async with self.db.one_statement() as conn:
-            if request.session_id is not None:
-                if turn.session_lease is None or turn.session_row is None:
-                    return None
-                return await one_statement_turns.continue_session(
-                    conn,
-                    request.org_id,
-                    turn.chat_id,
-                    chat,
-                    turn.session_row,
-                    turn.session_lease,
-                    added,
-                    now,
-                    chat.get("activeAssistant"),
-                )
-            if request.previous_chat_id is None:
+        if request.session_id is not None:
+            if turn.session_lease is None or turn.session_row is None:
                 return None
-            return await one_statement_turns.continue_chain(
-                conn, request.org_id, turn.chat_id, chat, (log_id, end), added, now, request.previous_chat_id
+            return await one_statement_turns.continue_session(
+                raw,
+                request.org_id,
+                turn.chat_id,
+                chat,
+                turn.session_row,
+                turn.session_lease,
+                added,
+                now,
+                chat.get("activeAssistant"),
             )
+        if request.previous_chat_id is None:
+            return None
+        return await one_statement_turns.continue_chain(
+            raw, request.org_id, turn.chat_id, chat, (log_id, end), added, now, request.previous_chat_id
+        )

@@ -8,7 +8,7 @@ instead (`log_id` null) until another chat continues it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatloom.store import message_logs
+from chatloom.store.db import Database
 from chatloom.store.documents import (
     Document,
     ListQuery,
@@ -104,6 +105,22 @@ async def insert(
     await conn.execute(_INSERT, row_of(org_id, chat_id, document, place, now))
 
 
+def inline_row_of(org_id: str, chat_id: str, document: Document, now: datetime) -> dict[str, Any]:
+    """The row of a chat that starts a conversation: its messages in its body, no log."""
+    return {
+        "id": chat_id,
+        "org_id": org_id,
+        "body": dump_body(document),
+        "created_at": now,
+        "updated_at": now,
+        **_columns(document),
+        "log_id": None,
+        "history_end": None,
+        "input_end": None,
+        "output_end": None,
+    }
+
+
 async def insert_inline(
     conn: AsyncConnection, org_id: str, chat_id: str, document: Document, now: datetime
 ) -> None:
@@ -159,6 +176,33 @@ async def read(conn: AsyncConnection, cache: MessageCache, org_id: str, chat_id:
         return None
     found = await _filled(conn, cache, [row])
     return found[0] if found else None
+
+
+_RAW_GET = "SELECT * FROM chats WHERE id = :doc_id AND org_id = :org_id"
+
+
+async def read_continued(
+    db: Database, connect: Callable[[], Awaitable[AsyncConnection]], org_id: str, chat_id: str
+) -> StoredChat | None:
+    """The chat a turn continues (`previousChatId`). On PostgreSQL its row comes straight from asyncpg
+    (every chain turn reads one); its messages usually come from this process's cache, and `connect`
+    opens a connection only when some must be read."""
+    if db.raw is None:
+        return await read(await connect(), db.messages, org_id, chat_id)
+    row: Any = await db.raw.fetchrow(_RAW_GET, {"doc_id": chat_id, "org_id": org_id})
+    if row is None:
+        return None
+    place = _place(row)
+    if place is None:  # a conversation's first chat: its messages are in its row
+        return StoredChat(to_document(row), None)
+    messages = message_logs.cached(db.messages, place.log_id, place.output_end)
+    if messages is None:
+        found = await _filled(await connect(), db.messages, [row])
+        return found[0] if found else None
+    document = to_document(row)
+    document["messages"] = messages[: place.input_end]
+    document["output"] = messages[place.input_end :]
+    return StoredChat(document, place)
 
 
 async def get(conn: AsyncConnection, cache: MessageCache, org_id: str, chat_id: str) -> Document | None:

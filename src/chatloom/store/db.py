@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from chatloom.store.message_cache import MessageCache
+from chatloom.store.raw_postgres import RawPostgres
 from chatloom.store.sqlite_driver import OneHopConnection, one_hop_dbapi
 
 READ_ONLY = "chatloom_read_only"
@@ -117,6 +118,11 @@ class Database:
         self.engine = engine
         self.messages = MessageCache(message_cache_bytes)
         self.dialect = engine.dialect.name
+        self.raw: RawPostgres | None = None
+        """PostgreSQL: the hot autocommit statements' own asyncpg pool (see `RawPostgres`)."""
+        if self.dialect == "postgresql":
+            size = engine.pool.size() if isinstance(engine.pool, QueuePool) else 10
+            self.raw = RawPostgres(engine, size)
         self._sqlite_writer = asyncio.Lock() if self.dialect == "sqlite" else None
         self._writers: dict[str, tuple[AsyncConnection, OneHopConnection | None]] = {}
         """SQLite: the connections writers take turns on (they queue on `_sqlite_writer` anyway), kept
@@ -211,6 +217,8 @@ class Database:
         for conn, _ in self._writers.values():
             await conn.close()
         self._writers.clear()
+        if self.raw is not None:
+            await self.raw.aclose()
         await self.engine.dispose()
 
 

@@ -1,4 +1,5 @@
-"""PostgreSQL: a continuing turn stored in one statement, in autocommit (one round trip, no BEGIN/COMMIT).
+"""PostgreSQL: a turn stored in one statement, in autocommit (one round trip, no BEGIN/COMMIT), straight
+on asyncpg (`RawPostgres`). A new conversation's first chat is one INSERT.
 
 A chain's turn (`previousChatId`) and a session's turn both append their messages at the tip of the
 conversation's log and insert their chat; a session's turn also records its new end and costs and
@@ -20,12 +21,12 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, TextClause, text
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatloom.store import chats, message_logs, sessions
 from chatloom.store.documents import Document
+from chatloom.store.raw_postgres import RawPostgres
 from chatloom.store.tables import chats as chats_table
 from chatloom.store.tables import sessions as sessions_table
 
@@ -68,7 +69,7 @@ def _cast(table: Table, column: str, prefix: str) -> str:
 
 
 @functools.cache
-def _statement(kind: str) -> TextClause:
+def _statement(kind: str) -> str:
     columns = [column.name for column in chats_table.columns]
     append = _APPEND.format(
         guard="held" if kind == "chain" else "locked",
@@ -76,19 +77,37 @@ def _statement(kind: str) -> TextClause:
         chat_values=", ".join(_cast(chats_table, column, "c_") for column in columns),
     )
     if kind == "chain":
-        return text(_CHAIN.format(append=append))
+        return _CHAIN.format(append=append)
     values = ", ".join(f"{column} = {_cast(sessions_table, column, 's_')}" for column in _SESSION_COLUMNS)
-    return text(_SESSION.format(append=append, session_values=values))
+    return _SESSION.format(append=append, session_values=values)
+
+
+@functools.cache
+def _insert_chat() -> str:
+    columns = [column.name for column in chats_table.columns]
+    values = ", ".join(_cast(chats_table, column, "c_") for column in columns)
+    return f"INSERT INTO chats ({', '.join(columns)}) VALUES ({values})"
+
+
+async def insert_first_chat(
+    raw: RawPostgres, org_id: str, chat_id: str, document: Document, now: datetime
+) -> None:
+    """A chat that starts a conversation, its messages in its row (`chats.insert_inline`)."""
+    row = chats.inline_row_of(org_id, chat_id, document, now)
+    row["cost"] = float(row["cost"])
+    await raw.execute(_insert_chat(), {f"c_{name}": value for name, value in row.items()})
 
 
 def _chat_values(
     org_id: str, chat_id: str, document: Document, place: chats.LogPlace, now: datetime
 ) -> dict[str, Any]:
-    return {f"c_{name}": value for name, value in chats.row_of(org_id, chat_id, document, place, now).items()}
+    row = chats.row_of(org_id, chat_id, document, place, now)
+    row["cost"] = float(row["cost"])
+    return {f"c_{name}": value for name, value in row.items()}
 
 
 async def continue_chain(
-    conn: AsyncConnection,
+    raw: RawPostgres,
     org_id: str,
     chat_id: str,
     document: Document,
@@ -111,16 +130,17 @@ async def continue_chain(
         "bodies": bodies,
         **_chat_values(org_id, chat_id, document, place, now),
     }
-    counts = (await conn.execute(_statement("chain"), values)).one()
+    counts = await raw.fetchrow(_statement("chain"), values)
+    assert counts is not None
     return message_logs.Written(log_id, at, added, size) if counts.advanced else None
 
 
 async def continue_session(
-    conn: AsyncConnection,
+    raw: RawPostgres,
     org_id: str,
     chat_id: str,
     document: Document,
-    session: Row[Any],
+    session: Any,
     owner: str,
     added: list[Any],
     now: datetime,
@@ -147,7 +167,8 @@ async def continue_session(
         **_chat_values(org_id, chat_id, document, place, now),
         **{f"s_{column}": ended[column] for column in _SESSION_COLUMNS},
     }
-    counts = (await conn.execute(_statement("session"), values)).one()
+    counts = await raw.fetchrow(_statement("session"), values)
+    assert counts is not None
     if not counts.advanced:
         return None
     if not counts.session:  # the row was locked by the statement itself: this cannot happen
