@@ -4,9 +4,9 @@ Drives one session and one `previousChatId` chain for `--turns` turns each (defa
 characters, the fake LLM's reply ~130), one turn at a time, against `chatloom serve` and the fake LLM on
 loopback, on SQLite and PostgreSQL, each conversation in a fresh database. Per window of 100 turns it
 reports the server's CPU per turn (read from /proc), the response size and the database's size on disk
-(SQLite: the file and its WAL; PostgreSQL: `pg_total_relation_size` of the tables), next to an ordinary
-single-turn chat measured in the same server. Writes bench/results/long_conversation.md (runs shorter
-than 1000 turns: long_conversation-quick.md).
+(SQLite: the file and its WAL; PostgreSQL: `pg_total_relation_size` of the tables), next to ordinary
+single-turn chats measured in the same server, interleaved with the conversation. Writes
+bench/results/long_conversation.md (runs shorter than 1000 turns: long_conversation-quick.md).
 """
 
 from __future__ import annotations
@@ -46,11 +46,11 @@ from bench.scenarios import create_assistant
 from bench.turns import run_async
 
 WINDOW = 100
+SLICE = 10
+"""After every SLICE turns of the conversation the server answers SLICE single-turn chats: the machine is
+shared and its speed drifts, so each window is compared with ordinary chats measured in between."""
 SINGLE_TURNS = 200
-REFERENCE_TURNS = 150
 WARM_UP_TURNS = 30
-"""Single-turn chats measured after each window: the machine is shared, so each window is also compared
-with an ordinary chat measured at about the same moment."""
 TABLES = ("chats", "sessions", "message_logs", "log_messages", "assistants", "orgs", "api_keys")
 
 
@@ -152,13 +152,16 @@ async def drive(
 
         await single_turns(SINGLE_TURNS // 4)  # warm-up
         await warm_up()
+        size_before = await database_bytes(url)
         result = Conversation(backend, kind, await single_turns(SINGLE_TURNS))
+        # What one single-turn chat adds to the database, to leave the interleaved ones out of its size.
+        single_bytes = (await database_bytes(url) - size_before) / SINGLE_TURNS
+        size_before = await database_bytes(url)
 
         target = await new_target()
         text_bytes = 0
-        size_before = await database_bytes(url)
-        not_ours = 0  # what the reference chats added to the database
-        window_start = (server.cpu_seconds(), db_cpu())
+        singles = 0  # single-turn chats run since the conversation started
+        cpu = {"conversation": 0.0, "single": 0.0, "database": 0.0}
         response_bytes = 0
         for index in range(1, args.turns + 1):
             text = user_input(index)
@@ -166,36 +169,48 @@ async def drive(
                 body = {"assistantId": assistant_id, "input": text}
             else:
                 body = {**target, "input": text}
+            started = (server.cpu_seconds(), db_cpu())
             chat, size = await turn(orjson.dumps(body))
+            cpu["conversation"] += server.cpu_seconds() - started[0]
+            cpu["database"] += db_cpu() - started[1]
             response_bytes += size
             text_bytes += len(text.encode()) + sum(
                 len(str(message.get("content") or "").encode()) for message in chat["output"]
             )
             if kind == "chain":
                 target = {"previousChatId": chat["id"]}
+            if index % SLICE == 0:
+                # The same number of single-turn chats after each slice of the conversation: both are
+                # measured under the same load, whatever the machine's other work does meanwhile.
+                started = (server.cpu_seconds(), db_cpu())
+                for _ in range(SLICE):
+                    await turn(single)
+                cpu["single"] += server.cpu_seconds() - started[0]
+                singles += SLICE
             if index % WINDOW == 0 or index == args.turns:
-                server_cpu, database_cpu = server.cpu_seconds(), db_cpu()
                 count = (index - 1) % WINDOW + 1
-                size = await database_bytes(url)
-                reference = await single_turns(REFERENCE_TURNS)
-                not_ours += await database_bytes(url) - size
+                size = await database_bytes(url) - round(singles * single_bytes)
+                single_count = max(1, count // SLICE * SLICE)
                 result.windows.append(
                     Window(
                         index - count + 1,
                         index,
-                        (server_cpu - window_start[0]) * 1000 / count,
-                        reference,
-                        (database_cpu - window_start[1]) * 1000 / count if database_name else None,
+                        cpu["conversation"] * 1000 / count,
+                        cpu["single"] * 1000 / single_count,
+                        cpu["database"] * 1000 / count if database_name else None,
                         response_bytes / count,
-                        size - not_ours,
-                        size - not_ours - size_before,
+                        size,
+                        size - size_before,
                         text_bytes,
                     )
                 )
-                cpu = result.windows[-1].server_cpu_ms
-                log(f"{backend} {kind}: turns {index - count + 1}-{index}: {cpu:.2f} ms server CPU per turn")
+                window = result.windows[-1]
+                log(
+                    f"{backend} {kind}: turns {window.first}-{window.last}: {window.server_cpu_ms:.2f} ms"
+                    f" server CPU per turn, single-turn chats meanwhile {window.reference_cpu_ms:.2f} ms"
+                )
                 response_bytes = 0
-                window_start = (server.cpu_seconds(), db_cpu())
+                cpu = dict.fromkeys(cpu, 0.0)
     return result
 
 
@@ -249,11 +264,13 @@ def render(args: argparse.Namespace, measured: list[Conversation], seconds: floa
         f" {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; `nproc` {os.cpu_count()};"
         f" load average at the end {load}; the run took {seconds:.0f} s.",
         "CPU is the `chatloom serve` process's (user + system, from /proc), per turn; PostgreSQL's own",
-        "backends are shown separately. After each window the server answers",
-        f"{REFERENCE_TURNS} ordinary single-turn chats: their CPU per turn (`single now`) shows what the",
-        "machine's load did to the numbers meanwhile.",
+        f"backends are shown separately. After every {SLICE} turns of the conversation the server answers",
+        f"{SLICE} ordinary single-turn chats (new conversations): their CPU per turn (`single meanwhile`) is",
+        "measured under the same load as the window's, so `ratio` (window / single) does not move with the",
+        "machine's speed, which drifts by tens of percent over minutes here.",
         "Database size: SQLite's file after a WAL checkpoint; PostgreSQL `pg_total_relation_size` of the",
-        "tables; without what the single-turn chats added.",
+        "tables; without what the single-turn chats added (their size measured on the",
+        f"{SINGLE_TURNS} run before the conversation).",
         "",
     ]
     for conversation in measured:
@@ -261,14 +278,16 @@ def render(args: argparse.Namespace, measured: list[Conversation], seconds: floa
         lines += [
             f"## {conversation.backend}, {conversation.kind}",
             "",
-            f"A single-turn chat: {conversation.single_turn_cpu_ms:.2f} ms of server CPU per turn.",
-            f"Last window / first window: {last.server_cpu_ms / first.server_cpu_ms:.2f}x (each against"
-            f" the single-turn chats measured right after it: {ratio(last) / ratio(first):.2f}x);"
-            f" first window / single turn: {first.server_cpu_ms / conversation.single_turn_cpu_ms:.2f}x"
-            f" (measured right after it: {ratio(first):.2f}x); database / text:"
-            f" {last.database_growth / max(last.text_bytes, 1):.1f}x (its growth during the conversation).",
+            f"{SINGLE_TURNS} single-turn chats before the conversation: {conversation.single_turn_cpu_ms:.2f}"
+            " ms of server CPU per turn.",
+            f"**Last window / first window: {ratio(last) / ratio(first):.2f}x** (each against the single-turn"
+            f" chats measured with it; raw: {last.server_cpu_ms / first.server_cpu_ms:.2f}x);"
+            f" **first window / single-turn chat: {ratio(first):.2f}x** (against the chats before the"
+            f" conversation: {first.server_cpu_ms / conversation.single_turn_cpu_ms:.2f}x);"
+            f" **database / text: {last.database_growth / max(last.text_bytes, 1):.1f}x** (its growth"
+            " during the conversation).",
             "",
-            "| turns | server CPU ms/turn | single now | ratio | database CPU ms/turn | response bytes"
+            "| turns | server CPU ms/turn | single meanwhile | ratio | database CPU ms/turn | response bytes"
             " | database bytes | growth | text |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
