@@ -50,12 +50,12 @@ from chatloom.engine.sessions import SessionLeases
 from chatloom.engine.squads import Agent, merged_overrides, seal_members
 from chatloom.engine.tool_definitions import Toolbox
 from chatloom.engine.tool_runner import ToolRunner
+from chatloom.engine.turn_writes import write_turn
 from chatloom.engine.usage_gate import UsageGate
 from chatloom.observability.hooks import NO_WATCH, Observer, TurnWatch
 from chatloom.outbound.guard import OutboundPolicy
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.registry import Endpoint, ProviderRegistry
-from chatloom.store import chats, message_logs, one_statement_turns, sessions
 from chatloom.store.db import Database
 from chatloom.tools.calls import ToolResult, error_result
 from chatloom.tools.handoff import HandoffDestinationClient
@@ -525,7 +525,7 @@ class ChatEngine:
         chat["cost"] = sum(call.cost for call in calls)
         if turn.handoff is not None:
             self._squad_fields(turn.handoff, chat, len(output))
-        written = await self._write(turn, chat, [*prefix, *request.input, *output], now)
+        written = await write_turn(self.db, turn, chat, [*prefix, *request.input, *output], now)
         for place in written:
             place.cached(self.db.messages)
         if request.session_id is not None:
@@ -549,128 +549,3 @@ class ChatEngine:
                 chat["squad"] = state.squad.inline
         chat["activeAssistant"] = state.agent.ref
         chat["outputAssistants"] = state.output_assistants(length)
-
-    async def _write(
-        self, turn: PreparedTurn, chat: dict[str, Any], added: list[Message], now: datetime
-    ) -> list[message_logs.Written]:
-        """The turn's input and output appended to the conversation's log, the chat row, and on a session
-        its new end, costs and released lease, all atomically (one statement when it can, else one
-        transaction). Returns where the messages went."""
-        context = turn.context
-        request = context.request
-        org_id, session_id = request.org_id, request.session_id
-        history, base = context.history, context.history_log
-        if session_id is None and base == (None, 0):
-            # A new conversation: its one chat holds its messages until a chat continues it.
-            if self.db.raw is not None:
-                await one_statement_turns.insert_first_chat(self.db.raw, org_id, turn.chat_id, chat, now)
-                return []
-            async with self.db.one_statement() as conn:
-                await chats.insert_inline(conn, org_id, turn.chat_id, chat, now)
-            return []
-        if self.db.dialect == "postgresql":
-            written = await self._write_in_one_statement(turn, chat, added, now)
-            if written is not None:
-                return [written]
-        elif turn.session_row is not None and turn.session_lease is not None and base[0] is not None:
-            written = await self._write_session_unlocked(turn, chat, added, now)
-            if written is not None:
-                return [written]
-        # Every path's first statement writes (on SQLite, a session's lock is an UPDATE; a fresh chat's
-        # INSERTs wait for the COMMIT): the driver begins the transaction with it, in its trip.
-        async with self.db.write(starts_with_write=True) as conn:
-            session = None
-            if session_id is not None and turn.session_lease is not None:
-                session = await sessions.lock_for_turn(conn, org_id, session_id)
-            if session is not None and sessions.log_of(session) == base:
-                # The usual case: the session still ends where this turn read it, so both share the append.
-                written = await message_logs.append(conn, org_id, base, history, added, now)
-                session_written: message_logs.Written | None = written
-            else:
-                written = await message_logs.append(
-                    conn,
-                    org_id,
-                    base,
-                    history,
-                    added,
-                    now,
-                    base_is_held=False,
-                    continues_chat=request.previous_chat_id,
-                )
-                session_written = None
-                if session is not None:
-                    # The session's messages changed during the turn (replaced, or its lease ran out):
-                    # the turn goes after what it holds now, as before, and the chat keeps what it saw.
-                    session_base = sessions.log_of(session)
-                    session_written = await message_logs.append(conn, org_id, session_base, None, added, now)
-            place = chats.place_after(written.log_id, written.start, len(added), len(chat["output"]))
-            await chats.insert(conn, org_id, turn.chat_id, chat, place, now)
-            if session is not None and session_written is not None and turn.session_lease is not None:
-                session_end = (session_written.log_id, session_written.start + len(added))
-                await sessions.append_turn(
-                    conn,
-                    session,
-                    turn.session_lease,
-                    session_end,
-                    chat["costs"],
-                    now,
-                    active=chat.get("activeAssistant"),
-                )
-        if session_written is not None and session_written is not written:
-            return [written, session_written]
-        return [written]
-
-    async def _write_session_unlocked(
-        self, turn: PreparedTurn, chat: dict[str, Any], added: list[Message], now: datetime
-    ) -> message_logs.Written | None:
-        """SQLite: a session's usual turn (its lease held, the session unchanged since the lease took it)
-        starts its transaction by recording the turn on the session, with no locking read before it;
-        None (nothing written) when the session changed."""
-        request, (log_id, end) = turn.context.request, turn.context.history_log
-        session, owner = turn.session_row, str(turn.session_lease)
-        new_end = (log_id, end + len(added))
-        async with self.db.write(starts_with_write=True) as conn:
-            active = chat.get("activeAssistant")
-            if not await sessions.store_turn_if_unchanged(
-                conn, request.org_id, session, owner, new_end, chat["costs"], now, active
-            ):
-                return None
-            # The session row is written, so nothing can delete the log or this end of it meanwhile.
-            written = await message_logs.append(
-                conn, request.org_id, turn.context.history_log, turn.context.history, added, now
-            )
-            if written.log_id != log_id:  # the log went on past this end: the messages went to a fork
-                await sessions.move_log(conn, session.id, (written.log_id, written.start + len(added)))
-            place = chats.place_after(written.log_id, written.start, len(added), len(chat["output"]))
-            await chats.insert(conn, request.org_id, turn.chat_id, chat, place, now)
-        return written
-
-    async def _write_in_one_statement(
-        self, turn: PreparedTurn, chat: dict[str, Any], added: list[Message], now: datetime
-    ) -> message_logs.Written | None:
-        """PostgreSQL: the usual continuing turn (at the tip of its log, nothing changed meanwhile) as
-        one statement in autocommit; None when it is not the usual case (nothing was written)."""
-        request = turn.context.request
-        log_id, end = turn.context.history_log
-        raw = self.db.raw
-        if log_id is None or raw is None:
-            return None
-        if request.session_id is not None:
-            if turn.session_lease is None or turn.session_row is None:
-                return None
-            return await one_statement_turns.continue_session(
-                raw,
-                request.org_id,
-                turn.chat_id,
-                chat,
-                turn.session_row,
-                turn.session_lease,
-                added,
-                now,
-                chat.get("activeAssistant"),
-            )
-        if request.previous_chat_id is None:
-            return None
-        return await one_statement_turns.continue_chain(
-            raw, request.org_id, turn.chat_id, chat, (log_id, end), added, now, request.previous_chat_id
-        )

@@ -184,12 +184,17 @@ _RAW_GET = "SELECT * FROM chats WHERE id = :doc_id AND org_id = :org_id"
 async def read_continued(
     db: Database, connect: Callable[[], Awaitable[AsyncConnection]], org_id: str, chat_id: str
 ) -> StoredChat | None:
-    """The chat a turn continues (`previousChatId`). On PostgreSQL its row comes straight from asyncpg
-    (every chain turn reads one); its messages usually come from this process's cache, and `connect`
-    opens a connection only when some must be read."""
-    if db.raw is None:
+    """The chat a turn continues (`previousChatId`). Its row comes straight from the driver (asyncpg, or
+    SQLite's reading connection: every chain turn reads one); its messages usually come from this
+    process's cache, and `connect` opens a connection only when some must be read."""
+    values = {"doc_id": chat_id, "org_id": org_id}
+    row: Any
+    if db.raw is not None:
+        row = await db.raw.fetchrow(_RAW_GET, values)
+    elif db.sqlite_reader is not None:
+        row = await db.sqlite_reader.fetchrow(_RAW_GET, values)
+    else:
         return await read(await connect(), db.messages, org_id, chat_id)
-    row: Any = await db.raw.fetchrow(_RAW_GET, {"doc_id": chat_id, "org_id": org_id})
     if row is None:
         return None
     place = _place(row)

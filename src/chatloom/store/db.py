@@ -20,7 +20,8 @@ from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from chatloom.store.message_cache import MessageCache
 from chatloom.store.raw_postgres import RawPostgres
-from chatloom.store.sqlite_driver import OneHopConnection, one_hop_dbapi
+from chatloom.store.raw_sqlite import SqliteReader
+from chatloom.store.sqlite_driver import OneHopConnection, OneHopDbapi, one_hop_dbapi
 
 READ_ONLY = "chatloom_read_only"
 STARTS_WITH_WRITE = "chatloom_starts_with_write"
@@ -124,6 +125,11 @@ class Database:
             size = engine.pool.size() if isinstance(engine.pool, QueuePool) else 10
             self.raw = RawPostgres(engine, size)
         self._sqlite_writer = asyncio.Lock() if self.dialect == "sqlite" else None
+        self.sqlite_reader: SqliteReader | None = None
+        """SQLite with the one-trip driver: the hot single-row reads' own connection (`raw_sqlite`)."""
+        path = _sqlite_file(engine.url.render_as_string(hide_password=False))
+        if self.dialect == "sqlite" and path is not None and isinstance(engine.dialect.dbapi, OneHopDbapi):
+            self.sqlite_reader = SqliteReader(path, BUSY_TIMEOUT_MS)
         self._writers: dict[str, tuple[AsyncConnection, OneHopConnection | None]] = {}
         """SQLite: the connections writers take turns on (they queue on `_sqlite_writer` anyway), kept
         open so a write costs no pool checkout: one for transactions that read first, one for those that
@@ -157,6 +163,13 @@ class Database:
         found = (conn, driver)
         self._writers[kind] = found
         return found
+
+    def sqlite_driver(self, conn: AsyncConnection) -> OneHopConnection | None:
+        """SQLite: the one-trip driver connection under a write transaction's `conn` (None without it)."""
+        for kept, driver in self._writers.values():
+            if kept is conn:
+                return driver
+        return None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -219,6 +232,8 @@ class Database:
         self._writers.clear()
         if self.raw is not None:
             await self.raw.aclose()
+        if self.sqlite_reader is not None:
+            self.sqlite_reader.close()
         await self.engine.dispose()
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatloom.domain.errors import SessionBusy
 from chatloom.domain.messages import Message
-from chatloom.store import documents, message_logs
+from chatloom.store import documents, message_logs, raw_sqlite
 from chatloom.store.db import Database
 from chatloom.store.documents import Document, ListQuery, Page
 from chatloom.store.message_cache import MessageCache
@@ -289,6 +289,10 @@ WHERE id = :p_doc_id AND org_id = :p_org_id AND status = 'active'
   AND expires_at > CAST(:p_now AS TIMESTAMP WITH TIME ZONE)
   AND (lease_owner IS NULL OR lease_until <= CAST(:p_now AS TIMESTAMP WITH TIME ZONE))
 RETURNING *"""
+_SQLITE_TAKE_LEASE = """UPDATE sessions SET lease_owner = :p_owner, lease_until = :p_until
+WHERE id = :p_doc_id AND org_id = :p_org_id AND status = 'active' AND expires_at > :p_now
+  AND (lease_owner IS NULL OR lease_until <= :p_now)
+RETURNING *"""
 _RAW_STATE = "SELECT status, expires_at FROM sessions WHERE id = :p_doc_id AND org_id = :p_org_id"
 
 
@@ -305,7 +309,12 @@ async def try_lease(
             return "acquired", taken
         return _refusal(await db.raw.fetchrow(_RAW_STATE, values), now), None
     async with db.single_statement() as conn:  # a refusal's second look needs no lock
-        row: Any = (await conn.execute(_TAKE_LEASE, values)).first()
+        driver = db.sqlite_driver(conn)
+        row: Any
+        if driver is not None:
+            row, _ = await raw_sqlite.execute(driver, _SQLITE_TAKE_LEASE, values)
+        else:
+            row = (await conn.execute(_TAKE_LEASE, values)).first()
         if row is not None:
             return "acquired", row
         row = (
