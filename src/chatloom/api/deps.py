@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from chatloom.api.errors import first_field, validation_messages
 from chatloom.api.json_limits import check_json_body
+from chatloom.domain.encoded_messages import spliced
 from chatloom.domain.errors import Forbidden, InvalidRequest, Unauthorized
 from chatloom.engine.assistants import AssistantRecords
 from chatloom.engine.credentials import Credentials
@@ -142,7 +143,9 @@ ServicesDep = Annotated[Services, Depends(services)]
 
 
 def json_response(document: Any, status_code: int = 200) -> Response:
-    return Response(orjson.dumps(document), status_code=status_code, media_type="application/json")
+    """The document as JSON; a long history that holds its JSON (`EncodedMessages`) goes in as it is."""
+    body = orjson.dumps(document, default=spliced, option=orjson.OPT_PASSTHROUGH_SUBCLASS)
+    return Response(body, status_code=status_code, media_type="application/json")
 
 
 def json_request_body(schema_name: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatloom.domain.encoded_messages import EncodedMessages
 from chatloom.domain.errors import InvalidRequest, NotFound
 from chatloom.domain.messages import INSTRUCTION_ROLES, Message
 from chatloom.engine.assistant_cache import AssistantCache
@@ -135,7 +136,8 @@ async def build_context(
             state = await sessions.read_for_turn(conn, db.messages, session_row, now)
             if state is None:
                 raise NotFound(f"Session {request.session_id} not found")
-            history = list(state.document.get("messages", []))
+            messages = state.document.get("messages", [])
+            history = messages if isinstance(messages, EncodedMessages) else list(messages)
             history_log = state.log
             assistant_id = state.document.get("assistantId")
             inline = state.document.get("assistant")
@@ -148,7 +150,10 @@ async def build_context(
             if previous_chat is None:
                 raise NotFound(f"Chat {request.previous_chat_id} (previousChatId) not found")
             previous = previous_chat.document
-            history = [*previous.get("messages", []), *previous.get("output", [])]
+            history = previous_chat.conversation or [
+                *previous.get("messages", []),
+                *previous.get("output", []),
+            ]
             place = previous_chat.place
             history_log = (place.log_id, place.output_end) if place is not None else (None, len(history))
             if assistant_id is None and inline is None and squad_id is None and squad_document is None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from chatloom.domain.encoded_messages import EncodedMessages
 from chatloom.domain.errors import ChatloomError, ContextWindowExceeded, UpstreamError, UpstreamTimeout
 from chatloom.domain.events import (
     ModelReply,
@@ -120,6 +121,17 @@ def cost_entry(call: ModelCall) -> dict[str, Any]:
     }
 
 
+def followed_by(*parts: list[Message]) -> list[Message]:
+    """The parts one after another; one that holds its JSON (`EncodedMessages`, a long history from the
+    message cache) keeps it, so that history is not encoded again."""
+    filled = [part for part in parts if part]
+    if len(filled) == 1 and isinstance(filled[0], EncodedMessages) and filled[0].json is not None:
+        return filled[0]  # nothing to add (a change to it would drop its JSON, never make it wrong)
+    if any(isinstance(part, EncodedMessages) and part.json is not None for part in filled):
+        return EncodedMessages.join(filled)
+    return [message for part in parts for message in part]
+
+
 def since_hand_off(output: list[Message], start: int) -> list[Message]:
     """The output the model request does not hold yet (all of it, unless a hand-off happened)."""
     return output if start == 0 else output[start:]
@@ -206,7 +218,7 @@ class ChatEngine:
         if request.squad is not None:
             seal_members(self.credentials, request.squad.get("members"))
         context = await build_context(self.db, request, now, self.assistant_cache, session_row)
-        messages = [*context.prompt, *context.history, *request.input]
+        messages = followed_by(context.prompt, context.history, request.input)
         endpoint, model_request, toolbox, credentials = await self._configure(
             request, context.assistant, context.assistant_overrides, context.model, messages, context.tools
         )
@@ -379,7 +391,7 @@ class ChatEngine:
             for round_number in range(self.max_tool_rounds + 1 if direct_reply is None else 0):
                 final_round = round_number == self.max_tool_rounds
                 fitted = self._fit(
-                    turn, [*turn.model_request.messages, *since_hand_off(output, turn.output_start)]
+                    turn, followed_by(turn.model_request.messages, since_hand_off(output, turn.output_start))
                 )
                 request = replace(
                     turn.model_request,
@@ -516,7 +528,7 @@ class ChatEngine:
             chat["previousChatId"] = request.previous_chat_id
         chat["input"] = request.raw_input
         prefix = [turn.summary] if turn.summary is not None else []
-        chat["messages"] = [*context.history, *prefix, *request.input]
+        chat["messages"] = followed_by(context.history, prefix, request.input)
         chat["output"] = output
         window = context_window(turn)
         if window is not None:

@@ -11,8 +11,10 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import aiohttp
+import orjson
 from multidict import CIMultiDict
 
+from chatloom.domain.encoded_messages import EncodedMessages
 from chatloom.domain.errors import UpstreamError
 from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.domain.messages import Message, ToolCall, assistant_message
@@ -69,8 +71,10 @@ def request_headers(request: ModelRequest) -> CIMultiDict[str]:
 def request_body(request: ModelRequest, stream: bool) -> dict[str, Any]:
     # Usually no message has a key the wire does not take: one union of all their keys (C speed) shows it,
     # and the list goes as it is. A conversation of thousands of messages is not walked in Python.
-    messages: list[Any] = request.messages
-    if not OPENAI_MESSAGE_KEYS.issuperset(set().union(*messages)):
+    messages: Any = request.messages
+    if isinstance(messages, EncodedMessages) and messages.json is not None and messages.plain:
+        messages = orjson.Fragment(messages.json)  # a long history, encoded once (domain/encoded_messages)
+    elif not OPENAI_MESSAGE_KEYS.issuperset(set().union(*messages)):
         messages = [
             message if message.keys() <= OPENAI_MESSAGE_KEYS else openai_message(message)
             for message in request.messages

@@ -17,6 +17,7 @@ from sqlalchemy import Row, bindparam, delete, select
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatloom.domain.encoded_messages import EncodedMessages
 from chatloom.store import message_logs
 from chatloom.store.db import Database
 from chatloom.store.documents import (
@@ -74,6 +75,8 @@ class LogPlace:
 class StoredChat:
     document: Document
     place: LogPlace | None
+    conversation: EncodedMessages | None = None
+    """`messages` then `output`, with their JSON, when they came from this process's cache."""
 
 
 def place_after(log_id: str, at: int, added: int, output: int) -> LogPlace:
@@ -207,7 +210,7 @@ async def read_continued(
     document = to_document(row)
     document["messages"] = messages[: place.input_end]
     document["output"] = messages[place.input_end :]
-    return StoredChat(document, place)
+    return StoredChat(document, place, messages)
 
 
 async def get(conn: AsyncConnection, cache: MessageCache, org_id: str, chat_id: str) -> Document | None:

@@ -1,14 +1,19 @@
 """This process's cache of decoded conversation messages: log id -> the log's first messages.
 
-Bounded by the messages' stored JSON size (`CHATLOOM_MESSAGE_CACHE_MB`), least recently used out.
+Bounded by the messages' stored JSON size (`CHATLOOM_MESSAGE_CACHE_MB`), least recently used out. An
+entry keeps the messages decoded and their JSON too, so a turn neither decodes nor re-encodes its history.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
+
+from chatloom.domain.encoded_messages import WIRE_KEYS, EncodedMessages
 
 Message = Any
 
@@ -18,6 +23,30 @@ class CachedLog:
     ancestry: tuple[tuple[str, int], ...]
     messages: list[Message]
     size: int
+    encoded: bytearray = field(default_factory=bytearray)
+    """The messages' JSON, comma-separated (no brackets): a prefix's JSON is a slice of it."""
+    ends: list[int] = field(default_factory=list)
+    """Where each message's JSON ends in `encoded` (a comma follows it unless it is the last)."""
+    first_not_plain: int | None = None
+    """The first message with a key the OpenAI chat wire does not take, if any."""
+
+    def add(self, messages: Sequence[Message]) -> None:
+        """Encodes messages appended to `messages` (once, as this process first holds them)."""
+        for message in messages:
+            if self.encoded:
+                self.encoded += b","
+            self.encoded += orjson.dumps(message)
+            self.ends.append(len(self.encoded))
+            if self.first_not_plain is None and not (
+                isinstance(message, dict) and message.keys() <= WIRE_KEYS
+            ):
+                self.first_not_plain = len(self.ends) - 1
+
+    def prefix(self, end: int) -> EncodedMessages:
+        """The first `end` messages, with their JSON."""
+        json = b"".join((b"[", memoryview(self.encoded)[: self.ends[end - 1]], b"]")) if end else b"[]"
+        plain = self.first_not_plain is None or self.first_not_plain >= end
+        return EncodedMessages(self.messages[:end], json, plain)
 
 
 class MessageCache:
@@ -46,7 +75,9 @@ class MessageCache:
         self.forget(log_id)
         if size > self.max_bytes:
             return
-        self._entries[log_id] = CachedLog(ancestry, messages, size)
+        entry = CachedLog(ancestry, messages, size)
+        entry.add(messages)
+        self._entries[log_id] = entry
         self.size += size
         while self.size > self.max_bytes:
             _, evicted = self._entries.popitem(last=False)
@@ -58,6 +89,7 @@ class MessageCache:
         if entry is None or len(entry.messages) != start:
             return False
         entry.messages.extend(messages)
+        entry.add(messages)
         entry.size += size
         self.size += size
         self._entries.move_to_end(log_id)

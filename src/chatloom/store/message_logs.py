@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from chatloom.domain.encoded_messages import EncodedMessages
 from chatloom.domain.ids import new_id
 from chatloom.store.message_cache import MessageCache
 from chatloom.store.tables import chats, log_messages, message_logs, sessions
@@ -70,10 +71,11 @@ def _ancestry_statement() -> Select[Any]:
     )
 
 
-def cached(cache: MessageCache, log_id: str, end: int) -> list[Message] | None:
-    """The log's first `end` messages from this process's cache (a new list), or None if not all there."""
+def cached(cache: MessageCache, log_id: str, end: int) -> EncodedMessages | None:
+    """The log's first `end` messages from this process's cache (a new list, with their JSON), or None
+    if not all there."""
     entry = cache.get(log_id)
-    return entry.messages[:end] if entry is not None and len(entry.messages) >= end else None
+    return entry.prefix(end) if entry is not None and len(entry.messages) >= end else None
 
 
 async def read(

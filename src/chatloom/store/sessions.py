@@ -182,7 +182,9 @@ async def read_for_turn(
     when messages must be read (they usually come from this process's cache)."""
     document = to_document(row, now)
     if document.get("messages", []) is None:
-        messages = message_logs.cached(cache, row.log_id, row.log_length) if row.log_id is not None else []
+        messages: list[Any] | None = (
+            message_logs.cached(cache, row.log_id, row.log_length) if row.log_id is not None else []
+        )
         if messages is None:
             found = await _filled(await connect(), cache, [row], now)
             if not found:
