@@ -106,8 +106,9 @@ def render(run: Run) -> str:
         lines += ["", "## Notes", "", *(f"- {note}" for note in run.notes)]
     lines += [
         "",
-        "Server CPU is utime+stime of the `chatloom serve` process (all threads, SQLite included) over the "
-        "measured phase, divided by its turns; PostgreSQL CPU is the backends serving the benchmark's "
+        "Server CPU is the CPU time (user + system, from each thread's schedstat) of the `chatloom serve` "
+        "process (all threads, SQLite included) over the measured phase, divided by its turns; "
+        "PostgreSQL CPU is the backends serving the benchmark's "
         "database plus the cluster's shared processes. "
         "Latencies include the fake LLM and the client, on the same 2-core machine. See bench/README.md.",
     ]
