@@ -57,7 +57,7 @@ async def write_turn(
         driver = db.sqlite_driver(conn)
         log_id, end = base
         if session_id is None and request.previous_chat_id and log_id is not None and driver is not None:
-            written = await sqlite_turns.continue_chain(
+            written = await sqlite_turns.append_at_tip(
                 driver, org_id, turn.chat_id, chat, (log_id, end), added, now, request.previous_chat_id
             )
             if written is not None:

@@ -209,19 +209,26 @@ def _advance_while_chat_statement() -> Update:
     return _advance_statement().where(chat.exists())
 
 
-_PG_APPEND = """
-WITH {held}advanced AS (
+PG_ADVANCE_AND_APPEND = """advanced AS (
     UPDATE message_logs SET length = CAST(:new_length AS integer)
-    WHERE id = :log_id AND length = CAST(:at AS integer){held_condition}
+    WHERE id = :log_id AND length = CAST(:at AS integer){condition}
     RETURNING id
 ), appended AS (
     INSERT INTO log_messages (log_id, seq, body)
     SELECT advanced.id, CAST(:at AS integer) + CAST(row.position AS integer) - 1, row.body
     FROM advanced, unnest(CAST(:bodies AS text[])) WITH ORDINALITY AS row(body, position)
     RETURNING 1
-)
+)"""
+"""PostgreSQL: the log advanced from `:at` to `:new_length` (if `condition` holds) and `:bodies` appended
+at `:at`, as CTEs `advanced` and `appended` (also used by `one_statement_turns`)."""
+_PG_APPEND = (
+    """
+WITH {held}"""
+    + PG_ADVANCE_AND_APPEND
+    + """
 SELECT (SELECT count(*) FROM advanced) AS advanced, (SELECT count(*) FROM appended) AS appended
 """
+)
 _PG_HELD = """held AS (
     SELECT id FROM chats WHERE id = :chat_id AND org_id = :chat_org_id FOR SHARE
 ), """
@@ -235,7 +242,7 @@ def _pg_append_statement(holding_chat: bool) -> TextClause:
     return text(
         _PG_APPEND.format(
             held=_PG_HELD if holding_chat else "",
-            held_condition=" AND EXISTS (SELECT 1 FROM held)" if holding_chat else "",
+            condition=" AND EXISTS (SELECT 1 FROM held)" if holding_chat else "",
         )
     )
 

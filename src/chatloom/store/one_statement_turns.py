@@ -12,7 +12,7 @@ releases its lease. Each is one statement of data-modifying CTEs, so it is atomi
 
 When a condition does not hold (a fork, a deleted chat, a PATCH or a lost lease during the turn), the
 statement changes nothing and returns None: the caller then stores the turn in a transaction that
-handles those cases (`engine.turn.ChatEngine._write`).
+handles those cases (`engine.turn_writes`).
 """
 
 from __future__ import annotations
@@ -30,18 +30,12 @@ from chatloom.store.raw_postgres import RawPostgres
 from chatloom.store.tables import chats as chats_table
 from chatloom.store.tables import sessions as sessions_table
 
-_APPEND = """advanced AS (
-    UPDATE message_logs SET length = CAST(:new_length AS integer)
-    WHERE id = :log_id AND length = CAST(:at AS integer) AND EXISTS (SELECT 1 FROM {guard})
-    RETURNING id
-), appended AS (
-    INSERT INTO log_messages (log_id, seq, body)
-    SELECT advanced.id, CAST(:at AS integer) + CAST(row.position AS integer) - 1, row.body
-    FROM advanced, unnest(CAST(:bodies AS text[])) WITH ORDINALITY AS row(body, position)
-    RETURNING 1
-), stored AS (
+_APPEND = (
+    message_logs.PG_ADVANCE_AND_APPEND
+    + """, stored AS (
     INSERT INTO chats ({chat_columns}) SELECT {chat_values} FROM advanced RETURNING 1
 )"""
+)
 
 _CHAIN = """WITH held AS (
     SELECT id FROM chats WHERE id = :continued_id AND org_id = :org_id FOR SHARE
@@ -72,7 +66,7 @@ def _cast(table: Table, column: str, prefix: str) -> str:
 def _statement(kind: str) -> str:
     columns = [column.name for column in chats_table.columns]
     append = _APPEND.format(
-        guard="held" if kind == "chain" else "locked",
+        condition=f" AND EXISTS (SELECT 1 FROM {'held' if kind == 'chain' else 'locked'})",
         chat_columns=", ".join(columns),
         chat_values=", ".join(_cast(chats_table, column, "c_") for column in columns),
     )
@@ -98,12 +92,16 @@ async def insert_first_chat(
     await raw.execute(_insert_chat(), {f"c_{name}": value for name, value in row.items()})
 
 
-def _chat_values(
-    org_id: str, chat_id: str, document: Document, place: chats.LogPlace, now: datetime
-) -> dict[str, Any]:
+def _append_values(
+    org_id: str, chat_id: str, document: Document, log_id: str, at: int, added: list[Any], now: datetime
+) -> tuple[dict[str, Any], int]:
+    """The parameters that append `added` at `at` and store the chat after it; and their size."""
+    bodies, size = message_logs.encode(added)
+    place = chats.place_after(log_id, at, len(added), len(document["output"]))
     row = chats.row_of(org_id, chat_id, document, place, now)
     row["cost"] = float(row["cost"])
-    return {f"c_{name}": value for name, value in row.items()}
+    values = {"org_id": org_id, "log_id": log_id, "at": at, "new_length": at + len(bodies), "bodies": bodies}
+    return values | {f"c_{name}": value for name, value in row.items()}, size
 
 
 async def continue_chain(
@@ -118,18 +116,9 @@ async def continue_chain(
 ) -> message_logs.Written | None:
     """Appends `added` at `base` (the continued chat's end, the log's tip) and stores the chat; None
     (nothing changed) when the log moved on past `base` or the continued chat is gone."""
-    bodies, size = message_logs.encode(added)
     log_id, at = base
-    place = chats.place_after(log_id, at, len(added), len(document["output"]))
-    values = {
-        "continued_id": continued_id,
-        "org_id": org_id,
-        "log_id": log_id,
-        "at": at,
-        "new_length": at + len(bodies),
-        "bodies": bodies,
-        **_chat_values(org_id, chat_id, document, place, now),
-    }
+    values, size = _append_values(org_id, chat_id, document, log_id, at, added, now)
+    values["continued_id"] = continued_id
     counts = await raw.fetchrow(_statement("chain"), values)
     assert counts is not None
     return message_logs.Written(log_id, at, added, size) if counts.advanced else None
@@ -152,21 +141,10 @@ async def continue_session(
     log_id, at = sessions.log_of(session)
     if log_id is None:
         return None
-    bodies, size = message_logs.encode(added)
-    place = chats.place_after(log_id, at, len(added), len(document["output"]))
+    values, size = _append_values(org_id, chat_id, document, log_id, at, added, now)
     ended = sessions.turn_values(session, (log_id, at + len(added)), document["costs"], now, active)
-    values = {
-        "session_id": session.id,
-        "org_id": org_id,
-        "owner": owner,
-        "seen_body": session.body,
-        "log_id": log_id,
-        "at": at,
-        "new_length": at + len(bodies),
-        "bodies": bodies,
-        **_chat_values(org_id, chat_id, document, place, now),
-        **{f"s_{column}": ended[column] for column in _SESSION_COLUMNS},
-    }
+    values.update({f"s_{column}": ended[column] for column in _SESSION_COLUMNS})
+    values.update(session_id=session.id, owner=owner, seen_body=session.body)
     counts = await raw.fetchrow(_statement("session"), values)
     assert counts is not None
     if not counts.advanced:

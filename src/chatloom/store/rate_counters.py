@@ -6,12 +6,10 @@ flush.
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from chatloom.store.raw_postgres import RawPostgres
 from chatloom.store.tables import rate_counters
 
 # Plain SQL, valid on PostgreSQL and SQLite (>= 3.35): the statement is the hot path of every limited request.
@@ -53,11 +51,6 @@ _PG_ADD = (
 _PG_READ = "SELECT hits FROM rate_counters WHERE bucket = $1 AND window_end = $2"
 
 
-async def _keep_as_is(_connection: Any) -> None:
-    """A counting connection goes back to the pool as it is: its statements change no session state, and
-    asyncpg's default reset would cost a round trip (`RESET ALL`, ...) per count."""
-
-
 class PostgresCounters:
     """The counters on PostgreSQL, over a small asyncpg pool of their own (opened at first use).
 
@@ -68,23 +61,10 @@ class PostgresCounters:
     MAX_CONNECTIONS = 4
 
     def __init__(self, engine: AsyncEngine) -> None:
-        _args, self._connect = engine.dialect.create_connect_args(engine.url)
-        self._pool: Any = None
-        self._opening = asyncio.Lock()
-
-    async def _acquire_pool(self) -> Any:
-        if self._pool is None:
-            async with self._opening:
-                if self._pool is None:
-                    import asyncpg
-
-                    self._pool = await asyncpg.create_pool(
-                        min_size=1, max_size=self.MAX_CONNECTIONS, reset=_keep_as_is, **self._connect
-                    )
-        return self._pool
+        self._raw = RawPostgres(engine, self.MAX_CONNECTIONS)
 
     async def add(self, bucket: str, window_end: int, amount: int) -> int:
-        pool = await self._acquire_pool()
+        pool = await self._raw.pool()
         if amount == 0:
             found = await pool.fetchval(_PG_READ, bucket, window_end)
             return int(found or 0)
@@ -94,10 +74,8 @@ class PostgresCounters:
         return await self.add(bucket, window_end, 1)
 
     async def sweep(self, before: int) -> None:
-        pool = await self._acquire_pool()
+        pool = await self._raw.pool()
         await pool.execute("DELETE FROM rate_counters WHERE window_end < $1", before)
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
+        await self._raw.aclose()

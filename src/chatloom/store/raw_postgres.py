@@ -60,7 +60,8 @@ class RawPostgres:
         self._pool: Any = None
         self._opening = asyncio.Lock()
 
-    async def _acquire_pool(self) -> Any:
+    async def pool(self) -> Any:
+        """The asyncpg pool (opened at first use)."""
         if self._pool is None:
             async with self._opening:
                 if self._pool is None:
@@ -74,7 +75,7 @@ class RawPostgres:
     async def fetchrow(self, sql: str, values: Mapping[str, Any]) -> SimpleNamespace | None:
         """The statement's first row (its columns as attributes, like a SQLAlchemy row), or None."""
         statement = raw_statement(sql)
-        pool = await self._acquire_pool()
+        pool = await self.pool()
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s", statement.sql)
         record = await pool.fetchrow(statement.sql, *(values[name] for name in statement.names))
@@ -82,7 +83,7 @@ class RawPostgres:
 
     async def execute(self, sql: str, values: Mapping[str, Any]) -> None:
         statement = raw_statement(sql)
-        pool = await self._acquire_pool()
+        pool = await self.pool()
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s", statement.sql)
         await pool.execute(statement.sql, *(values[name] for name in statement.names))

@@ -459,16 +459,32 @@ async def store_turn_if_unchanged(
     """Records a turn on the session whose row its lease returned (`row`), releasing the lease, provided
     the turn still holds the lease and nothing else changed the session since (same body, same end of
     log): then it needs no locking read first. False (nothing written) otherwise."""
-    values = {f"p_{key}": value for key, value in turn_values(row, log, cost_entries, now, active).items()}
+    values = unchanged_turn_values(org_id, row, owner, log, cost_entries, now, active)
+    statement_values = {f"p_{key}": value for key, value in values.items()}
+    return bool((await conn.execute(_STORE_TURN_IF_UNCHANGED, statement_values)).rowcount)
+
+
+def unchanged_turn_values(
+    org_id: str,
+    row: Any,
+    owner: str,
+    log: LogEnd,
+    cost_entries: list[dict[str, Any]],
+    now: datetime,
+    active: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """`turn_values`, and what identifies the session as the lease found it (`doc_id`, `org_id`, `owner`,
+    `seen_body`, `seen_log_id`, `seen_log_length`)."""
+    values = turn_values(row, log, cost_entries, now, active)
     values.update(
-        p_doc_id=row.id,
-        p_org_id=org_id,
-        p_owner=owner,
-        p_seen_body=row.body,
-        p_seen_log_id=row.log_id,
-        p_seen_log_length=row.log_length,
+        doc_id=row.id,
+        org_id=org_id,
+        owner=owner,
+        seen_body=row.body,
+        seen_log_id=row.log_id,
+        seen_log_length=row.log_length,
     )
-    return bool((await conn.execute(_STORE_TURN_IF_UNCHANGED, values)).rowcount)
+    return values
 
 
 async def move_log(conn: AsyncConnection, doc_id: str, log: LogEnd) -> None:

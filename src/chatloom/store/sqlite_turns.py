@@ -65,7 +65,7 @@ async def _append(
     return message_logs.Written(log_id, at, added, size)
 
 
-async def continue_chain(
+async def append_at_tip(
     driver: OneHopConnection,
     org_id: str,
     chat_id: str,
@@ -73,19 +73,16 @@ async def continue_chain(
     base: tuple[str, int],
     added: list[Any],
     now: datetime,
-    continued_id: str,
+    continued_id: str | None = None,
 ) -> message_logs.Written | None:
-    """A chain's turn at the tip of its log, the continued chat still there (the database's write lock,
-    taken by this first statement, keeps it there until the COMMIT)."""
+    """The turn's messages and its chat, when the log still ends where the turn read it (`base`) and,
+    for a chain, the continued chat still exists (the database's write lock, taken by the transaction's
+    first statement, keeps it there until the COMMIT)."""
     log_id, at = base
-    values = {
-        "log_id": log_id,
-        "at": at,
-        "new_length": at + len(added),
-        "continued_id": continued_id,
-        "org_id": org_id,
-    }
-    _, advanced = await execute(driver, _ADVANCE_WHILE_CHAT, values)
+    values: dict[str, Any] = {"log_id": log_id, "at": at, "new_length": at + len(added)}
+    if continued_id is not None:
+        values.update(continued_id=continued_id, org_id=org_id)
+    _, advanced = await execute(driver, _ADVANCE_WHILE_CHAT if continued_id else _ADVANCE, values)
     if not advanced:
         return None
     return await _append(driver, org_id, chat_id, document, log_id, at, added, now)
@@ -102,32 +99,7 @@ async def store_session_turn(
     active: dict[str, Any] | None,
 ) -> bool:
     """`sessions.store_turn_if_unchanged` as the driver's statement (the transaction's first)."""
-    values = sessions.turn_values(session, log_end, cost_entries, now, active)
+    values = sessions.unchanged_turn_values(org_id, session, owner, log_end, cost_entries, now, active)
     del values["lease_owner"], values["lease_until"]
-    values.update(
-        doc_id=session.id,
-        org_id=org_id,
-        owner=owner,
-        seen_body=session.body,
-        seen_log_id=session.log_id,
-        seen_log_length=session.log_length,
-    )
     _, updated = await execute(driver, _STORE_TURN, values)
     return bool(updated)
-
-
-async def append_at_tip(
-    driver: OneHopConnection,
-    org_id: str,
-    chat_id: str,
-    document: Document,
-    base: tuple[str, int],
-    added: list[Any],
-    now: datetime,
-) -> message_logs.Written | None:
-    """A session's messages and its chat, when its log still ends where the turn read it."""
-    log_id, at = base
-    _, advanced = await execute(driver, _ADVANCE, {"log_id": log_id, "at": at, "new_length": at + len(added)})
-    if not advanced:
-        return None
-    return await _append(driver, org_id, chat_id, document, log_id, at, added, now)
