@@ -260,8 +260,8 @@ def build_counters(settings: Settings, db: Database) -> tuple[Counter, Counter]:
 
         shared: Counter = RedisCounter(settings.redis_url)
         return shared, shared
-    if db.dialect == "postgresql":
-        shared = PostgresCounters(db.engine)
+    if db.raw is not None:  # PostgreSQL
+        shared = PostgresCounters(db.raw)
         return shared, shared
     return DatabaseCounter(db), MemoryCounter()
 

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row
-
 from chatloom.domain.errors import NotFound, SessionBusy, SessionClosed
 from chatloom.domain.ids import iso, new_id, utc_now
 from chatloom.engine.context import render_system_messages
@@ -152,7 +150,7 @@ class SessionLeases:
     wait_seconds: float
     _released: dict[str, asyncio.Event] = field(default_factory=dict)
 
-    async def acquire(self, org_id: str, session_id: str) -> tuple[str, Row[Any]]:
+    async def acquire(self, org_id: str, session_id: str) -> tuple[str, Any]:
         """Takes the session's lease; returns its owner token and the session's row as the lease took it.
         Refuses closed or missing sessions."""
         owner = new_id()

@@ -129,7 +129,10 @@ def followed_by(*parts: list[Message]) -> list[Message]:
         return filled[0]  # nothing to add (a change to it would drop its JSON, never make it wrong)
     if any(isinstance(part, EncodedMessages) and part.json is not None for part in filled):
         return EncodedMessages.join(filled)
-    return [message for part in parts for message in part]
+    joined: list[Message] = []
+    for part in filled:
+        joined += part
+    return joined
 
 
 def since_hand_off(output: list[Message], start: int) -> list[Message]:

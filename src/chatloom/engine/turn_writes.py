@@ -51,15 +51,18 @@ async def write_turn(
         written = await _session_unlocked(db, turn, chat, added, now)
         if written is not None:
             return [written]
+    log_id, end = base
+    tip = None
+    if db.dialect == "sqlite" and session_id is None and request.previous_chat_id and log_id is not None:
+        tip = sqlite_turns.tip_append(
+            org_id, turn.chat_id, chat, (log_id, end), added, now, request.previous_chat_id
+        )
     # Every path's first statement writes (on SQLite, a session's lock is an UPDATE; a fresh chat's
     # INSERTs wait for the COMMIT): the driver begins the transaction with it, in its trip.
     async with db.write(starts_with_write=True) as conn:
         driver = db.sqlite_driver(conn)
-        log_id, end = base
-        if session_id is None and request.previous_chat_id and log_id is not None and driver is not None:
-            written = await sqlite_turns.append_at_tip(
-                driver, org_id, turn.chat_id, chat, (log_id, end), added, now, request.previous_chat_id
-            )
+        if tip is not None and driver is not None:
+            written = await sqlite_turns.append_at_tip(driver, tip)
             if written is not None:
                 return [written]
         session = None
@@ -109,28 +112,27 @@ async def _session_unlocked(
 ) -> Written | None:
     """SQLite: a session's usual turn (its lease held, the session unchanged since the lease took it)
     starts its transaction by recording the turn on the session, with no locking read before it;
-    None (nothing written) when the session changed."""
+    None (nothing written) when the session changed. Everything is prepared before the transaction."""
     request, (log_id, end) = turn.context.request, turn.context.history_log
-    session, owner = turn.session_row, str(turn.session_lease)
-    org_id, active = request.org_id, chat.get("activeAssistant")
-    new_end = (log_id, end + len(added))
+    session, org_id = turn.session_row, request.org_id
+    assert log_id is not None
+    stored = sessions.unchanged_turn_values(
+        org_id,
+        session,
+        str(turn.session_lease),
+        (log_id, end + len(added)),
+        chat["costs"],
+        now,
+        chat.get("activeAssistant"),
+    )
+    tip = sqlite_turns.tip_append(org_id, turn.chat_id, chat, (log_id, end), added, now)
     async with db.write(starts_with_write=True) as conn:
         driver = db.sqlite_driver(conn)
-        if driver is not None:
-            if not await sqlite_turns.store_session_turn(
-                driver, org_id, session, owner, new_end, chat["costs"], now, active
-            ):
-                return None
-            assert log_id is not None
-            written = await sqlite_turns.append_at_tip(
-                driver, org_id, turn.chat_id, chat, (log_id, end), added, now
-            )
-            if written is not None:
-                return written
-        elif not await sessions.store_turn_if_unchanged(
-            conn, org_id, session, owner, new_end, chat["costs"], now, active
-        ):
-            return None
+        if driver is None or not await sqlite_turns.store_session_turn(driver, stored):
+            return None  # without the one-trip driver, or the session changed: the general way
+        written = await sqlite_turns.append_at_tip(driver, tip)
+        if written is not None:
+            return written
         # The session row is written, so nothing can delete the log or this end of it meanwhile.
         written = await message_logs.append(
             conn, org_id, turn.context.history_log, turn.context.history, added, now

@@ -14,7 +14,7 @@ import aiohttp
 import orjson
 from multidict import CIMultiDict
 
-from chatloom.domain.encoded_messages import EncodedMessages
+from chatloom.domain.encoded_messages import WIRE_KEYS, EncodedMessages, is_plain
 from chatloom.domain.errors import UpstreamError
 from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.domain.messages import Message, ToolCall, assistant_message
@@ -30,7 +30,7 @@ from chatloom.providers.http_transport import (
     unexpected_shape,
 )
 
-OPENAI_MESSAGE_KEYS = frozenset(("role", "content", "tool_calls", "tool_call_id", "name"))
+OPENAI_MESSAGE_KEYS = WIRE_KEYS
 
 
 class OpenAICompatibleProvider(HttpChatProvider):
@@ -74,7 +74,7 @@ def request_body(request: ModelRequest, stream: bool) -> dict[str, Any]:
     messages: Any = request.messages
     if isinstance(messages, EncodedMessages) and messages.json is not None and messages.plain:
         messages = orjson.Fragment(messages.json)  # a long history, encoded once (domain/encoded_messages)
-    elif not OPENAI_MESSAGE_KEYS.issuperset(set().union(*messages)):
+    elif not is_plain(messages):
         messages = [
             message if message.keys() <= OPENAI_MESSAGE_KEYS else openai_message(message)
             for message in request.messages

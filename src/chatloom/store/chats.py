@@ -157,16 +157,24 @@ async def _filled(conn: AsyncConnection, cache: MessageCache, rows: Sequence[Row
     logs = await message_logs.read(conn, cache, wanted) if wanted else {}
     found: list[StoredChat] = []
     for row in rows:
-        document = to_document(row)
         place = _place(row)
-        if place is not None:
-            messages = logs.get(place.log_id, [])
-            if len(messages) < place.output_end:
-                continue
-            document["messages"] = messages[: place.input_end]
-            document["output"] = messages[place.input_end : place.output_end]
-        found.append(StoredChat(document, place))
+        if place is None:
+            found.append(StoredChat(to_document(row), None))
+            continue
+        messages = logs.get(place.log_id, [])
+        if len(messages) >= place.output_end:
+            found.append(_stored(row, place, messages))
     return found
+
+
+def _stored(row: Any, place: LogPlace, log: list[Any]) -> StoredChat:
+    """The chat of `row` with its messages and output from `log` (the log's first messages, at least up
+    to the chat's end); a log of exactly that length with its JSON is kept as the conversation."""
+    document = to_document(row)
+    document["messages"] = log[: place.input_end]
+    document["output"] = log[place.input_end : place.output_end]
+    exact = log if isinstance(log, EncodedMessages) and len(log) == place.output_end else None
+    return StoredChat(document, place, exact)
 
 
 _INSERT = sa_insert(chats)
@@ -207,10 +215,7 @@ async def read_continued(
     if messages is None:
         found = await _filled(await connect(), db.messages, [row])
         return found[0] if found else None
-    document = to_document(row)
-    document["messages"] = messages[: place.input_end]
-    document["output"] = messages[place.input_end :]
-    return StoredChat(document, place, messages)
+    return _stored(row, place, messages)
 
 
 async def get(conn: AsyncConnection, cache: MessageCache, org_id: str, chat_id: str) -> Document | None:

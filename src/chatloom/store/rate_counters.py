@@ -7,29 +7,25 @@ flush.
 from __future__ import annotations
 
 from sqlalchemy import delete, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatloom.store.raw_postgres import RawPostgres
 from chatloom.store.tables import rate_counters
 
 # Plain SQL, valid on PostgreSQL and SQLite (>= 3.35): the statement is the hot path of every limited request.
-_UPSERT = text(
-    "INSERT INTO rate_counters (bucket, window_end, hits) VALUES (:bucket, :window_end, 1) "
-    "ON CONFLICT (bucket, window_end) DO UPDATE SET hits = rate_counters.hits + 1 RETURNING hits"
-)
-
-
-_ADD = text(
+_ADD_SQL = (
     "INSERT INTO rate_counters (bucket, window_end, hits) VALUES (:bucket, :window_end, :amount) "
     "ON CONFLICT (bucket, window_end) DO UPDATE SET hits = rate_counters.hits + :amount RETURNING hits"
 )
+_READ_SQL = "SELECT hits FROM rate_counters WHERE bucket = :bucket AND window_end = :window_end"
+_SWEEP_SQL = "DELETE FROM rate_counters WHERE window_end < :before"
+_ADD = text(_ADD_SQL)
 
 
 async def increment(conn: AsyncConnection, bucket: str, window_end: int) -> int:
     """Counts one hit for `bucket` in the window ending at `window_end` (epoch seconds); returns the
     window's hits so far, this one included."""
-    result = await conn.execute(_UPSERT, {"bucket": bucket, "window_end": window_end})
-    return int(result.scalar_one())
+    return await add(conn, bucket, window_end, 1)
 
 
 async def add(conn: AsyncConnection, bucket: str, window_end: int, amount: int) -> int:
@@ -44,38 +40,23 @@ async def sweep(conn: AsyncConnection, before: int) -> int:
     return int(result.rowcount)
 
 
-_PG_ADD = (
-    "INSERT INTO rate_counters (bucket, window_end, hits) VALUES ($1, $2, $3) "
-    "ON CONFLICT (bucket, window_end) DO UPDATE SET hits = rate_counters.hits + $3 RETURNING hits"
-)
-_PG_READ = "SELECT hits FROM rate_counters WHERE bucket = $1 AND window_end = $2"
-
-
 class PostgresCounters:
-    """The counters on PostgreSQL, over a small asyncpg pool of their own (opened at first use).
+    """The counters on PostgreSQL, straight on asyncpg (the database's `RawPostgres` pool).
 
     A count is the hot path of every rate-limited request (each web chat turn): through SQLAlchemy's
     pool and statement layer it costs about 250 µs of CPU, straight on asyncpg about 50 µs. The
-    statements are the same upserts as above, each its own transaction (autocommit)."""
+    statements are the same as above, each its own transaction (autocommit)."""
 
-    MAX_CONNECTIONS = 4
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._raw = RawPostgres(engine, self.MAX_CONNECTIONS)
+    def __init__(self, raw: RawPostgres) -> None:
+        self._raw = raw
 
     async def add(self, bucket: str, window_end: int, amount: int) -> int:
-        pool = await self._raw.pool()
-        if amount == 0:
-            found = await pool.fetchval(_PG_READ, bucket, window_end)
-            return int(found or 0)
-        return int(await pool.fetchval(_PG_ADD, bucket, window_end, amount))
+        values = {"bucket": bucket, "window_end": window_end, "amount": amount}
+        found = await self._raw.fetchrow(_READ_SQL if amount == 0 else _ADD_SQL, values)
+        return int(found.hits) if found is not None else 0
 
     async def increment(self, bucket: str, window_end: int) -> int:
         return await self.add(bucket, window_end, 1)
 
     async def sweep(self, before: int) -> None:
-        pool = await self._raw.pool()
-        await pool.execute("DELETE FROM rate_counters WHERE window_end < $1", before)
-
-    async def aclose(self) -> None:
-        await self._raw.aclose()
+        await self._raw.execute(_SWEEP_SQL, {"before": before})

@@ -432,36 +432,11 @@ _STORE_TURN = (
 )
 
 
-_STORE_TURN_IF_UNCHANGED = _STORE_TURN.where(
-    sessions.c.org_id == bindparam("p_org_id"),
-    sessions.c.lease_owner == bindparam("p_owner"),
-    sessions.c.body == bindparam("p_seen_body"),
-    sessions.c.log_id == bindparam("p_seen_log_id"),
-    sessions.c.log_length == bindparam("p_seen_log_length"),
-)
 _MOVE_LOG = (
     update(sessions)
     .where(sessions.c.id == bindparam("p_doc_id"))
     .values(log_id=bindparam("p_log_id"), log_length=bindparam("p_log_length"))
 )
-
-
-async def store_turn_if_unchanged(
-    conn: AsyncConnection,
-    org_id: str,
-    row: Row[Any],
-    owner: str,
-    log: LogEnd,
-    cost_entries: list[dict[str, Any]],
-    now: datetime,
-    active: dict[str, Any] | None,
-) -> bool:
-    """Records a turn on the session whose row its lease returned (`row`), releasing the lease, provided
-    the turn still holds the lease and nothing else changed the session since (same body, same end of
-    log): then it needs no locking read first. False (nothing written) otherwise."""
-    values = unchanged_turn_values(org_id, row, owner, log, cost_entries, now, active)
-    statement_values = {f"p_{key}": value for key, value in values.items()}
-    return bool((await conn.execute(_STORE_TURN_IF_UNCHANGED, statement_values)).rowcount)
 
 
 def unchanged_turn_values(
@@ -474,7 +449,8 @@ def unchanged_turn_values(
     active: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """`turn_values`, and what identifies the session as the lease found it (`doc_id`, `org_id`, `owner`,
-    `seen_body`, `seen_log_id`, `seen_log_length`)."""
+    `seen_body`, `seen_log_id`, `seen_log_length`): a turn's record on a session that nothing changed
+    since its lease was taken, which needs no locking read first (`sqlite_turns.store_session_turn`)."""
     values = turn_values(row, log, cost_entries, now, active)
     values.update(
         doc_id=row.id,

@@ -12,10 +12,11 @@ the caller then goes on in the same transaction the general way (`message_logs.a
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chatloom.store import chats, message_logs, sessions
+from chatloom.store import chats, message_logs
 from chatloom.store.documents import Document
 from chatloom.store.raw_sqlite import execute
 from chatloom.store.sqlite_driver import OneHopConnection
@@ -27,8 +28,8 @@ _ADVANCE_WHILE_CHAT = (
 )
 _INSERT_ROW = "INSERT INTO log_messages (log_id, seq, body) VALUES (:log_id, :seq, :body)"
 _STORE_TURN = """UPDATE sessions SET body = :body, cost = :cost, updated_at = :updated_at,
-    expires_at = :expires_at, log_id = :log_id, log_length = :log_length, lease_owner = NULL,
-    lease_until = NULL
+    expires_at = :expires_at, log_id = :log_id, log_length = :log_length, lease_owner = :lease_owner,
+    lease_until = :lease_until
 WHERE id = :doc_id AND org_id = :org_id AND lease_owner = :owner AND body = :seen_body
     AND log_id = :seen_log_id AND log_length = :seen_log_length"""
 
@@ -46,27 +47,19 @@ async def insert_first_chat(
     await execute(driver, _insert_chat(), chats.inline_row_of(org_id, chat_id, document, now))
 
 
-async def _append(
-    driver: OneHopConnection,
-    org_id: str,
-    chat_id: str,
-    document: Document,
-    log_id: str,
-    at: int,
-    added: list[Any],
-    now: datetime,
-) -> message_logs.Written:
-    """The rows of `added` at `at` in `log_id` (already advanced past them), and the chat."""
-    bodies, size = message_logs.encode(added)
-    rows = [{"log_id": log_id, "seq": at + index, "body": body} for index, body in enumerate(bodies)]
-    await execute(driver, _INSERT_ROW, rows)
-    place = chats.place_after(log_id, at, len(added), len(document["output"]))
-    await execute(driver, _insert_chat(), chats.row_of(org_id, chat_id, document, place, now))
-    return message_logs.Written(log_id, at, added, size)
+@dataclass(slots=True)
+class TipAppend:
+    """A turn's messages and chat, ready to go at the tip of its log: prepared before the transaction,
+    so that the database's write lock is held for the statements only."""
+
+    advance: dict[str, Any]
+    rows: list[dict[str, Any]]
+    chat_row: dict[str, Any]
+    written: message_logs.Written
+    continues_chat: bool
 
 
-async def append_at_tip(
-    driver: OneHopConnection,
+def tip_append(
     org_id: str,
     chat_id: str,
     document: Document,
@@ -74,32 +67,37 @@ async def append_at_tip(
     added: list[Any],
     now: datetime,
     continued_id: str | None = None,
-) -> message_logs.Written | None:
-    """The turn's messages and its chat, when the log still ends where the turn read it (`base`) and,
-    for a chain, the continued chat still exists (the database's write lock, taken by the transaction's
-    first statement, keeps it there until the COMMIT)."""
+) -> TipAppend:
+    """`added` to go at `base` (the end of the log the turn read), with the chat after them; for a
+    chain, only while the continued chat (`continued_id`) exists."""
     log_id, at = base
-    values: dict[str, Any] = {"log_id": log_id, "at": at, "new_length": at + len(added)}
+    bodies, size = message_logs.encode(added)
+    advance: dict[str, Any] = {"log_id": log_id, "at": at, "new_length": at + len(added)}
     if continued_id is not None:
-        values.update(continued_id=continued_id, org_id=org_id)
-    _, advanced = await execute(driver, _ADVANCE_WHILE_CHAT if continued_id else _ADVANCE, values)
+        advance.update(continued_id=continued_id, org_id=org_id)
+    rows = [{"log_id": log_id, "seq": at + index, "body": body} for index, body in enumerate(bodies)]
+    place = chats.place_after(log_id, at, len(added), len(document["output"]))
+    chat_row = chats.row_of(org_id, chat_id, document, place, now)
+    written = message_logs.Written(log_id, at, added, size)
+    return TipAppend(advance, rows, chat_row, written, continued_id is not None)
+
+
+async def append_at_tip(driver: OneHopConnection, prepared: TipAppend) -> message_logs.Written | None:
+    """Writes `prepared` when the log still ends where the turn read it and, for a chain, the continued
+    chat still exists (the database's write lock, taken by the transaction's first statement, keeps it
+    there until the COMMIT)."""
+    statement = _ADVANCE_WHILE_CHAT if prepared.continues_chat else _ADVANCE
+    _, advanced = await execute(driver, statement, prepared.advance)
     if not advanced:
         return None
-    return await _append(driver, org_id, chat_id, document, log_id, at, added, now)
+    await execute(driver, _INSERT_ROW, prepared.rows)
+    await execute(driver, _insert_chat(), prepared.chat_row)
+    return prepared.written
 
 
-async def store_session_turn(
-    driver: OneHopConnection,
-    org_id: str,
-    session: Any,
-    owner: str,
-    log_end: sessions.LogEnd,
-    cost_entries: list[dict[str, Any]],
-    now: datetime,
-    active: dict[str, Any] | None,
-) -> bool:
-    """`sessions.store_turn_if_unchanged` as the driver's statement (the transaction's first)."""
-    values = sessions.unchanged_turn_values(org_id, session, owner, log_end, cost_entries, now, active)
-    del values["lease_owner"], values["lease_until"]
+async def store_session_turn(driver: OneHopConnection, values: dict[str, Any]) -> bool:
+    """Records a turn on the session as the transaction's first statement, releasing its lease, while
+    the turn holds the lease and the session is as the lease found it (`sessions.unchanged_turn_values`);
+    False (nothing written) otherwise."""
     _, updated = await execute(driver, _STORE_TURN, values)
     return bool(updated)
