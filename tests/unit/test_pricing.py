@@ -20,9 +20,9 @@ AT = datetime(2026, 11, 26, 10, 5, tzinfo=UTC)
 
 
 def test_price_data_source_names_the_installed_genai_prices() -> None:
-    assert f"genai-prices {version('genai-prices')} " in PRICE_DATA_SOURCE, (
-        "genai-prices was upgraded: re-check the pinned prices below and PRICE_DATA_SOURCE's date"
-    )
+    # Read from the installed package, so an upgrade in the lock files cannot leave it naming another
+    # release; an upgrade that changes a price fails the pinned prices below instead.
+    assert f"genai-prices {version('genai-prices')} (github.com/pydantic/genai-prices)" == PRICE_DATA_SOURCE
 
 
 def test_gpt_4o_mini_bills_cached_prompt_tokens_at_the_cached_rate() -> None:

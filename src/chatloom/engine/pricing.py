@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from importlib.metadata import version
 from pathlib import Path
 from typing import Final
 
@@ -23,9 +24,10 @@ from chatloom.domain.usage import Usage
 
 logger = logging.getLogger("chatloom.pricing")
 
-# genai-prices exposes no snapshot date: 2026-11-09 is the latest already-effective price change in
-# 0.2.3's data (it also holds announced ones, e.g. 2027-01-01, applied when their date comes).
-PRICE_DATA_SOURCE: Final = "genai-prices 0.2.3 (github.com/pydantic/genai-prices), prices as of 2026-11-09"
+# Where prices come from: the data bundled with the installed genai-prices release (the lock files pin it),
+# its version read from the package's metadata. genai-prices publishes no date for its data: the release
+# names it, and the dated price changes it holds (announced ones too) apply from their dates.
+PRICE_DATA_SOURCE: Final = f"genai-prices {version('genai-prices')} (github.com/pydantic/genai-prices)"
 
 # Our `model.provider` names → genai-prices provider ids. deepinfra, anyscale and custom-llm have no
 # price data there: their models cost 0 unless an override prices them.

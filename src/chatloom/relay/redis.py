@@ -65,7 +65,7 @@ class RedisRelay(SharedRelay):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listening
         if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._pubsub.aclose()
         await self.redis.aclose()
 
     async def _store(self, info: StreamInfo, first_seq: int, frames: list[bytes], expires_in: float) -> None:

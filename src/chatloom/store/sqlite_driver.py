@@ -23,15 +23,20 @@ threads sleep between trips). Here:
 
 Everything else (connections, transactions, isolation, errors) is SQLAlchemy's aiosqlite adapter
 unchanged. The thread hand-off is aiosqlite's own queue (`Connection._execute`), which SQLAlchemy's
-adapter already relies on; `one_hop_dbapi()` returns None when an aiosqlite release no longer has it,
-and the engine then keeps SQLAlchemy's adapter as it is.
+adapter already relies on; `one_hop_dbapi()` returns None when an aiosqlite release no longer has it, or
+when SQLAlchemy or aiosqlite is outside the releases this module is tested with (`TESTED_RANGES`, with a
+warning), and the engine then keeps SQLAlchemy's adapter as it is.
 """
 
 from __future__ import annotations
 
 import collections
+import logging
+import re
 import sqlite3
-from typing import Any, cast
+from collections.abc import Mapping
+from importlib.metadata import version
+from typing import Any, Final, cast
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -41,6 +46,12 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
+
+log = logging.getLogger("chatloom.store.sqlite")
+
+TESTED_RANGES: Final = {"SQLAlchemy": ("2.1", "2.2"), "aiosqlite": ("0.20", "0.23")}
+"""The releases whose internals this module is tested with: at least the first, below the second
+(pyproject.toml declares the same ranges)."""
 
 Outcome = tuple[Any, list[Any] | None, int, int | None]
 """A statement's description, rows (None when it returns none), rowcount and lastrowid."""
@@ -253,6 +264,26 @@ def one_hop_dbapi(busy_timeout_ms: int) -> OneHopDbapi | None:
     """The DBAPI module to give the engine (`module=`), or None to keep SQLAlchemy's own adapter. Its
     connections must be set to `PRAGMA busy_timeout=0`; they wait up to `busy_timeout_ms` on the driver's
     thread."""
+    untested = untested_release({name: version(name) for name in TESTED_RANGES})
+    if untested is not None:
+        log.warning("%s; SQLite statements go through SQLAlchemy's own aiosqlite adapter", untested)
+        return None
     if not callable(getattr(aiosqlite.Connection, "_execute", None)):
         return None
     return OneHopDbapi(busy_timeout_ms)
+
+
+def untested_release(versions: Mapping[str, str]) -> str | None:
+    """Says which of the installed `versions` (package name → version) is outside `TESTED_RANGES`;
+    None when all are inside."""
+    for name, (lowest, beyond) in TESTED_RANGES.items():
+        installed = versions[name]
+        if not _release(lowest) <= _release(installed) < _release(beyond):
+            return f"{name} {installed} is outside the tested range >={lowest},<{beyond}"
+    return None
+
+
+def _release(text: str) -> tuple[int, ...]:
+    """A version's release numbers: "2.1.9" → (2, 1, 9), "0.23.0rc1" → (0, 23, 0)."""
+    found = re.match(r"\d+(?:\.\d+)*", text)
+    return tuple(int(part) for part in found.group().split(".")) if found else ()
