@@ -1,5 +1,5 @@
-"""The `chatloom` command: `serve`, `migrate`, `keys create | list | revoke`, `secret-key` and
-`credentials rotate`."""
+"""The `chatloom` command: `serve`, `migrate`, `keys create | list | revoke | limit | identity-secret`,
+`secret-key` and `credentials rotate`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import typer
 from chatloom.config import Settings
 from chatloom.domain.errors import ChatloomError
 from chatloom.engine.credentials import Credentials, OrgCredentialCache
-from chatloom.engine.keys import ApiKeyInfo, KeyVerifier, normalize_origin
+from chatloom.engine.keys import ApiKeyInfo, KeyVerifier, new_identity_secret, normalize_origin
 from chatloom.store.db import Database, create_engine, migrate
 from chatloom.vault.box import SecretBox, SecretKeyError, new_key
 
@@ -60,6 +60,25 @@ def _with_credentials(settings: Settings, action: Callable[[Credentials], Awaita
     except SecretKeyError as error:
         typer.echo(f"chatloom: {error}", err=True)
         raise typer.Exit(1) from None
+
+
+def _sealing_box(settings: Settings) -> SecretBox:
+    """The box identity secrets are sealed with; exits with the reason when the secret key is missing or
+    malformed (the same key as the server's, which opens them)."""
+    try:
+        box = SecretBox(settings.secret_keys())
+    except SecretKeyError as error:
+        typer.echo(f"chatloom: {error}", err=True)
+        raise typer.Exit(1) from None
+    if not box.configured:
+        typer.echo(
+            "chatloom: an identity secret is stored encrypted with the server's secret key, and neither "
+            "CHATLOOM_SECRET_KEY nor CHATLOOM_SECRET_KEY_FILE is set: set the server's key (make one with "
+            "`chatloom secret-key`)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    return box
 
 
 @app.command("secret-key")
@@ -151,13 +170,32 @@ def keys_create(
         list[str] | None,
         typer.Option(help="Public keys: an assistant id the key may chat with (repeatable; default any)."),
     ] = None,
+    identity_secret: Annotated[
+        bool,
+        typer.Option(
+            "--identity-secret",
+            help="Public keys: also make an identity secret, with which your server signs the customers "
+            "it vouches for (customer.identityHash). Needs CHATLOOM_SECRET_KEY.",
+        ),
+    ] = False,
 ) -> None:
     """Create an API key. The key is printed once, as the last line of output."""
     assistants = assistant or []
+    if identity_secret and not public:
+        typer.echo("error: --identity-secret is for public keys (add --public)", err=True)
+        raise typer.Exit(2)
+    secret, sealed = new_identity_secret(_sealing_box(Settings())) if identity_secret else (None, None)
     try:
         origins = [normalize_origin(value) for value in origin or []]
         org_id, key = _with_keys(
-            lambda keys: keys.create(org, name, public=public, origins=origins, assistant_ids=assistants)
+            lambda keys: keys.create(
+                org,
+                name,
+                public=public,
+                origins=origins,
+                assistant_ids=assistants,
+                sealed_identity_secret=sealed,
+            )
         )
     except ChatloomError as error:
         typer.echo(f"error: {error}", err=True)
@@ -171,6 +209,8 @@ def keys_create(
             if assistants
             else "assistants: any assistant of the org (no --assistant given)"
         )
+    if secret is not None:
+        typer.echo(f"identity secret (for your server only, never the page; shown once): {secret}")
     typer.echo("Store this key now; it cannot be shown again:")
     typer.echo(key)
 
@@ -180,7 +220,8 @@ def _restrictions(info: ApiKeyInfo) -> str:
         return "private"
     origins = ",".join(info.origins) if info.origins else "any"
     assistants = ",".join(info.assistant_ids) if info.assistant_ids else "any"
-    return f"public origins={origins} assistants={assistants}"
+    identity = "yes" if info.has_identity_secret else "no"
+    return f"public origins={origins} assistants={assistants} identity-secret={identity}"
 
 
 @keys_app.command("list")
@@ -202,6 +243,30 @@ def keys_revoke(
         typer.echo("no active key matched", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked {count} key(s)")
+
+
+@keys_app.command("identity-secret")
+def keys_identity_secret(
+    key: Annotated[str, typer.Argument(help="The public key's id, its prefix, or the key itself.")],
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Remove the key's identity secret instead of making one.")
+    ] = False,
+) -> None:
+    """Make a new identity secret for a public key, replacing (and revoking) any it had. The secret is
+    printed once, as the last line of output."""
+    if remove:
+        sealed = secret = None
+    else:
+        secret, sealed = new_identity_secret(_sealing_box(Settings()))
+    if _with_keys(lambda keys: keys.set_identity_secret(key, sealed)) == 0:
+        typer.echo("error: no active public key matched", err=True)
+        raise typer.Exit(1)
+    if secret is None:
+        typer.echo("identity secret removed: customer.identityHash is refused for this key from now on")
+        return
+    typer.echo("Any previous identity secret of this key no longer verifies.")
+    typer.echo("Store this identity secret now (on your server, never in a page); it cannot be shown again:")
+    typer.echo(secret)
 
 
 @keys_app.command("limit")

@@ -154,7 +154,8 @@ def test_unusable_session_ids_start_a_new_session(web: WebOrg, other_api: Api, f
 
 def test_customer_finds_their_latest_active_session(web: WebOrg, fake_llm: FakeLLM) -> None:
     assistant = web.api.create_assistant()
-    key = web.public_key()
+    # The site's server vouches for its customers (a public key's page must sign them: test_web_identity).
+    key = web.api.key
     ada = CreateWebCustomerDto(external_id=f"ada-{uuid.uuid4().hex}", name="Ada")
     with web.page(key) as page:
 

@@ -18,6 +18,7 @@ from chatloom.domain.errors import InvalidRequest
 from chatloom.engine.records import DocumentRecords
 from chatloom.engine.redaction import public_credential
 from chatloom.store import credentials as store
+from chatloom.store import orgs
 from chatloom.store.db import Database
 from chatloom.store.documents import Document, ListQuery
 from chatloom.vault.box import SecretBox, SecretKeyError
@@ -120,23 +121,27 @@ class Credentials:
         return cls(db, SecretBox(None), OrgCredentialCache(ttl_seconds))
 
     async def check_key(self) -> None:
-        """Refuses to start (SecretKeyError) when stored secrets exist and the key cannot open them."""
+        """Refuses to start (SecretKeyError) when stored secrets (credentials, public keys' identity
+        secrets) exist and the key cannot open them."""
         async with self.db.read() as conn:
             body = await store.any_sealed(conn)
-        if body is None:
+            identity = await orgs.any_identity_secret(conn)
+        if body is None and identity is None:
             return
         if not self.box.configured:
             raise SecretKeyError(
                 "the database holds encrypted credentials but CHATLOOM_SECRET_KEY is not set: "
                 "set it to the key they were stored with (make run keeps one in ./data/secret.key)"
             )
-        for token in sealed_tokens(orjson.loads(body)):
+        tokens = list(sealed_tokens(orjson.loads(body))) if body is not None else []
+        for token in [*tokens, *([identity] if identity is not None else [])]:
             self.box.decrypt(token)  # a wrong key raises SecretKeyError, naming the variable
 
     async def rotate(self, batch: int = 200) -> int:
         """Re-encrypts every stored secret (org credentials, inline credentials of assistants, sessions and
-        chats) with the first key, and encrypts inline credentials stored in plaintext by versions before
-        sealing; returns how many. Each batch of rows is one short transaction."""
+        chats, identity secrets of public keys) with the first key, and encrypts inline credentials stored
+        in plaintext by versions before sealing; returns how many. Each batch of rows is one short
+        transaction."""
         count = 0
         markers = (store.SEALED_MARKER, store.INLINE_MARKER)
         for table in store.SEALED_TABLES:
@@ -155,6 +160,16 @@ class Credentials:
                     break
                 after = rows[-1][0]
         self.cache.forget_all()
+        return count + await self._rotate_identity_secrets()
+
+    async def _rotate_identity_secrets(self) -> int:
+        """Re-encrypts the identity secrets of API keys (a key's secret replaced meanwhile is left as is)."""
+        async with self.db.read() as conn:
+            stored = await orgs.sealed_identity_secrets(conn)
+        count = 0
+        for key_id, sealed in stored:
+            async with self.db.write() as conn:
+                count += await orgs.reseal_identity_secret(conn, key_id, sealed, self.box.rotate(sealed))
         return count
 
     def _seal_plaintext(self, document: Any) -> tuple[Any, int]:

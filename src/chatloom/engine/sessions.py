@@ -43,8 +43,11 @@ class SessionRecords:
     async def _notify(self, kind: str, org_id: str, session: Document) -> None:
         await self.server_messages.about(kind, org_id, session, {"session": session})
 
-    async def create(self, org_id: str, fields: dict[str, Any]) -> Document:
-        """Stores a new session; `fields` are validated API fields. The prompt is rendered now."""
+    async def create(
+        self, org_id: str, fields: dict[str, Any], findable_by_customer: bool = True
+    ) -> Document:
+        """Stores a new session; `fields` are validated API fields. The prompt is rendered now.
+        `findable_by_customer` False: its customer is recorded but finds it not (nobody vouched)."""
         doc_id, now = new_id(), utc_now()
         document: Document = {"status": "active", "expirationSeconds": DEFAULT_EXPIRATION_SECONDS, **fields}
         document.setdefault("messages", [])
@@ -66,7 +69,9 @@ class SessionRecords:
         status = document["status"]
         expires_at = _expires(now, document)
         async with self.db.write() as conn:
-            await sessions.insert(conn, org_id, doc_id, document, prompt, now, expires_at)
+            await sessions.insert(
+                conn, org_id, doc_id, document, prompt, now, expires_at, findable_by_customer
+            )
         session = {
             "id": doc_id,
             "orgId": org_id,

@@ -1,8 +1,8 @@
 """Web chat turns: every turn runs on a session, found or made here, for one named assistant.
 
 A given `sessionId` is continued when it is active, of the caller's org and of the same assistant;
-otherwise the customer's latest active session with that assistant is, when a customer is named;
-otherwise a new session is created (firing `session.created`). Ending a session completes it.
+otherwise the customer's latest active session with that assistant is, when the caller vouches for the
+customer; otherwise a new session is created (firing `session.created`). Ending a session completes it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ class WebTurnRequest:
     raw_input: Any
     session_id: str | None = None
     customer: dict[str, Any] | None = None
+    customer_vouched: bool = False
+    """The caller vouches for `customer` (a private key, or a valid `identityHash`): it may find, and be
+    found in, the customer's sessions. Else it is only recorded on the new session."""
     variable_values: dict[str, Any] | None = None
     expiration_seconds: int | None = None
     key_id: str | None = None
@@ -47,7 +50,7 @@ class WebChats:
             if turn is not None:
                 return turn
         key = sessions.customer_key(request.customer)
-        if key is not None:
+        if key is not None and request.customer_vouched:
             async with self.db.read() as conn:
                 found = await sessions.latest_for_customer(
                     conn, request.org_id, request.assistant_id, key, utc_now()
@@ -56,7 +59,11 @@ class WebChats:
                 turn = await self._continue(request, found)
                 if turn is not None:
                     return turn
-        session = await self.sessions.create(request.org_id, self._new_session(request))
+        # A customer nobody vouched for is recorded, but never finds this session later: else a page
+        # claiming someone's identity would start the session that person's next vouched turn continues.
+        session = await self.sessions.create(
+            request.org_id, self._new_session(request), findable_by_customer=request.customer_vouched
+        )
         return await self.engine.prepare(self._turn(request, str(session["id"])))
 
     async def end_session(self, org_id: str, session_id: str) -> None:

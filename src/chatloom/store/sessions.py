@@ -124,7 +124,10 @@ async def insert(
     prompt: list[Message],
     now: datetime,
     expires_at: datetime,
+    findable_by_customer: bool = True,
 ) -> None:
+    """A new session. `findable_by_customer` False keeps it out of its customer's sessions (a customer
+    nobody vouched for: a web page's claim), until a private key changes the session."""
     status = str(document.pop("status", "active"))
     log_id, length = await message_logs.create(conn, org_id, list(document.get("messages") or []), now)
     await documents.insert_document(
@@ -136,6 +139,7 @@ async def insert(
         created_at=now,
         columns={
             **_columns(document, status, expires_at),
+            **({} if findable_by_customer else {"customer_key": None}),
             "prompt": orjson.dumps(prompt).decode(),
             "log_id": log_id,
             "log_length": length,

@@ -79,6 +79,9 @@ api_keys = Table(
     Column("kind", String(16), nullable=False, server_default="private"),
     Column("allowed_origins", Text, nullable=True),
     Column("allowed_assistant_ids", Text, nullable=True),
+    # A public key's identity secret, sealed with the server's secret key (a Fernet token); NULL: none,
+    # and its web visitors cannot be identified as customers.
+    Column("identity_secret", Text, nullable=True),
 )
 
 assistants = Table(

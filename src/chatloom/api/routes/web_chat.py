@@ -3,7 +3,8 @@
 Every turn runs on a session (see `engine/web_chats.py`) whose id comes back in the body and in every
 stream frame. A public key reaches only its allowed origins and assistants, is rate limited per client
 address, sends at most `web_max_input_chars` of user and assistant messages, and overrides nothing but
-`variableValues`. CORS for these routes is the app's middleware (every origin; refusals included).
+`variableValues`; its `customer` finds a returning customer's session only when `customer.identityHash`
+vouches for it. CORS for these routes is the app's middleware (every origin; refusals included).
 """
 
 from __future__ import annotations
@@ -69,6 +70,31 @@ def variable_values(overrides: dict[str, Any] | None, where: str) -> dict[str, A
     return values
 
 
+def customer_vouched(
+    services: Services, caller: KeyAccess, customer: dict[str, Any] | None, signature: str | None
+) -> bool:
+    """Whether the customer may be used to find its sessions: always for a private key (the site's own
+    server, which vouches by itself: an `identityHash` from it is a 400), for a public key only with a
+    valid `identityHash` (else 403). Without one nothing is opened or read."""
+    if not caller.public:
+        if signature is not None:
+            raise InvalidRequest(
+                "customer.identityHash: only a public key's request is signed; a private key vouches for "
+                "its customer by itself (leave the field out)",
+                field="customer.identityHash",
+            )
+        return True
+    if signature is None or customer is None:
+        return False
+    if not services.keys.identity_vouched(caller, customer, signature, services.credentials.box):
+        raise web_refusal(
+            "customer.identityHash does not match the customer: sign the customer's identifying field "
+            "with this public key's identity secret",
+            caller,
+        )
+    return True
+
+
 def check_public_input(messages: list[Message], variables: dict[str, Any] | None, limit: int) -> None:
     """What a public key may send: user and assistant text only (a page must not write the assistant's
     instructions or tool results), at most `limit` characters in all, variables included."""
@@ -91,16 +117,23 @@ def check_public_input(messages: list[Message], variables: dict[str, Any] | None
 
 
 async def prepare_web_turn(
-    services: Services, caller: KeyAccess, body: WebChatFields, messages: list[Message], raw_input: Any
+    services: Services,
+    caller: KeyAccess,
+    body: WebChatFields,
+    messages: list[Message],
+    raw_input: Any,
 ) -> PreparedTurn:
     check_assistant(caller, body.assistant_id)
     values = variable_values(body.assistant_overrides, "assistantOverrides")
     customer = body.customer.model_dump(by_alias=True, exclude_none=True) if body.customer else None
+    signature = None
     if customer is not None:
+        signature = customer.pop("identityHash", None)  # never stored, never echoed
         extra = variable_values(customer.pop("assistantOverrides", None), "customer.assistantOverrides")
         values = {**(extra or {}), **(values or {})} or None
     if caller.public:
         check_public_input(messages, values, services.web_max_input_chars)
+    vouched = customer_vouched(services, caller, customer, signature)
     expiration = body.session_expiration_seconds
     return await services.web_chats.prepare(
         WebTurnRequest(
@@ -111,6 +144,7 @@ async def prepare_web_turn(
             raw_input=raw_input,
             session_id=body.session_id,
             customer=customer,
+            customer_vouched=vouched,
             variable_values=values,
             expiration_seconds=int(expiration) if expiration is not None else None,
         )

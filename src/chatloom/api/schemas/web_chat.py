@@ -12,12 +12,15 @@ from chatloom.api.schemas.chat import input_not_empty
 from chatloom.api.schemas.common import MESSAGE_CONTENT_LIMIT, ChatMessageIn, NonEmptyStr, Strict
 
 Short = Annotated[str, StringConstraints(max_length=320)]
+IdentityHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
 WebExpirationSeconds = Annotated[float, Field(ge=60, le=2_592_000)]
 
 
 class WebCustomerIn(Strict):
     """The customer, which identifies a returning visitor's session (by externalId, number, email or
-    sipUri, strongest first)."""
+    sipUri, strongest first) when the caller vouches for it: a private key, or a public key with
+    `identityHash` (a chatloom extension: HMAC-SHA256 of `<field>:<value>` with the key's identity secret,
+    never stored)."""
 
     number: Short | None = None
     email: Short | None = None
@@ -27,6 +30,7 @@ class WebCustomerIn(Strict):
     extension: Short | None = None
     number_e164_check_enabled: StrictBool | None = Field(None, alias="numberE164CheckEnabled")
     assistant_overrides: dict[str, Any] | None = Field(None, alias="assistantOverrides")
+    identity_hash: IdentityHash | None = Field(None, alias="identityHash")
 
 
 class WebChatFields(Strict):
