@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chatloom.engine.assistant_cache import AssistantCache
-from chatloom.engine.redaction import public_assistant_document, public_document
 from chatloom.store import assistants
 from chatloom.store.db import Database
 
@@ -72,15 +71,10 @@ class ServerMessages:
         server = overrides.get("server") or assistant.get("server")
         if kind not in enabled or not isinstance(server, dict) or not server.get("url"):
             return
-        message: dict[str, Any] = {
-            "type": kind,
-            **{
-                name: public_document(value) if isinstance(value, dict) else value
-                for name, value in payload.items()
-            },
-        }
+        # Secrets are removed from the whole message when it is sent (outbound/vapi_server.py).
+        message: dict[str, Any] = {"type": kind, **payload}
         if assistant:
-            message.setdefault("assistant", public_assistant(assistant))
+            message.setdefault("assistant", dict(assistant))
         self.dispatcher.dispatch(server, message, self._auth(server, payload))
 
     def _auth(self, server: Mapping[str, Any], payload: Mapping[str, Any]) -> AuthHeaders | None:
@@ -96,12 +90,3 @@ class ServerMessages:
             return await credentials.headers_for(org_id, str(credential_id), "server.credentialId")
 
         return headers
-
-
-def public_assistant(assistant: Mapping[str, Any]) -> dict[str, Any]:
-    """The assistant as sent to webhooks: without the server's secret, its credentials masked."""
-    document = public_assistant_document(assistant)
-    server = document.get("server")
-    if isinstance(server, dict) and "secret" in server:
-        document["server"] = {k: v for k, v in server.items() if k != "secret"}
-    return document

@@ -46,7 +46,7 @@ from chatloom.engine.handoffs import Handoffs, HandoffState, Switch, context_for
 from chatloom.engine.model_calls import ModelCaller
 from chatloom.engine.pricing import PriceBook
 from chatloom.engine.redaction import public_document
-from chatloom.engine.server_messages import ServerMessages, public_assistant
+from chatloom.engine.server_messages import ServerMessages
 from chatloom.engine.sessions import SessionLeases
 from chatloom.engine.squads import Agent, merged_overrides, seal_members
 from chatloom.engine.tool_definitions import Toolbox
@@ -462,7 +462,7 @@ class ChatEngine:
             context.model,
             turn.model_request.messages,
             self._chat_so_far(turn, []),
-            public_assistant(context.assistant),
+            context.assistant,
         )
         turn.model_request = replace(
             turn.model_request, messages=grounded.messages, tools=turn.toolbox.definitions()
@@ -487,7 +487,7 @@ class ChatEngine:
         """Runs one round of tool calls, appending their results to `output`. False when some calls are
         left to the client, which ends the turn."""
         chat = self._chat_so_far(turn, output)
-        assistant = public_assistant(turn.context.assistant)
+        assistant = turn.context.assistant
         if turn.handoff is not None and turn.toolbox.handoffs:
 
             async def others(calls: list[ToolCall]) -> tuple[list[ToolResult], bool]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,8 +9,6 @@ import orjson
 
 from chatloom.domain.messages import Message, ToolCall
 
-DEFAULT_TIMEOUT_SECONDS = 20.0
-"""Vapi's default `server.timeoutSeconds`."""
 RESULT_LIMIT = 20_000
 """Longest tool result (characters) handed back to the model; longer results are cut with a note."""
 
@@ -49,11 +46,3 @@ def as_text(value: Any) -> str:
     if len(text) > RESULT_LIMIT:
         return text[:RESULT_LIMIT] + f"… [truncated, {len(text) - RESULT_LIMIT} more characters]"
     return text
-
-
-def server_timeout(server: Mapping[str, Any]) -> float:
-    """`server.timeoutSeconds` within Vapi's 1 to 300 (inline tools are not validated), else 20."""
-    value = server.get("timeoutSeconds")
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value <= 300:
-        return DEFAULT_TIMEOUT_SECONDS
-    return float(value)

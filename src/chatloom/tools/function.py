@@ -16,11 +16,9 @@ import orjson
 
 from chatloom.domain.errors import OutboundUrlRefused
 from chatloom.domain.messages import ToolCall
-from chatloom.outbound.http import Backoff, OutboundFailure, OutboundHttp
-from chatloom.outbound.signing import signer_for
+from chatloom.outbound.http import OutboundFailure, OutboundHttp
+from chatloom.outbound.vapi_server import post_message
 from chatloom.tools.calls import ToolResult, arguments_of, as_text, error_result
-
-DEFAULT_TIMEOUT_SECONDS = 20.0
 
 
 def tool_call_entry(call: ToolCall) -> dict[str, Any]:
@@ -74,16 +72,8 @@ class FunctionToolServer:
             return [error_result(call, reason) for call in only_calls]
 
         try:
-            response = await self.http.request(
-                "POST",
-                str(server["url"]),
-                json={"message": tool_calls_message(calls, chat, assistant)},
-                headers={**(auth_headers or {}), **(server.get("headers") or {})},
-                timeout_seconds=float(server.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS),
-                backoff=Backoff.from_plan(server.get("backoffPlan"), Backoff()),
-                field="server.url",
-                sign=signer_for(server.get("secret"), self.default_secret),
-            )
+            message = tool_calls_message(calls, chat, assistant)
+            response = await post_message(self.http, server, message, self.default_secret, auth_headers)
         except OutboundUrlRefused as refused:
             return failed(f"the tool server URL was refused: {refused.message}")
         except OutboundFailure as failure:

@@ -15,9 +15,8 @@ from typing import Any
 import orjson
 
 from chatloom.domain.errors import OutboundUrlRefused
-from chatloom.outbound.http import Backoff, OutboundFailure, OutboundHttp
-from chatloom.outbound.signing import signer_for
-from chatloom.tools.calls import server_timeout
+from chatloom.outbound.http import OutboundFailure, OutboundHttp
+from chatloom.outbound.vapi_server import post_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,18 +44,8 @@ class HandoffDestinationClient:
             "chat": dict(chat),
             "assistant": dict(assistant),
         }
-        headers = server.get("headers")
         try:
-            response = await self.http.request(
-                "POST",
-                str(server.get("url", "")),
-                json={"message": message},
-                headers=headers if isinstance(headers, dict) else {},
-                timeout_seconds=server_timeout(server),
-                backoff=Backoff.from_plan(server.get("backoffPlan"), Backoff()),
-                field="server.url",
-                sign=signer_for(server.get("secret"), self.default_secret),
-            )
+            response = await post_message(self.http, server, message, self.default_secret)
         except OutboundUrlRefused as refused:
             return DestinationAnswer(error=f"the hand-off server URL was refused: {refused.message!s}")
         except OutboundFailure as failure:

@@ -17,9 +17,9 @@ import orjson
 
 from chatloom.domain.errors import OutboundUrlRefused
 from chatloom.domain.messages import Message, text_of
-from chatloom.outbound.http import Backoff, OutboundFailure, OutboundHttp
-from chatloom.outbound.signing import signer_for
-from chatloom.tools.calls import as_text, server_timeout
+from chatloom.outbound.http import OutboundFailure, OutboundHttp
+from chatloom.outbound.vapi_server import post_message
+from chatloom.tools.calls import as_text
 
 MAX_DOCUMENTS = 50
 CUSTOM_PROVIDER = "custom-knowledge-base"
@@ -94,16 +94,7 @@ class KnowledgeBaseClient:
             return KnowledgeBaseAnswer(error="only custom knowledge bases (with a server) can be queried")
         message = knowledge_base_request(messages, query, chat, assistant, knowledge_base)
         try:
-            response = await self.http.request(
-                "POST",
-                str(server.get("url", "")),
-                json={"message": message},
-                headers=server.get("headers") if isinstance(server.get("headers"), dict) else {},
-                timeout_seconds=server_timeout(server),
-                backoff=Backoff.from_plan(server.get("backoffPlan"), Backoff()),
-                field="server.url",
-                sign=signer_for(server.get("secret"), self.default_secret),
-            )
+            response = await post_message(self.http, server, message, self.default_secret)
         except OutboundUrlRefused as refused:
             return KnowledgeBaseAnswer(error=f"the knowledge base URL was refused: {refused.message!s}")
         except OutboundFailure as failure:

@@ -24,7 +24,8 @@ import orjson
 from chatloom.domain.errors import OutboundUrlRefused
 from chatloom.domain.messages import ToolCall
 from chatloom.outbound.guard import OutboundPolicy
-from chatloom.tools.calls import ToolResult, arguments_of, error_result, server_timeout
+from chatloom.outbound.vapi_server import server_timeout
+from chatloom.tools.calls import ToolResult, arguments_of, error_result
 
 if TYPE_CHECKING:
     from chatloom.tools.mcp_session import McpSession

@@ -13,24 +13,12 @@ from typing import Any
 
 import orjson
 
+from chatloom.domain.secrets import SEALED_FIELD, SECRET_FIELDS
 from chatloom.vault.box import SecretBox
 
-SEALED = "$sealed"
+SEALED = SEALED_FIELD
 MASK = "…"
-SECRET_FIELDS = frozenset(
-    (
-        "apiKey",
-        "token",
-        "secret",
-        "secretKey",
-        "clientSecret",
-        "password",
-        "privateKey",
-        "secretAccessKey",
-        "authToken",
-    )
-)
-"""Field names whose string values are secrets, at any depth of a credential."""
+
 
 Path = tuple[str, ...]
 

@@ -1,7 +1,9 @@
 """Server messages (webhooks), delivered off the request path: `dispatch` returns at once and never raises.
 
 Each message is POSTed as `{"message": {...}}` to the server's `url` with its `headers`, retried per its
-`backoffPlan`, signed with HMAC-SHA256 when a secret is set (see docs/webhooks.md), and its outcome logged
+`backoffPlan`, signed with HMAC-SHA256 when a secret is set (see docs/webhooks.md), without any secret in
+its body or the id of the request that caused it missing from its headers (outbound/vapi_server.py), and its
+outcome logged
 on `chatloom.webhooks` without headers, secrets or bodies.
 """
 
@@ -15,13 +17,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
-
 from chatloom.domain.errors import ChatloomError, OutboundUrlRefused
 from chatloom.observability.hooks import Observer
-from chatloom.observability.request_ids import current_request_id
 from chatloom.outbound.http import Backoff, OutboundFailure, OutboundHttp, Signer
 from chatloom.outbound.signing import signer_for
+from chatloom.outbound.vapi_server import message_body, server_headers
 
 logger = logging.getLogger("chatloom.webhooks")
 
@@ -84,14 +84,10 @@ class WebhookDispatcher:
         kind = str(message.get("type", "unknown"))
         envelope = {**message}
         envelope.setdefault("timestamp", int(time.time() * 1000))
-        # Encoded now: the bytes sent (and signed) are the message as it was when dispatched.
-        body = orjson.dumps({"message": envelope})
-        headers = header_values(server.get("headers"))
-        if not any(name.lower() == "content-type" for name in headers):
-            headers["content-type"] = "application/json"
-        request_id = current_request_id.get()
-        if request_id and not any(name.lower() == "x-request-id" for name in headers):
-            headers["x-request-id"] = request_id  # the receiver can match it to our access log
+        # Encoded now: the bytes sent (and signed) are the message as it was when dispatched; the headers
+        # carry the id of the request being served now.
+        body = message_body(envelope)
+        headers = server_headers(server)
         delivery = self._deliver(
             kind,
             url,
@@ -185,17 +181,6 @@ class WebhookDispatcher:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def header_values(headers: Any) -> dict[str, str]:
-    """The server's `headers` as strings; entries without a value are left out."""
-    if not isinstance(headers, Mapping):
-        return {}
-    return {
-        str(name): value if isinstance(value, str) else str(value)
-        for name, value in headers.items()
-        if value is not None
-    }
 
 
 def timeout_seconds(value: Any, default: float) -> float:
