@@ -24,6 +24,7 @@ def test_list_filters_sort_and_pages(api: Api, fake_llm: FakeLLM) -> None:
         "totalPages": 1,
         "hasNextPage": False,
         "sortOrder": "DESC",
+        "itemsBeyondRetention": False,
     }
     assert [c["id"] for c in everything["results"]] == [chained["id"], *[c["id"] for c in reversed(chats)]]
 
@@ -84,3 +85,12 @@ def test_sort_by_duration_is_accepted(api: Api) -> None:
     second = api.chat(assistantId=assistant["id"], input="two")
     listed = api.get("/chat", params={"sortBy": "duration", "sortOrder": "ASC"}).json()
     assert [c["id"] for c in listed["results"]] == [first["id"], second["id"]], "text chats sort by creation"
+
+
+def test_a_workflow_filter_matches_no_chat(api: Api) -> None:
+    """The original ChatsApi lists chats by `workflowId`; this server runs no workflows."""
+    api.chat(assistant={"model": {"provider": "openai", "model": "gpt-4o-mini"}}, input="hi")
+    listed = api.get("/chat", params={"workflowId": "00000000-0000-7000-8000-000000000000"})
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["results"] == [] and listed.json()["metadata"]["totalItems"] == 0
+    assert api.get("/chat").json()["metadata"]["totalItems"] == 1

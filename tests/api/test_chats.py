@@ -122,3 +122,23 @@ def test_input_message_array_keeps_roles_and_accepts_message_synonym(api: Api, f
     )
     assert [m["content"] for m in chat["messages"]] == ["Extra rule", "a", "b", "c"]
     assert model_messages(fake_llm)[-1] == {"role": "user", "content": "c"}
+
+
+def test_chat_says_whether_it_was_streamed_and_counts_reasoning_tokens(api: Api, fake_llm: FakeLLM) -> None:
+    usage = {
+        "prompt_tokens": 10,
+        "completion_tokens": 40,
+        "completion_tokens_details": {"reasoning_tokens": 25},
+    }
+    fake_llm.push(FakeReply(text="Thought it through.", usage=usage))
+    plain = api.chat(assistant={"model": {"provider": "openai", "model": "o3-mini"}}, input="Think")
+    assert plain["stream"] is False
+    assert plain["costs"][0]["reasoningTokens"] == 25 and plain["costs"][0]["completionTokens"] == 40
+    assert api.get(f"/chat/{plain['id']}").json()["stream"] is False
+
+    frames = list(
+        api.stream({"assistant": {"model": {"provider": "openai", "model": "gpt-4o-mini"}}, "input": "Hi"})
+    )
+    chat_id = next(frame["id"] for frame in frames if isinstance(frame, dict))
+    stored = api.get(f"/chat/{chat_id}").json()
+    assert stored["stream"] is True and "reasoningTokens" not in stored["costs"][0], "none were reported"

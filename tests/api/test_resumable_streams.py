@@ -171,10 +171,13 @@ def test_unknown_and_foreign_ids_are_404(api: Api, other_api: Api, fake_llm: Fak
         assert client.post(f"/chat/responses/{target}/cancel").status_code == 404
         assert client.delete(f"/chat/responses/{target}").status_code == 404
         assert client.get(f"/chat/responses/{target}/input_items").status_code == 404
-    bad = api.get(f"/chat/{chat_id}/stream", headers={"Last-Event-ID": "x"})
-    assert bad.status_code == 400 and "Last-Event-ID" in bad.json()["message"]
-    bad = api.get(f"/chat/responses/{chat_id}", params={"starting_after": "soon"})
-    assert bad.status_code == 400 and "starting_after" in bad.json()["error"]["message"]
+    # "²" is a digit to str.isdigit() (sent as Latin-1, as HTTP headers are read), "٣" to int().
+    for last_event_id in (b"x", b"\xb2", b"9" * 5000, b"-1", b"2147483648"):
+        bad = api.get(f"/chat/{chat_id}/stream", headers={"Last-Event-ID": last_event_id})
+        assert bad.status_code == 400 and "Last-Event-ID" in bad.json()["message"], last_event_id[:10]
+    for starting_after in ("soon", "\u0663", "9" * 5000, "1.5"):
+        bad = api.get(f"/chat/responses/{chat_id}", params={"starting_after": starting_after})
+        assert bad.status_code == 400 and "starting_after" in bad.json()["error"]["message"]
 
 
 @pytest.fixture(scope="module")

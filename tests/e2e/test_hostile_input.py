@@ -245,8 +245,10 @@ def test_list_filters_are_applied_or_refused(served: Served) -> None:
         assert [session["id"] for session in found] == [mine["id"]], query
     for telephony in ("phoneNumberId", "workflowId", "sipUri", "extension", "phoneNumberIdAny"):
         refused(served.client.get("/session", params={telephony: "x"}), 400, telephony, "not supported")
-    for unknown_route, unknown in (("/chat", "workflowId"), ("/chat", "bogus"), ("/assistant", "name")):
+    for unknown_route, unknown in (("/chat", "bogus"), ("/assistant", "name")):
         refused(served.client.get(unknown_route, params={unknown: "x"}), 400, unknown)
+    no_workflow = served.client.get("/chat", params={"workflowId": "x"})  # no chat has a workflow
+    assert no_workflow.status_code == 200 and no_workflow.json()["results"] == [], no_workflow.text
 
 
 def test_tool_ids_of_other_orgs_or_unknown_are_refused_when_saved(served: Served) -> None:

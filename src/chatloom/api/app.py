@@ -121,7 +121,7 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+            if name == b"content-length" and value.isdigit() and (len(value) > 18 or int(value) > self.limit):
                 await self._refuse(scope, send)
                 return
         received = 0

@@ -1,7 +1,9 @@
 """Limits on what a JSON request body may contain, checked before any model sees it.
 
-Bodies nested deeper than `MAX_JSON_DEPTH` levels, and strings (values or keys) holding NUL characters,
-which PostgreSQL cannot store, are refused with a 400 naming the field, the same on every database.
+Bodies nested deeper than `MAX_JSON_DEPTH` levels, strings (values or keys) holding NUL characters,
+which PostgreSQL cannot store, and values bound for HTTP headers that a header cannot carry (a key with a
+control character, a header name with a space) are refused with a 400 naming the field, the same on every
+database.
 """
 
 from __future__ import annotations
@@ -9,9 +11,13 @@ from __future__ import annotations
 from typing import Any, Final
 
 from chatloom.domain.errors import InvalidRequest
+from chatloom.domain.secrets import header_problem
 
 MAX_JSON_DEPTH: Final = 64
 _SHOWN_PARTS: Final = 6
+_HEADER_HINTS: Final = (b'"headers"', b'"headerName"', b"\\u00", b"\\n", b"\\r", b"\\b", b"\\f", b"\x7f")
+"""What the raw body of a request that could hold a header-bound value that is not sendable shows: a
+`headers` object or `headerName`, or an escaped control character (JSON escapes every one but DEL)."""
 
 
 def _path(parts: tuple[str | int, ...]) -> str:
@@ -27,6 +33,23 @@ def _refuse(parts: tuple[str | int, ...], problem: str) -> InvalidRequest:
 
 
 def check_json_body(raw: bytes, value: Any) -> None:
+    """Refuses a body `check_nesting` or `check_header_values` refuses."""
+    check_nesting(raw, value)
+    check_header_values(raw, value)
+
+
+def check_header_values(raw: bytes, value: Any) -> None:
+    """Refuses a body with a value that is sent as an HTTP header (a key, a token, a header) and could not
+    be: stored, it would make every later request that sends it fail."""
+    if not any(hint in raw for hint in _HEADER_HINTS):
+        return
+    found = header_problem(value)
+    if found is not None:
+        field, problem = found
+        raise InvalidRequest(f"{field}: {problem}", field=field)
+
+
+def check_nesting(raw: bytes, value: Any) -> None:
     """Refuses a parsed body that nests deeper than `MAX_JSON_DEPTH` or contains a NUL character.
 
     Most bodies are shallow and NUL-free, which the raw bytes show without walking the value: the depth

@@ -14,6 +14,23 @@ class ChatloomError(Exception):
     def message_text(self) -> str:
         return str(self)
 
+    def redact(self, secrets: tuple[str, ...]) -> None:
+        """Masks each of `secrets` wherever the message quotes it (an upstream that echoes the key it was
+        sent), before the message reaches a caller, a log or storage."""
+        if not secrets:
+            return
+        texts = [self.message] if isinstance(self.message, str) else list(self.message)
+        masked = []
+        for text in texts:
+            for secret in secrets:
+                text = text.replace(secret, REDACTED)
+            masked.append(text)
+        self.message = masked[0] if isinstance(self.message, str) else masked
+        self.args = (self.message if isinstance(self.message, str) else "; ".join(self.message),)
+
+
+REDACTED = "[redacted]"
+
 
 class InvalidRequest(ChatloomError):
     """The request is malformed or inconsistent (HTTP 400). `field` names the offending field."""

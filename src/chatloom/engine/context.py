@@ -46,6 +46,8 @@ class TurnRequest:
     squad: dict[str, Any] | None = None
     key_id: str | None = None
     """The caller's API key: its usage limits apply besides its org's."""
+    stream: bool = False
+    """Whether the client asked for the turn as a stream (`Chat.stream`)."""
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
-from chatloom.domain.errors import UpstreamError, UpstreamTimeout
+from chatloom.domain.errors import ChatloomError, UpstreamError, UpstreamTimeout
 from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.observability.hooks import Observer
 from chatloom.providers.base import ChatProvider, ModelRequest
@@ -112,13 +112,17 @@ class ModelCaller:
             while True:
                 started = False
                 try:
-                    if streamed:
-                        async for item in adapter.stream(candidate):
-                            started = started or isinstance(item, TextChunk)
-                            yield item
-                    else:
-                        yield await adapter.complete(candidate)
-                    return
+                    try:
+                        if streamed:
+                            async for item in adapter.stream(candidate):
+                                started = started or isinstance(item, TextChunk)
+                                yield item
+                        else:
+                            yield await adapter.complete(candidate)
+                        return
+                    except ChatloomError as error:  # e.g. "Incorrect API key provided: sk-…"
+                        error.redact(candidate.secrets)
+                        raise
                 except UpstreamTimeout as error:
                     self.observer.upstream_error(candidate.provider, "timeout", retried=False)
                     if started:

@@ -117,6 +117,7 @@ def cost_entry(call: ModelCall) -> dict[str, Any]:
         "promptTokens": call.usage.prompt_tokens,
         "completionTokens": call.usage.completion_tokens,
         "cachedPromptTokens": call.usage.cached_prompt_tokens,
+        **({"reasoningTokens": call.usage.reasoning_tokens} if call.usage.reasoning_tokens else {}),
         "cost": call.cost,
     }
 
@@ -530,6 +531,7 @@ class ChatEngine:
         if request.previous_chat_id is not None:
             chat["previousChatId"] = request.previous_chat_id
         chat["input"] = request.raw_input
+        chat["stream"] = request.stream
         prefix = [turn.summary] if turn.summary is not None else []
         chat["messages"] = followed_by(context.history, prefix, request.input)
         chat["output"] = output

@@ -35,6 +35,7 @@ class WebTurnRequest:
     variable_values: dict[str, Any] | None = None
     expiration_seconds: int | None = None
     key_id: str | None = None
+    stream: bool = False
 
 
 class WebChats:
@@ -79,6 +80,7 @@ class WebChats:
             raw_input=request.raw_input,
             session_id=session_id,
             key_id=request.key_id,
+            stream=request.stream,
         )
 
     @staticmethod

@@ -21,7 +21,9 @@ class AnswerTooLarge(Exception):
 
 def declared_length(headers: Mapping[str, str]) -> int | None:
     value = headers.get("Content-Length")
-    return int(value) if value is not None and value.isdigit() else None
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 18:
+        return None
+    return int(value)
 
 
 async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:

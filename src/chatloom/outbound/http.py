@@ -339,7 +339,10 @@ def _number(value: Any, low: float, high: float) -> float | None:
 
 def _status_codes(values: list[Any]) -> list[int]:
     """Status codes given as numbers or numeric strings (Vapi's schema types them loosely)."""
-    numbers = (int(v) if isinstance(v, str) and v.strip().isdigit() else v for v in values)
+    numbers = (
+        int(v) if isinstance(v, str) and v.strip().isascii() and v.strip().isdigit() and len(v) < 8 else v
+        for v in values
+    )
     return [
         int(n)
         for n in numbers

@@ -33,6 +33,16 @@ class ModelRequest:
     extra: dict[str, Any] = field(default_factory=dict)
     """Provider-specific body fields, merged into the request body as given."""
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What this request sends that an answer must never echo to anyone: its key and the values of
+        its headers (a custom LLM's), longest first; values too short to be secrets are left out."""
+        values = {self.api_key or "", *self.headers.values()}
+        return tuple(sorted((v for v in values if len(v) >= MIN_SECRET_CHARS), key=len, reverse=True))
+
+
+MIN_SECRET_CHARS = 8
+
 
 class ChatProvider(Protocol):
     async def complete(self, request: ModelRequest) -> ModelReply:

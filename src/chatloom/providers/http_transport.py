@@ -19,7 +19,7 @@ import aiohttp
 import orjson
 from aiohttp.abc import AbstractResolver
 
-from chatloom.domain.errors import ContextWindowExceeded, UpstreamError, UpstreamTimeout
+from chatloom.domain.errors import ContextWindowExceeded, InvalidRequest, UpstreamError, UpstreamTimeout
 from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.outbound.bounded import AnswerTooLarge, read_bounded, read_prefix, stream_lines
 from chatloom.outbound.http import retry_after
@@ -67,8 +67,10 @@ class HttpSession:
             raise too_large_error(request) from error
         except TimeoutError as error:
             raise timeout_error(request) from error
-        except (aiohttp.ClientError, OSError, ValueError) as error:
+        except (aiohttp.ClientError, OSError) as error:
             raise connection_error(request, error) from error
+        except ValueError as error:  # aiohttp refuses a header with a control character
+            raise unsendable_error(request) from error
         return decode_json(raw, request)
 
     async def open_stream(
@@ -85,8 +87,10 @@ class HttpSession:
                 )
         except TimeoutError as error:
             raise timeout_error(request) from error
-        except (aiohttp.ClientError, OSError, ValueError) as error:
+        except (aiohttp.ClientError, OSError) as error:
             raise connection_error(request, error) from error
+        except ValueError as error:
+            raise unsendable_error(request) from error
         if not 200 <= response.status < 300:
             try:
                 raw = await read_body(response, request, ERROR_BODY_BYTES, whole=False)
@@ -229,6 +233,15 @@ def connection_error(request: ModelRequest, error: BaseException) -> UpstreamErr
     if isinstance(error, aiohttp.ServerDisconnectedError):
         return UpstreamError(f"{request.provider} closed the connection without answering")
     return UpstreamError(f"{request.provider} request failed: the connection broke or was refused")
+
+
+def unsendable_error(request: ModelRequest) -> InvalidRequest:
+    """A key or header value that HTTP cannot carry (stored before such values were refused)."""
+    return InvalidRequest(
+        f"the request to {request.provider} could not be sent: its API key or one of its headers holds a "
+        f"character an HTTP header cannot carry (a line break or another control character); correct the "
+        f"org's {request.provider} credential or the assistant's model.headers"
+    )
 
 
 def unexpected_shape(request: ModelRequest, data: Any) -> UpstreamError:

@@ -27,9 +27,10 @@ from chatloom.api.openapi import TURN, WITH_ID, PathId, answers, sse_events
 from chatloom.api.routes.listing import filtered_query, paginated
 from chatloom.api.schemas.chat import ChatTurnFields, CreateChatIn, ListChatsParams
 from chatloom.api.schemas.common import ChatMessageIn
-from chatloom.api.schemas.records_out import Chat, ChatPaginatedResponse
+from chatloom.api.schemas.records_out import Chat, ChatAccepted, ChatPaginatedResponse
 from chatloom.api.sse import vapi_frames
 from chatloom.api.turn_streams import Background, StreamFraming, following, sse_response, start_streamed
+from chatloom.api.wire_numbers import parse_int
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.events import TurnCompleted, TurnEvent, TurnFailed
 from chatloom.domain.messages import Message
@@ -37,8 +38,11 @@ from chatloom.engine.context import TurnRequest
 from chatloom.engine.turn import PreparedTurn
 from chatloom.relay.memory import TERMINAL, TurnStream
 from chatloom.store.chats import SORTABLE
+from chatloom.store.documents import Page
 
 router = APIRouter(tags=["Chats"])
+
+MAX_FRAME_ID = 2**31 - 1
 
 
 def vapi_input(value: str | list[ChatMessageIn]) -> tuple[list[Message], Any]:
@@ -90,6 +94,7 @@ def turn_request(
     temperature: float | None = None,
     max_tokens: int | None = None,
     key_id: str | None = None,
+    stream: bool = False,
 ) -> TurnRequest:
     """The engine's view of a `/chat` or `/chat/responses` body; the keyword arguments are the
     per-turn settings only `/chat/responses` has."""
@@ -116,6 +121,7 @@ def turn_request(
         squad_id=body.squad_id,
         squad=body.squad.model_dump(by_alias=True, exclude_unset=True, mode="json") if body.squad else None,
         key_id=key_id,
+        stream=stream,
     )
 
 
@@ -123,25 +129,31 @@ def turn_request(
     "/chat",
     operation_id="ChatController_createChat",
     openapi_extra=json_request_body("CreateChatIn"),
-    responses=answers(
-        200,
-        Chat,
-        "The stored chat; with `stream: true`, Vapi's server-sent events instead.",
-        *TURN,
-        stream=sse_events(
-            "`data: {id, sessionId?, path, delta}` per text chunk, an error frame if the turn fails, "
-            "then `data: [DONE]`.",
-            "CreateChatStreamResponse",
-            "ChatStreamError",
-            done=True,
+    responses={
+        **answers(
+            200,
+            Chat,
+            "The stored chat; with `stream: true`, Vapi's server-sent events instead.",
+            *TURN,
+            stream=sse_events(
+                "`data: {id, sessionId?, path, delta}` per text chunk, an error frame if the turn fails, "
+                "then `data: [DONE]`.",
+                "CreateChatStreamResponse",
+                "ChatStreamError",
+                done=True,
+            ),
         ),
-    ),
+        202: {
+            "model": ChatAccepted,
+            "description": "With `background: true` (and no `stream`): the turn's id and status at once.",
+        },
+    },
 )
 async def create_chat(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     body = parse_model(CreateChatIn, await json_body(request))
     messages, raw_input = vapi_input(body.input)
     turn = await services.engine.prepare(
-        turn_request(org_id, body, messages, raw_input, key_id=key_id_of(request))
+        turn_request(org_id, body, messages, raw_input, key_id=key_id_of(request), stream=body.stream)
     )
     return await respond(
         services,
@@ -231,6 +243,8 @@ async def list_chats(
         any_of={"id": params.id_any, "assistant_id": params.assistant_id_any},
     )
     query.sort_by = SORTABLE[params.sort_by]
+    if params.workflow_id:  # no chat belongs to a workflow here
+        return json_response(paginated(Page([], 0), query))
     return json_response(paginated(await services.chats.page(org_id, query), query))
 
 
@@ -271,9 +285,7 @@ async def stream_chat(
     frames are no longer kept answers with its stored chat as JSON; an unknown id is a 404."""
     after = -1
     if last_event_id is not None and last_event_id.strip():
-        if not last_event_id.strip().isdigit():
-            raise InvalidRequest("Last-Event-ID: must be a frame id (a number)", field="Last-Event-ID")
-        after = int(last_event_id)
+        after = parse_int(last_event_id, "Last-Event-ID", 0, MAX_FRAME_ID)
     info = await services.relay.info(org_id, chat_id)
     if info is None or info.kind != "chat":
         return json_response(await services.chats.get(org_id, chat_id))

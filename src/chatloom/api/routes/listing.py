@@ -52,5 +52,7 @@ def paginated(page: Page, query: ListQuery) -> dict[str, Any]:
             "totalPages": total_pages,
             "hasNextPage": query.page < total_pages,
             "sortOrder": "DESC" if query.descending else "ASC",
+            # Every stored item is listed: nothing is held back past a retention period.
+            "itemsBeyondRetention": False,
         },
     }

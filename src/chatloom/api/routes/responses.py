@@ -131,6 +131,7 @@ async def create_response(request: Request, org_id: OrgId, services: ServicesDep
         temperature=body.temperature,
         max_tokens=body.max_output_tokens,
         key_id=key_id_of(request),
+        stream=body.stream,
     )
     request_for_turn.truncation = body.truncation
     turn = await services.engine.prepare(request_for_turn)

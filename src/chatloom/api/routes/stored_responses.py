@@ -18,6 +18,7 @@ from chatloom.api.openapi import PathId, answers, sse_events
 from chatloom.api.responses_wire import input_items, stored_response
 from chatloom.api.schemas.responses_out import DeletedResponse, InputItemList, OpenAIResponse
 from chatloom.api.turn_streams import sse_response
+from chatloom.api.wire_numbers import parse_int
 from chatloom.domain.errors import InvalidRequest, NotFound
 from chatloom.relay.memory import TERMINAL, StreamInfo
 
@@ -28,13 +29,7 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidRequest(f"{name}: must be an integer", field=name) from None
-    if not low <= value <= high:
-        raise InvalidRequest(f"{name}: must be between {low} and {high}", field=name)
-    return value
+    return parse_int(raw, name, low, high)
 
 
 def _bool_param(request: Request, name: str) -> bool:

@@ -122,6 +122,7 @@ async def prepare_web_turn(
     body: WebChatFields,
     messages: list[Message],
     raw_input: Any,
+    stream: bool = False,
 ) -> PreparedTurn:
     check_assistant(caller, body.assistant_id)
     values = variable_values(body.assistant_overrides, "assistantOverrides")
@@ -147,6 +148,7 @@ async def prepare_web_turn(
             customer_vouched=vouched,
             variable_values=values,
             expiration_seconds=int(expiration) if expiration is not None else None,
+            stream=stream,
         )
     )
 
@@ -183,7 +185,7 @@ def ending(
 async def create_web_chat(request: Request, caller: WebCaller, services: ServicesDep) -> Response:
     body = parse_model(CreateWebChatIn, await json_body(request))
     messages, raw_input = vapi_input(body.input)
-    turn = await prepare_web_turn(services, caller, body, messages, raw_input)
+    turn = await prepare_web_turn(services, caller, body, messages, raw_input, body.stream)
     session_id = turn.context.request.session_id
 
     def web_chat(done: TurnCompleted) -> Response:
@@ -221,7 +223,7 @@ async def create_web_response(request: Request, caller: WebCaller, services: Ser
     body = parse_model(WebResponsesRequestIn, await json_body(request))
     messages = response_input(body.input)
     raw_input = body.input if isinstance(body.input, str) else messages
-    turn = await prepare_web_turn(services, caller, body, messages, raw_input)
+    turn = await prepare_web_turn(services, caller, body, messages, raw_input, body.stream)
     shape = ResponseShape(model=turn.model_request.model, session_id=turn.context.request.session_id)
     created_at = int(turn.started_at.timestamp())
     return await respond(

@@ -107,4 +107,10 @@ class ListChatsParams(PagedListParams):
     squad_id: str | None = Field(None, alias="squadId")
     session_id: str | None = Field(None, alias="sessionId")
     previous_chat_id: str | None = Field(None, alias="previousChatId")
+    workflow_id: str | None = Field(
+        None,
+        alias="workflowId",
+        description="Chats of a workflow. This server runs no workflows, so no chat has one: any value "
+        "matches no chat.",
+    )
     sort_by: Literal["createdAt", "cost", "duration"] = Field("createdAt", alias="sortBy")

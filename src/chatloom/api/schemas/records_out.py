@@ -58,6 +58,11 @@ class ModelCost(OpenOut):
     prompt_tokens: int = Field(alias="promptTokens")
     completion_tokens: int = Field(alias="completionTokens")
     cached_prompt_tokens: int | None = Field(None, alias="cachedPromptTokens")
+    reasoning_tokens: int | None = Field(
+        None,
+        alias="reasoningTokens",
+        description="Reasoning tokens, where the provider reports them: part of `completionTokens`.",
+    )
     cost: float
 
 
@@ -80,10 +85,20 @@ class Chat(Stored):
     session_id: str | None = Field(None, alias="sessionId")
     previous_chat_id: str | None = Field(None, alias="previousChatId")
     input: str | list[ChatMessage] | None = None
+    stream: bool | None = Field(None, description="Whether the turn was asked for as a stream.")
     messages: list[ChatMessage] | None = Field(None, description="The context the model saw before `input`.")
     output: list[ChatMessage] | None = None
     costs: list[ModelCost] | None = None
     cost: float | None = None
+
+
+class ChatAccepted(ClosedOut):
+    """The answer to `POST /chat` with `background: true`: the turn runs on; its chat is stored when it
+    ends (follow it with `GET /chat/{id}/stream`)."""
+
+    id: str
+    org_id: str = Field(alias="orgId")
+    status: Literal["queued", "in_progress", "completed", "failed", "cancelled"]
 
 
 class Session(Stored):
@@ -166,6 +181,9 @@ class PaginationMeta(ClosedOut):
     total_pages: int = Field(alias="totalPages")
     has_next_page: bool = Field(alias="hasNextPage")
     sort_order: Literal["ASC", "DESC"] = Field(alias="sortOrder")
+    items_beyond_retention: bool = Field(
+        alias="itemsBeyondRetention", description="Whether items older than the retention period exist."
+    )
 
 
 class ChatPaginatedResponse(ClosedOut):
