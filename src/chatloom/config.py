@@ -147,6 +147,13 @@ class Settings(BaseSettings):
     metrics_per_org: bool = Field(
         False, description="Label request and turn metrics with the org id (one series per org)."
     )
+    metrics_max_models: int = Field(
+        100,
+        ge=0,
+        le=100_000,
+        description="Models the price table does not know that get a label of their own in metrics; "
+        "any further model is counted as 'other'.",
+    )
 
     def secret_keys(self) -> str | None:
         """CHATLOOM_SECRET_KEY, else the contents of CHATLOOM_SECRET_KEY_FILE, else None."""

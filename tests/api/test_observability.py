@@ -188,3 +188,28 @@ def test_access_log_and_request_ids(
     everything = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in caplog.records)
     assert key not in everything and PROMPT not in everything and TOKEN not in everything
     api.close()
+
+
+def test_model_labels_that_clients_choose_are_bounded(backend: str, fake_llm: FakeLLM) -> None:
+    settings = Settings(
+        database_url=backend,
+        provider_env=provider_environment(fake_llm),
+        llm_timeout_seconds=5,
+        secret_key=TEST_SECRET_KEY,
+        metrics_max_models=3,
+    )
+    thread = ServerThread(settings).start()
+    try:
+        api = Api(thread.url, thread.create_key(f"org-{uuid.uuid4().hex[:10]}"))
+        api.chat(assistant={"model": {"provider": "openai", "model": MODEL}}, input="a known model")
+        for index in range(6):
+            model = {"provider": "custom-llm", "model": f"card-{index:04d}", "url": fake_llm.base_url}
+            fake_llm.push(FakeReply(text="ok", model=f"card-{index:04d}"))
+            api.chat(assistant={"model": model}, input="hi")
+        samples = scrape(thread.url)
+        models = {dict(labels).get("model") for (name, labels) in samples if name == "chatloom_turns_total"}
+        assert models == {MODEL, "card-0000", "card-0001", "card-0002", "other"}, models
+        assert value(samples, "chatloom_turns_total", model="other") == 3
+        api.close()
+    finally:
+        thread.stop()

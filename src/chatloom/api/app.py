@@ -163,8 +163,15 @@ class _BodyTooLarge(Exception):
     pass
 
 
-def build_services(settings: Settings, db: Database, observer: Observer | None = None) -> Services:
+def price_book(settings: Settings) -> PriceBook:
+    return PriceBook.from_file(settings.prices_file) if settings.prices_file else PriceBook()
+
+
+def build_services(
+    settings: Settings, db: Database, observer: Observer | None = None, prices: PriceBook | None = None
+) -> Services:
     observer = observer or Observer()
+    prices = prices or price_book(settings)
     outbound = OutboundPolicy(block_private=settings.block_private_urls)
     adapters: dict[str, ChatProvider] = {
         "openai": OpenAICompatibleProvider(),
@@ -184,7 +191,6 @@ def build_services(settings: Settings, db: Database, observer: Observer | None =
         ),
         observer,
     )
-    prices = PriceBook.from_file(settings.prices_file) if settings.prices_file else PriceBook()
     http = OutboundHttp(outbound, max_response_bytes=settings.max_upstream_bytes)
     assistant_cache = AssistantCache(settings.assistant_cache_seconds)
     credentials = Credentials(
@@ -287,7 +293,14 @@ def build_relay(settings: Settings, db: Database) -> MemoryRelay:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     set_template_limits(settings.template_max_ms, settings.template_max_bytes)
-    observer = observer_for(settings.metrics, settings.metrics_per_org, tracing_from_environment())
+    prices = price_book(settings)
+    observer = observer_for(
+        settings.metrics,
+        settings.metrics_per_org,
+        tracing_from_environment(),
+        known_model=prices.knows,
+        max_models=settings.metrics_max_models,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -295,7 +308,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             create_engine(settings.database_url, settings.database_pool_size, settings.sqlite_synchronous),
             message_cache_bytes=int(settings.message_cache_mb * 1024 * 1024),
         )
-        services = build_services(settings, db, observer)
+        services = build_services(settings, db, observer, prices)
         try:
             await services.credentials.check_key()
         except BaseException:

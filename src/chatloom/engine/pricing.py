@@ -151,6 +151,12 @@ class PriceBook:
         )
         return round(per_million / _PER_MILLION + rates.per_call, 12)
 
+    def knows(self, provider: str, model: str) -> bool:
+        """Whether the model has a price (an override, or genai-prices' data)."""
+        key = (provider, model)
+        resolved = self._resolved[key] if key in self._resolved else self._resolve(provider, model)
+        return resolved is not None
+
     def _resolve(self, provider: str, model: str) -> _Resolved:
         resolved: _Resolved = self._overrides.get(f"{provider}/{model}")
         if resolved is None:

@@ -2,13 +2,16 @@
 
 With `PROMETHEUS_MULTIPROC_DIR` set (by `chatloom serve --workers N`), every worker writes its values to
 files there and `render` sums them, so one scrape shows the whole server. Org ids become a label only when
-`per_org` is set (their number is unbounded otherwise).
+`per_org` is set (their number is unbounded otherwise). Model names come from clients (an inline assistant
+may name any model): a model the price table knows is its own label, and so are the first `max_models`
+others; any further model is counted as `other`, so no client can grow a scrape (or this process's memory)
+without bound.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -21,6 +24,39 @@ from chatloom.observability.tracing import Tracing
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TURN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+OTHER_MODEL = "other"
+DEFAULT_MAX_MODELS = 100
+
+KnownModel = Callable[[str, str], bool]
+"""Whether `(provider, model)` is a model this server knows (has a price for)."""
+
+
+class ModelLabels:
+    """The `model` label of a `(provider, model)`: its name when known, or among the first `limit` unknown
+    models seen, else `other`."""
+
+    __slots__ = ("_known", "_labels", "_limit", "_unknown")
+
+    def __init__(self, known: KnownModel | None = None, limit: int = DEFAULT_MAX_MODELS) -> None:
+        self._known = known or (lambda _provider, _model: False)
+        self._limit = limit
+        self._labels: dict[tuple[str, str], str] = {}
+        self._unknown = 0
+
+    def __call__(self, provider: str, model: str) -> str:
+        key = (provider, model)
+        label = self._labels.get(key)
+        if label is not None:
+            return label
+        if self._known(provider, model):
+            label = model
+        elif self._unknown < self._limit:
+            self._unknown += 1
+            label = model
+        else:
+            return OTHER_MODEL  # not remembered: the table of labels stays bounded too
+        self._labels[key] = label
+        return label
 
 
 def multiprocess() -> bool:
@@ -48,9 +84,16 @@ class _Children:
 class PrometheusObserver(Observer):
     enabled = True
 
-    def __init__(self, per_org: bool = False, tracing: Tracing | None = None) -> None:
+    def __init__(
+        self,
+        per_org: bool = False,
+        tracing: Tracing | None = None,
+        known_model: KnownModel | None = None,
+        max_models: int = DEFAULT_MAX_MODELS,
+    ) -> None:
         super().__init__(tracing)
         self.per_org = per_org
+        self.model_label = ModelLabels(known_model, max_models)
         self.registry = CollectorRegistry(auto_describe=True)
         org = ["org_id"] if per_org else []
         registry = self.registry
@@ -130,7 +173,8 @@ class PrometheusObserver(Observer):
         first_token: float | None,
         calls: Iterable[ModelCall],
     ) -> None:
-        labels = (turn.provider, turn.model, turn.org_id) if self.per_org else (turn.provider, turn.model)
+        model = self.model_label(turn.provider, turn.model)
+        labels = (turn.provider, model, turn.org_id) if self.per_org else (turn.provider, model)
         self.turns(*labels, outcome).inc()
         self.turn_own_seconds(*labels).observe(own_seconds)
         if turn.upstream_seconds:
@@ -138,7 +182,8 @@ class PrometheusObserver(Observer):
         if first_token is not None:
             self.first_token_seconds(*labels).observe(first_token)
         for call in calls:
-            billed = (call.provider, call.model, turn.org_id) if self.per_org else (call.provider, call.model)
+            called = self.model_label(call.provider, call.model)
+            billed = (call.provider, called, turn.org_id) if self.per_org else (call.provider, called)
             usage = call.usage
             self.tokens(*billed, "prompt").inc(usage.prompt_tokens)
             self.tokens(*billed, "completion").inc(usage.completion_tokens)
@@ -184,5 +229,13 @@ class PrometheusObserver(Observer):
         return bytes(generate_latest(self.registry))
 
 
-def observer_for(enabled: bool, per_org: bool, tracing: Tracing | None = None) -> Observer:
-    return PrometheusObserver(per_org, tracing) if enabled else Observer(tracing)
+def observer_for(
+    enabled: bool,
+    per_org: bool,
+    tracing: Tracing | None = None,
+    known_model: KnownModel | None = None,
+    max_models: int = DEFAULT_MAX_MODELS,
+) -> Observer:
+    if not enabled:
+        return Observer(tracing)
+    return PrometheusObserver(per_org, tracing, known_model, max_models)
