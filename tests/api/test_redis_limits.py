@@ -5,6 +5,7 @@ are served."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 import uuid
@@ -194,3 +195,25 @@ def test_without_redis_limited_requests_get_503_and_unlimited_ones_are_served(
     finally:
         server.stop()
         proxy.cut()
+
+
+def test_a_burst_on_one_public_key_is_answered_200_or_429_never_503(pair: Pair) -> None:
+    """300 web chat requests at once on one key: Redis is up, so each is counted (429 past the limit) or
+    served; none is refused because more counts were under way than the client's connection pool holds."""
+    first, _ = pair
+    key = first.create_key(f"burst-{uuid.uuid4().hex[:10]}", public=True)
+    headers = {"Authorization": f"Bearer {key}", "Origin": SHOP}
+    body = {"assistantId": "none-such", "input": "hi"}
+
+    async def burst() -> list[int]:
+        limits = httpx.Limits(max_connections=300, max_keepalive_connections=300)
+        async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as page:
+            answers = await asyncio.gather(
+                *(page.post(f"{first.url}/chat/web", json=body) for _ in range(300))
+            )
+        return [answer.status_code for answer in answers]
+
+    fresh_minute()
+    statuses = asyncio.run(burst())
+    assert 503 not in statuses, sorted(set(statuses))
+    assert statuses.count(429) == 280, "20 per minute get through (to a 404: there is no such assistant)"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -26,7 +26,15 @@ EXPIRY_GRACE_SECONDS = 60
 """A window's key outlives its end by this much, for servers whose clocks run a little behind."""
 MAX_BUCKET_CHARS = 200
 """Longer buckets are shortened to their start and a hash of the whole, which keeps them apart."""
-TIMEOUT_SECONDS = 1.0
+MAX_CONNECTIONS = 32
+"""Connections to Redis per process. A burst of counts shares them (each takes Redis microseconds) instead
+of opening one connection per request at once, whose connects then time out on a busy event loop."""
+POOL_WAIT_SECONDS = 5.0
+"""Longest a count waits for one of those connections."""
+CONNECT_TIMEOUT_SECONDS = 2.0
+TIMEOUT_SECONDS = 5.0
+"""Longest a count waits for Redis' answer: measured on the event loop, which a burst keeps busy, so it is
+not Redis' own latency. A Redis that is down refuses connections at once and is not waited for."""
 
 
 def redis_key(bucket: str, window_end: int) -> str:
@@ -38,12 +46,15 @@ def redis_key(bucket: str, window_end: int) -> str:
 class RedisCounter:
     def __init__(self, redis_url: str) -> None:
         # One retry (a pooled connection Redis dropped), then a refusal: a request never waits long.
-        self.redis: Redis = Redis.from_url(
+        pool = BlockingConnectionPool.from_url(
             redis_url,
-            socket_connect_timeout=TIMEOUT_SECONDS,
+            max_connections=MAX_CONNECTIONS,
+            timeout=POOL_WAIT_SECONDS,
+            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
             socket_timeout=TIMEOUT_SECONDS,
             retry=Retry(NoBackoff(), 1),
         )
+        self.redis: Redis = Redis(connection_pool=pool)
 
     async def increment(self, bucket: str, window_end: int) -> int:
         return await self.add(bucket, window_end, 1)
@@ -69,4 +80,4 @@ class RedisCounter:
         """Nothing to do: keys expire with their windows."""
 
     async def aclose(self) -> None:
-        await self.redis.aclose()
+        await self.redis.aclose(close_connection_pool=True)
