@@ -52,6 +52,8 @@ class DocumentRecords:
         doc_id, now = new_id(), utc_now()
         async with self.db.write(starts_with_write=True) as conn:
             await self.store.insert(conn, org_id, doc_id, fields, now)
+        # A cache of the org's documents (its credentials) must see the new one at the next read.
+        self.changed(org_id, doc_id)
         return self.present(
             {"id": doc_id, "orgId": org_id, **fields, "createdAt": iso(now), "updatedAt": iso(now)}
         )
