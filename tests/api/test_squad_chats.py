@@ -164,7 +164,8 @@ def test_sessions_keep_the_active_assistant(api: Api, fake_llm: FakeLLM) -> None
         ),
         ({"type": "lastNMessages", "maxMessages": 1}, []),
         ({"type": "userAndAssistantMessages"}, ["user:Earlier", "assistant:Hi there", "user:Pay?"]),
-        ({"type": "previousAssistantMessages"}, ["assistant:Hi there"]),
+        # The receptionist has answered from the start: nothing came before it.
+        ({"type": "previousAssistantMessages"}, []),
         ({"type": "none"}, []),
     ],
 )
@@ -179,6 +180,54 @@ def test_context_engineering_plans(
     sent = fake_llm.requests[-1].json["messages"]
     assert sent[0] == {"role": "system", "content": "You are billing."}
     assert [f"{m['role']}:{m.get('content') or ''}" for m in sent[1:]] == expected
+
+
+def test_previous_assistant_messages_keep_the_handing_off_assistants_part_away(
+    api: Api, fake_llm: FakeLLM
+) -> None:
+    """Receptionist → Payment (which asks for the card) → Confirmation with `previousAssistantMessages`:
+    Confirmation sees what came before Payment took over, and nothing Payment said or received, in the
+    turn it took over or later."""
+    to_confirmation = {
+        "type": "handoff",
+        "destinations": [
+            {
+                "type": "assistant",
+                "assistantName": "Confirmation",
+                "contextEngineeringPlan": {"type": "previousAssistantMessages"},
+            }
+        ],
+    }
+    to_payment = {"type": "handoff", "destinations": [{"type": "assistant", "assistantName": "Payment"}]}
+    receptionist = api.create_assistant(name="Receptionist", model=model("Greet.", tools=[to_payment]))
+    payment = api.create_assistant(name="Payment", model=model("Take the card.", tools=[to_confirmation]))
+    confirmation = api.create_assistant(name="Confirmation", model=model("Confirm."))
+    members = [{"assistantId": a["id"]} for a in (receptionist, payment, confirmation)]
+    squad = api.post("/squad", {"members": members}).json()
+    fake_llm.push(FakeReply(text="Welcome!"))
+    first = api.chat(squadId=squad["id"], input="Hello")
+    fake_llm.push(
+        FakeReply(tool_calls=[handoff("Payment", "h1", "handoff_to_Payment")]),
+        FakeReply(text="Your card number, please?"),
+    )
+    second = api.chat(previousChatId=first["id"], input="I want to pay")
+    fake_llm.push(
+        FakeReply(tool_calls=[handoff("Confirmation", "h2", "handoff_to_Confirmation")]),
+        FakeReply(text="All done."),
+    )
+    third = api.chat(previousChatId=second["id"], input="4111 1111 1111 1111")
+    assert third["output"][-1]["content"] == "All done."
+    sent = fake_llm.requests[-1].json["messages"]
+    assert sent[0] == {"role": "system", "content": "Confirm."}
+    shown = [f"{m['role']}:{m.get('content') or ''}" for m in sent[1:]]
+    assert shown == [
+        "user:Hello",
+        "assistant:Welcome!",
+        "user:I want to pay",
+        "assistant:",
+        "tool:Handed off to Payment.",
+    ]
+    assert all("metadata" not in message for message in sent), "the hand-off mark is not sent to models"
 
 
 def test_dynamic_destination_is_asked_and_used(api: Api, fake_llm: FakeLLM, recorder: HttpRecorder) -> None:

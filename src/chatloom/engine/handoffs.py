@@ -33,6 +33,13 @@ class HandoffState:
     writers: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     """(first output index, assistant) for each assistant that answered in this turn, in order."""
 
+    def taken_over_at(self) -> int:
+        """Where, in the conversation followed by this turn's output, the assistant answering now took
+        over: at its hand-off in this turn, else where the latest earlier hand-off left it."""
+        if len(self.writers) > 1:
+            return len(self.conversation) + self.writers[-1][0]
+        return taken_over_at(self.conversation)
+
     def output_assistants(self, length: int) -> list[dict[str, Any]]:
         """Who wrote each of `length` output messages."""
         labels: list[dict[str, Any]] = []
@@ -49,12 +56,21 @@ class Switch:
     source: Agent
 
 
-def context_for(plan: Mapping[str, Any] | None, messages: list[Message]) -> list[Message]:
+HANDOFF_MARK = "handoff"
+"""The `metadata` key of a hand-off's tool result: where the destination took the conversation over."""
+
+
+def context_for(
+    plan: Mapping[str, Any] | None, messages: list[Message], taken_over_at: int = 0
+) -> list[Message]:
     """The conversation messages the destination assistant is given, by its `contextEngineeringPlan`:
     `all` (the default), `lastNMessages` (`maxMessages`; a tool result cut off from its call is left
     out), `userAndAssistantMessages` (their text, without tool calls and results),
-    `previousAssistantMessages` (the assistants' text replies only), `none`."""
+    `previousAssistantMessages` (what came before the handing-off assistant took over, at
+    `taken_over_at`: nothing it said or received), `none`."""
     kind = (plan or {}).get("type", "all")
+    if kind == "previousAssistantMessages":
+        return [m for m in messages[:taken_over_at] if m["role"] not in INSTRUCTION_ROLES]
     conversation = [m for m in messages if m["role"] not in INSTRUCTION_ROLES]
     if kind == "none":
         return []
@@ -64,14 +80,28 @@ def context_for(plan: Mapping[str, Any] | None, messages: list[Message]) -> list
         while picked and picked[0]["role"] == "tool":
             picked = picked[1:]
         return picked
-    if kind in ("userAndAssistantMessages", "previousAssistantMessages"):
-        roles = ("assistant",) if kind == "previousAssistantMessages" else ("user", "assistant")
+    if kind == "userAndAssistantMessages":
         return [
             {"role": m["role"], "content": m["content"]}
             for m in conversation
-            if m["role"] in roles and isinstance(m.get("content"), str | list) and m.get("content")
+            if m["role"] in ("user", "assistant")
+            and isinstance(m.get("content"), str | list)
+            and m.get("content")
         ]
     return list(messages)
+
+
+def taken_over_at(messages: list[Message]) -> int:
+    """Where the assistant answering now took `messages` over: just after the round of tool results that
+    holds the latest hand-off (0 when no hand-off happened: it has answered from the start)."""
+    for index in range(len(messages) - 1, -1, -1):
+        metadata = messages[index].get("metadata")
+        if isinstance(metadata, dict) and HANDOFF_MARK in metadata:
+            end = index + 1
+            while end < len(messages) and messages[end]["role"] == "tool":
+                end += 1
+            return end
+    return 0
 
 
 class Handoffs:
@@ -103,6 +133,7 @@ class Handoffs:
             done, goes_on = await others(rest)
             results.update((r.call["id"], r) for r in done)
         switch: Switch | None = None
+        marked: str | None = None
         for call in handoff_calls:
             if switch is not None:
                 results[call["id"]] = error_result(call, "another hand-off was made in this round")
@@ -123,7 +154,12 @@ class Handoffs:
             default = tool.get("defaultResult")
             text = default if isinstance(default, str) and default else f"Handed off to {name}."
             results[call["id"]] = ToolResult(call, text)
+            marked = call["id"]
         messages = [results[c["id"]].message() for c in calls if c["id"] in results]
+        if switch is not None:  # the destination takes over after this round's results
+            for message in messages:
+                if message.get("tool_call_id") == marked:
+                    message["metadata"] = {HANDOFF_MARK: {"destination": switch.agent.label}}
         return messages, switch, goes_on
 
     async def _destination(

@@ -318,7 +318,8 @@ class ChatEngine:
                 tools.extend(await resolve_tools(conn, request.org_id, model))
         if agent.destinations:
             tools.append({"type": "handoff", "destinations": agent.destinations})
-        messages = [*prompt, *context_for(switch.plan, [*state.conversation, *output])]
+        conversation = [*state.conversation, *output]
+        messages = [*prompt, *context_for(switch.plan, conversation, state.taken_over_at())]
         turn.endpoint, turn.model_request, turn.toolbox, turn.credentials = await self._configure(
             request, agent.assistant, overrides, model, messages, tools
         )
