@@ -199,6 +199,8 @@ def test_every_view_renders_with_only_loopback_reachable(console: ConsolePage, a
         (f"#/sessions/{session['id']}", "#transcript"),
         ("#/tools", "h1"),
         ("#/tools/new", "#tool-json"),
+        ("#/squads", "h1"),
+        ("#/squads/new", "#squad-json"),
         ("#/costs", "#cost-chart svg"),
     ):
         console.open(hash_)
@@ -279,3 +281,19 @@ def test_the_playground_shows_a_turns_tool_calls_and_results(
     assert "7 degrees" in page.inner_text("#conversation details.tool-result pre")
     assert "It is 7 degrees in Oslo." in page.inner_text("#conversation")
     console.screenshot("console-tool-calls.png")
+
+
+def test_squads_are_listed_and_edited_as_json(console: ConsolePage, api: Api) -> None:
+    first, second = api.create_assistant(name="Front"), api.create_assistant(name="Back")
+    members = [{"assistantId": first["id"]}, {"assistantId": second["id"]}]
+    squad = api.post("/squad", {"name": "Desk", "members": members}).json()
+    console.sign_in(api.key)
+    console.open("#/squads")
+    console.page.wait_for_selector(f"#squads-list tr[data-id='{squad['id']}']")
+    assert "2 members" in console.page.inner_text("#squads-list")
+    console.open(f"#/squads/{squad['id']}")
+    text = console.page.input_value("#squad-json")
+    console.page.fill("#squad-json", text.replace(second["id"], "not-an-assistant"))
+    console.page.click("text=Save")
+    console.page.wait_for_selector(".form-errors .error")
+    assert "members[1].assistantId" in console.page.inner_text(".form-errors")

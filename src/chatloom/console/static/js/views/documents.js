@@ -1,5 +1,4 @@
-// Stored documents edited as JSON: tools today. Each collection is one entry of COLLECTIONS, so squads
-// join with one line once the API has them.
+// Stored documents edited as JSON: tools and squads. Each collection is one entry of COLLECTIONS.
 
 import { api, ApiError } from "../api.js";
 import { h, pretty, replace, shortId, when, withoutStoredFields } from "../dom.js";
@@ -16,6 +15,17 @@ export const COLLECTIONS = [
       type: "function",
       function: { name: "get_weather", description: "The weather in a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } },
       server: { url: "https://example.com/tools" },
+    },
+  },
+  {
+    path: "squads",
+    title: "Squads",
+    noun: "squad",
+    api: "/squad",
+    summary: (squad) => [squad.name || "(unnamed)", `${(squad.members || []).length} members`],
+    template: {
+      name: "Front desk",
+      members: [{ assistantId: "<the first assistant's id>" }, { assistantId: "<another assistant's id>" }],
     },
   },
 ];
