@@ -7,11 +7,8 @@ import asyncio
 import os
 import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import text
 
 from chatloom.domain.ids import new_id, utc_now
@@ -19,28 +16,10 @@ from chatloom.store import assistants
 from chatloom.store.db import Database, create_engine
 from chatloom.testing.fake_llm import FakeLLM
 from tests.e2e.test_serve import CHATLOOM, cli, serve
-from tests.support.databases import postgresql_url, sqlite_url
 
 OLD_KEY = "UE3B8jx3fSSIRh6I5TYFyRLzVDB4sDaa8GmPIE6mPl8="
 NEW_KEY = "u9ed8Y5yXU2bKgRRu1wGSxIXtU4u8oQG1VLUlWGIMo0="
 OTHER_KEY = "jgiyuADCs8vBJWlBDJW8z1sdNUgZ8LbWWQjGkomjYp0="
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        with sqlite_url(tmp_path) as url:
-            yield url
-        return
-    try:
-        context = postgresql_url()
-        url = context.__enter__()
-    except Exception as error:
-        pytest.skip(f"PostgreSQL leg skipped: {error}")
-    try:
-        yield url
-    finally:
-        context.__exit__(None, None, None)
 
 
 def environment(database_url: str, fake: FakeLLM, secret_key: str | None) -> dict[str, str]:

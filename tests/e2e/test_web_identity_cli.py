@@ -5,56 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import subprocess
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 
 from chatloom.testing.fake_llm import FakeLLM
-from tests.e2e.test_secret_key import refused_start
+from tests.e2e.test_secret_key import NEW_KEY, OLD_KEY, refused_start
+from tests.e2e.test_secret_key import environment as keyed_environment
 from tests.e2e.test_serve import CHATLOOM, cli, serve
-from tests.support.databases import postgresql_url, sqlite_url
-
-OLD_KEY = "UE3B8jx3fSSIRh6I5TYFyRLzVDB4sDaa8GmPIE6mPl8="
-NEW_KEY = "u9ed8Y5yXU2bKgRRu1wGSxIXtU4u8oQG1VLUlWGIMo0="
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        with sqlite_url(tmp_path) as url:
-            yield url
-        return
-    try:
-        context = postgresql_url()
-        url = context.__enter__()
-    except Exception as error:
-        pytest.skip(f"PostgreSQL leg skipped: {error}")
-    try:
-        yield url
-    finally:
-        context.__exit__(None, None, None)
 
 
 def environment(database_url: str, fake: FakeLLM, secret_key: str | None) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.endswith(("_API_KEY", "_BASE_URL")) and not k.startswith("CHATLOOM_SECRET_KEY")
-    }
-    env.update(
-        CHATLOOM_DATABASE_URL=database_url,
-        CHATLOOM_AUTH_CACHE_SECONDS="0",
-        OPENAI_API_KEY="sk-e2e",
-        OPENAI_BASE_URL=fake.base_url,
-    )
-    if secret_key is not None:
-        env["CHATLOOM_SECRET_KEY"] = secret_key
-    return env
+    return {**keyed_environment(database_url, fake, secret_key), "OPENAI_API_KEY": "sk-e2e"}
 
 
 def failed(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -77,7 +40,8 @@ def signed_turn(url: str, key: str, assistant_id: str, email: str, secret: str) 
     return httpx.post(f"{url}/chat/web", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30)
 
 
-def test_identity_secrets_from_the_cli(database: str, fake_llm: FakeLLM) -> None:
+def test_identity_secrets_from_the_cli(fresh_database: str, fake_llm: FakeLLM) -> None:
+    database = fresh_database
     org = f"identity-{uuid.uuid4().hex[:8]}"
     unkeyed = environment(database, fake_llm, None)
     refused = failed(unkeyed, "keys", "create", "--org", org, "--public", "--identity-secret")

@@ -1,0 +1,27 @@
+"""Fixtures of the end-to-end tests: a fresh database per test, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.databases import postgresql_url, sqlite_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        with sqlite_url(tmp_path) as url:
+            yield url
+        return
+    try:
+        context = postgresql_url()
+        url = context.__enter__()
+    except Exception as error:
+        pytest.skip(f"PostgreSQL leg skipped: {error}")
+    try:
+        yield url
+    finally:
+        context.__exit__(None, None, None)
