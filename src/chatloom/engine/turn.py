@@ -31,7 +31,7 @@ from chatloom.domain.messages import Message, ToolCall, assistant_message
 from chatloom.domain.tokens import json_tokens
 from chatloom.domain.usage import ModelCall
 from chatloom.engine.assistant_cache import AssistantCache
-from chatloom.engine.context import (
+from chatloom.engine.context import (  # TurnRequest: the turn's input, exported with the engine
     TurnContext,
     TurnRequest,
     build_context,
@@ -96,6 +96,32 @@ class PreparedTurn:
     watch: TurnWatch = NO_WATCH
     session_row: Any = None
     """On a session: its row as the turn's lease took it."""
+
+    @property
+    def handle(self) -> TurnHandle:
+        """What the API may know of the turn."""
+        policy = self.context_policy
+        return TurnHandle(
+            chat_id=self.chat_id,
+            org_id=self.context.request.org_id,
+            session_id=self.context.request.session_id,
+            model=self.model_request.model,
+            started_at=self.started_at,
+            truncation="disabled" if policy is not None and policy.strategy == "disabled" else "auto",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TurnHandle:
+    """A prepared turn as the API sees it: which chat it makes, on which session, with which model, since
+    when, and whether old history may be left out (OpenAI's `truncation`: "auto" or "disabled")."""
+
+    chat_id: str
+    org_id: str
+    session_id: str | None
+    model: str
+    started_at: datetime
+    truncation: str
 
 
 def outcome_of(event: TurnEvent | None) -> str:

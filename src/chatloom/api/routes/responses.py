@@ -34,18 +34,11 @@ from chatloom.api.schemas.responses_out import OpenAIResponse
 from chatloom.api.turn_streams import Background
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.messages import Message, ToolCall
-from chatloom.engine.turn import PreparedTurn
 from chatloom.relay.memory import TurnStream
 
 router = APIRouter(tags=["Chats"])
 
 ITEM_BOOKKEEPING = ("type", "id", "status")
-
-
-def truncation_of(turn: PreparedTurn) -> str:
-    """OpenAI's `truncation` echo: "auto" when the turn may drop (or summarise) old history."""
-    policy = turn.context_policy
-    return "disabled" if policy is not None and policy.strategy == "disabled" else "auto"
 
 
 def _text(value: Any, field: str) -> str:
@@ -135,17 +128,18 @@ async def create_response(request: Request, org_id: OrgId, services: ServicesDep
     )
     request_for_turn.truncation = body.truncation
     turn = await services.engine.prepare(request_for_turn)
+    handle = turn.handle
     shape = ResponseShape(
-        model=turn.model_request.model,
+        model=handle.model,
         instructions=body.instructions,
         previous_response_id=body.previous_chat_id,
         max_output_tokens=body.max_output_tokens,
         temperature=body.temperature,
         metadata=dict(body.metadata or {}),
-        truncation=truncation_of(turn),
+        truncation=handle.truncation,
         background=body.background,
     )
-    created_at = int(turn.started_at.timestamp())
+    created_at = int(handle.started_at.timestamp())
     framing = lambda: ResponseFraming(shape)  # noqa: E731
     return await respond(
         services,

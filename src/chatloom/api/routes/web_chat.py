@@ -157,10 +157,9 @@ def ending(
     services: Services, body: WebChatFields, turn: PreparedTurn
 ) -> Callable[[], Awaitable[None]] | None:
     """With `sessionEnd`, the session is completed once this turn is answered."""
-    session_id = turn.context.request.session_id
+    session_id, org_id = turn.handle.session_id, turn.handle.org_id
     if not body.session_end or session_id is None:
         return None
-    org_id = turn.context.request.org_id
     return lambda: services.web_chats.end_session(org_id, session_id)
 
 
@@ -186,7 +185,7 @@ async def create_web_chat(request: Request, caller: WebCaller, services: Service
     body = parse_model(CreateWebChatIn, await json_body(request))
     messages, raw_input = vapi_input(body.input)
     turn = await prepare_web_turn(services, caller, body, messages, raw_input, body.stream)
-    session_id = turn.context.request.session_id
+    session_id = turn.handle.session_id
 
     def web_chat(done: TurnCompleted) -> Response:
         return json_response({"id": done.chat["id"], "sessionId": session_id, "output": done.output})
@@ -224,8 +223,9 @@ async def create_web_response(request: Request, caller: WebCaller, services: Ser
     messages = response_input(body.input)
     raw_input = body.input if isinstance(body.input, str) else messages
     turn = await prepare_web_turn(services, caller, body, messages, raw_input, body.stream)
-    shape = ResponseShape(model=turn.model_request.model, session_id=turn.context.request.session_id)
-    created_at = int(turn.started_at.timestamp())
+    handle = turn.handle
+    shape = ResponseShape(model=handle.model, session_id=handle.session_id)
+    created_at = int(handle.started_at.timestamp())
     return await respond(
         services,
         turn,
