@@ -14,8 +14,8 @@ import typer
 
 from chatloom.config import Settings
 from chatloom.domain.errors import ChatloomError
-from chatloom.engine.credentials import Credentials, OrgCredentialCache
-from chatloom.engine.keys import ApiKeyInfo, KeyVerifier, new_identity_secret, normalize_origin
+from chatloom.engine.access.credentials import Credentials, OrgCredentialCache
+from chatloom.engine.access.keys import ApiKeyInfo, KeyVerifier, new_identity_secret, normalize_origin
 from chatloom.store.db import Database, create_engine, migrate
 from chatloom.vault.box import SecretBox, SecretKeyError, new_key
 
@@ -289,8 +289,8 @@ def keys_limit(
     ] = None,
 ) -> None:
     """Set usage limits of an API key or an org; over one, chats answer 429 with Retry-After."""
-    from chatloom.engine.rate_limits import DatabaseCounter
-    from chatloom.engine.usage_gate import UsageGate
+    from chatloom.engine.access.usage_gate import UsageGate
+    from chatloom.store.rate_counters import DatabaseCounter
     from chatloom.store.usage_limits import LIMIT_FIELDS
 
     if (key is None) == (org is None):

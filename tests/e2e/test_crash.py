@@ -20,7 +20,7 @@ import httpx
 import orjson
 import pytest
 
-from chatloom.engine.keys import KeyVerifier
+from chatloom.engine.access.keys import KeyVerifier
 from chatloom.store.db import Database, create_engine, migrate
 from chatloom.testing.fake_llm import FakeLLM, FakeReply
 from tests.e2e.test_serve import CHATLOOM

@@ -14,7 +14,7 @@ import uvicorn
 
 from chatloom.api.app import create_app
 from chatloom.config import Settings
-from chatloom.engine.keys import KeyVerifier
+from chatloom.engine.access.keys import KeyVerifier
 from chatloom.store.db import Database, create_engine, migrate
 from tests.support.off_loop import off_loop, run_coroutine
 

@@ -7,7 +7,7 @@ import pytest
 from chatloom.domain.errors import ContextWindowExceeded
 from chatloom.domain.messages import Message
 from chatloom.domain.tokens import messages_tokens
-from chatloom.engine.context_budget import DEFAULT_WINDOW, ContextBudget, strategy_of
+from chatloom.engine.context.budget import DEFAULT_WINDOW, ContextBudget, strategy_of
 
 
 def conversation(turns: int) -> list[Message]:

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import event, select, update
 
 from chatloom.domain.ids import new_id, utc_now
-from chatloom.engine.keys import KeyVerifier
-from chatloom.engine.sessions import SessionLeases
+from chatloom.engine.access.keys import KeyVerifier
+from chatloom.engine.records.leases import SessionLeases
 from chatloom.store import sessions as session_rows
 from chatloom.store.db import Database, create_engine, migrate
 from chatloom.store.tables import sessions
@@ -89,7 +89,7 @@ def test_a_short_turn_costs_no_renewal(tmp_path: Path) -> None:
 
 
 async def _a_short_turn_costs_no_renewal(setup: Setup) -> None:
-    owner, _ = await setup.leases.acquire(setup.org_id, setup.session_id)
+    owner = (await setup.leases.acquire(setup.org_id, setup.session_id)).owner
     renewal = setup.leases.keep(setup.org_id, setup.session_id, owner)
     await asyncio.sleep(LEASE_SECONDS / 6)
     await renewal.stop()
@@ -102,7 +102,7 @@ def test_a_long_turn_renews_until_it_stops(tmp_path: Path) -> None:
 
 
 async def _a_long_turn_renews_until_it_stops(setup: Setup) -> None:
-    owner, _ = await setup.leases.acquire(setup.org_id, setup.session_id)
+    owner = (await setup.leases.acquire(setup.org_id, setup.session_id)).owner
     _, first_until = await setup.lease_row()
     renewal = setup.leases.keep(setup.org_id, setup.session_id, owner)
     await asyncio.sleep(LEASE_SECONDS * 1.5)
@@ -122,7 +122,7 @@ def test_renewals_end_when_the_turn_is_cancelled(tmp_path: Path) -> None:
 
 
 async def _renewals_end_when_the_turn_is_cancelled(setup: Setup) -> None:
-    owner, _ = await setup.leases.acquire(setup.org_id, setup.session_id)
+    owner = (await setup.leases.acquire(setup.org_id, setup.session_id)).owner
 
     async def turn() -> None:
         renewal = setup.leases.keep(setup.org_id, setup.session_id, owner)
@@ -149,7 +149,7 @@ def test_a_lost_lease_stops_the_renewals(tmp_path: Path) -> None:
 
 
 async def _a_lost_lease_stops_the_renewals(setup: Setup) -> None:
-    owner, _ = await setup.leases.acquire(setup.org_id, setup.session_id)
+    owner = (await setup.leases.acquire(setup.org_id, setup.session_id)).owner
     renewal = setup.leases.keep(setup.org_id, setup.session_id, owner)
     async with setup.db.write() as conn:
         await conn.execute(update(sessions).values(lease_owner=new_id(), lease_until=utc_now()))

@@ -13,7 +13,7 @@ import genai_prices
 import pytest
 
 from chatloom.domain.usage import Usage
-from chatloom.engine.pricing import PRICE_DATA_SOURCE, ModelPrice, PriceBook
+from chatloom.engine.calls.pricing import PRICE_DATA_SOURCE, ModelPrice, PriceBook
 
 # A fixed request time keeps the pinned prices independent of announced future price changes.
 AT = datetime(2026, 11, 26, 10, 5, tzinfo=UTC)

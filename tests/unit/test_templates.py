@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chatloom.domain.errors import InvalidRequest
-from chatloom.engine.templates import (
+from chatloom.templates.liquid import (
     default_variables,
     render_prompt,
     render_prompt_async,

@@ -46,24 +46,26 @@ from chatloom.api.schemas.web_chat import CreateWebChatIn, WebResponsesRequestIn
 from chatloom.api.sse import HEARTBEAT
 from chatloom.config import Settings
 from chatloom.console import routes as console
-from chatloom.engine.assistant_cache import AssistantCache
-from chatloom.engine.assistants import AssistantRecords
-from chatloom.engine.credentials import Credentials, OrgCredentialCache
-from chatloom.engine.grounding import Grounding
-from chatloom.engine.keys import KeyVerifier
-from chatloom.engine.model_calls import ModelCaller, RetryPolicy
-from chatloom.engine.pricing import PriceBook
-from chatloom.engine.rate_limits import Counter, DatabaseCounter, Limit, MemoryCounter, RateLimiter
-from chatloom.engine.records import ChatRecords, tool_records
-from chatloom.engine.server_messages import ServerMessages
-from chatloom.engine.sessions import SessionLeases, SessionRecords
-from chatloom.engine.squads import SquadRecords
-from chatloom.engine.templates import render_prompt_async, set_template_limits
-from chatloom.engine.tool_runner import ToolRunner
-from chatloom.engine.turn import ChatEngine
-from chatloom.engine.turns_in_flight import TurnsInFlight
-from chatloom.engine.usage_gate import UsageGate
-from chatloom.engine.web_chats import WebChats
+from chatloom.counters.memory import MemoryCounter
+from chatloom.engine.access.credentials import Credentials, OrgCredentialCache
+from chatloom.engine.access.keys import KeyVerifier
+from chatloom.engine.access.rate_limits import Counter, Limit, RateLimiter
+from chatloom.engine.access.usage_gate import UsageGate
+from chatloom.engine.assistants.cache import AssistantCache
+from chatloom.engine.calls.grounding import Grounding
+from chatloom.engine.calls.models import ModelCaller, RetryPolicy
+from chatloom.engine.calls.pricing import PriceBook
+from chatloom.engine.calls.tools import ToolRunner
+from chatloom.engine.notify.server_messages import ServerMessages
+from chatloom.engine.records.assistants import AssistantRecords
+from chatloom.engine.records.chats import ChatRecords
+from chatloom.engine.records.documents import tool_records
+from chatloom.engine.records.leases import SessionLeases
+from chatloom.engine.records.sessions import SessionRecords
+from chatloom.engine.squads.records import SquadRecords
+from chatloom.engine.turn.engine import ChatEngine
+from chatloom.engine.turn.in_flight import TurnsInFlight
+from chatloom.engine.turn.web import WebChats
 from chatloom.observability.access_log import AccessLog
 from chatloom.observability.hooks import Observer
 from chatloom.observability.metrics import observer_for
@@ -78,7 +80,8 @@ from chatloom.providers.registry import ProviderRegistry
 from chatloom.relay.memory import MemoryRelay
 from chatloom.relay.postgres import PostgresRelay
 from chatloom.store.db import Database, create_engine
-from chatloom.store.rate_counters import PostgresCounters
+from chatloom.store.rate_counters import database_counter
+from chatloom.templates.liquid import render_prompt_async, set_template_limits
 from chatloom.tools.api_request import ApiRequestRunner
 from chatloom.tools.function import FunctionToolServer
 from chatloom.tools.knowledge_base import KnowledgeBaseClient
@@ -262,14 +265,14 @@ def build_counters(settings: Settings, db: Database) -> tuple[Counter, Counter]:
     memory on SQLite, which serves one process (a database write per request would cost more than the
     rest of the check)."""
     if settings.redis_url:
-        from chatloom.engine.redis_counter import RedisCounter
+        from chatloom.counters.redis import RedisCounter
 
         shared: Counter = RedisCounter(settings.redis_url)
         return shared, shared
-    if db.raw is not None:  # PostgreSQL
-        shared = PostgresCounters(db.raw)
+    if db.shared:  # PostgreSQL: every process counts in the same table
+        shared = database_counter(db)
         return shared, shared
-    return DatabaseCounter(db), MemoryCounter()
+    return database_counter(db), MemoryCounter()
 
 
 def build_relay(settings: Settings, db: Database) -> MemoryRelay:
@@ -285,7 +288,7 @@ def build_relay(settings: Settings, db: Database) -> MemoryRelay:
         from chatloom.relay.redis import RedisRelay
 
         return RedisRelay(settings.redis_url, **shared)
-    if db.dialect == "postgresql":
+    if db.shared:
         return PostgresRelay(settings.database_url, **shared)
     return MemoryRelay(settings.stream_retention_seconds, settings.stream_heartbeat_seconds, HEARTBEAT)
 

@@ -20,17 +20,18 @@ from chatloom.api.errors import first_field, validation_messages
 from chatloom.api.json_limits import check_json_body
 from chatloom.domain.encoded_messages import spliced
 from chatloom.domain.errors import Forbidden, InvalidRequest, Unauthorized
-from chatloom.engine.assistants import AssistantRecords
-from chatloom.engine.credentials import Credentials
-from chatloom.engine.keys import KeyAccess, KeyVerifier, normalize_origin
-from chatloom.engine.rate_limits import Limit, RateLimiter
-from chatloom.engine.records import ChatRecords, DocumentRecords
-from chatloom.engine.sessions import SessionRecords
-from chatloom.engine.squads import SquadRecords
-from chatloom.engine.turn import ChatEngine
-from chatloom.engine.turns_in_flight import TurnsInFlight
-from chatloom.engine.usage_gate import UsageGate
-from chatloom.engine.web_chats import WebChats
+from chatloom.engine.access.credentials import Credentials
+from chatloom.engine.access.keys import KeyAccess, KeyVerifier, normalize_origin
+from chatloom.engine.access.rate_limits import Limit, RateLimiter
+from chatloom.engine.access.usage_gate import UsageGate
+from chatloom.engine.records.assistants import AssistantRecords
+from chatloom.engine.records.chats import ChatRecords
+from chatloom.engine.records.documents import DocumentRecords
+from chatloom.engine.records.sessions import SessionRecords
+from chatloom.engine.squads.records import SquadRecords
+from chatloom.engine.turn.engine import ChatEngine
+from chatloom.engine.turn.in_flight import TurnsInFlight
+from chatloom.engine.turn.web import WebChats
 from chatloom.outbound.http import OutboundHttp
 from chatloom.relay.memory import MemoryRelay
 

@@ -11,8 +11,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from chatloom.api.deps import Services, services_of, web_caller
-from chatloom.engine.keys import KeyAccess
-from chatloom.engine.rate_limits import Limit
+from chatloom.engine.access.keys import KeyAccess
+from chatloom.engine.access.rate_limits import Limit
 
 Caller = Callable[..., Awaitable[KeyAccess]]
 """A dependency that authenticates the request and says what its key may do."""

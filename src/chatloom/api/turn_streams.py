@@ -15,7 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from chatloom.api.deps import Services
 from chatloom.api.sse import SSE_HEADERS
 from chatloom.domain.events import TurnCompleted, TurnEvent, TurnFailed, TurnStarted
-from chatloom.engine.turn import PreparedTurn
+from chatloom.engine.turn.engine import PreparedTurn
 from chatloom.relay.memory import StreamInfo, TurnStream
 
 log = logging.getLogger("chatloom.turn")

@@ -119,6 +119,8 @@ class Database:
         self.engine = engine
         self.messages = MessageCache(message_cache_bytes)
         self.dialect = engine.dialect.name
+        self.shared = self.dialect == "postgresql"
+        """Whether several server processes can share this database (PostgreSQL; SQLite serves one)."""
         self.raw: RawPostgres | None = None
         """PostgreSQL: the hot autocommit statements' own asyncpg pool (see `RawPostgres`)."""
         if self.dialect == "postgresql":

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatloom.store.db import Database
 from chatloom.store.raw_postgres import RawPostgres
 from chatloom.store.tables import rate_counters
 
@@ -60,3 +61,28 @@ class PostgresCounters:
 
     async def sweep(self, before: int) -> None:
         await self._raw.execute(_SWEEP_SQL, {"before": before})
+
+
+class DatabaseCounter:
+    """Counts through SQLAlchemy: usage limits on SQLite, where budgets must survive restarts."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def increment(self, bucket: str, window_end: int) -> int:
+        async with self.db.single_statement() as conn:
+            return await increment(conn, bucket, window_end)
+
+    async def add(self, bucket: str, window_end: int, amount: int) -> int:
+        async with self.db.single_statement() as conn:
+            return await add(conn, bucket, window_end, amount)
+
+    async def sweep(self, before: int) -> None:
+        async with self.db.single_statement() as conn:
+            await sweep(conn, before)
+
+
+def database_counter(db: Database) -> PostgresCounters | DatabaseCounter:
+    """The database's counter: straight on asyncpg on PostgreSQL (every limited request counts), else
+    through SQLAlchemy."""
+    return PostgresCounters(db.raw) if db.raw is not None else DatabaseCounter(db)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("chatloom.store.raw")
@@ -92,3 +94,9 @@ class RawPostgres:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+
+def pg_cast(table: Table, column: str, prefix: str) -> str:
+    """`CAST(:<prefix><column> AS <its type>)`: asyncpg binds text parameters, so typed columns are cast."""
+    kind = table.c[column].type.compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
+    return f"CAST(:{prefix}{column} AS {kind})"

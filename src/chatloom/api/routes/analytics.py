@@ -11,7 +11,7 @@ from starlette.responses import Response
 from chatloom.api.deps import OrgId, ServicesDep, json_response
 from chatloom.api.openapi import answers
 from chatloom.api.schemas.analytics import CostReportOut, CostsParams
-from chatloom.engine.records import CostReport
+from chatloom.engine.records.chats import CostReport
 from chatloom.store.analytics import DailyCost
 
 router = APIRouter(tags=["Analytics"])

@@ -23,7 +23,7 @@ from chatloom.api.schemas.common import ListParams
 from chatloom.api.schemas.records_out import Assistant
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.ids import utc_now
-from chatloom.engine.context import check_prompt_templates
+from chatloom.engine.assistants.prompts import check_prompt_templates
 
 router = APIRouter(tags=["Assistants"])
 

@@ -34,8 +34,8 @@ from chatloom.api.wire_numbers import parse_int
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.events import TurnCompleted, TurnEvent, TurnFailed
 from chatloom.domain.messages import Message
-from chatloom.engine.context import TurnRequest
-from chatloom.engine.turn import PreparedTurn
+from chatloom.engine.turn.engine import PreparedTurn
+from chatloom.engine.turn.request import TurnRequest
 from chatloom.relay.memory import TERMINAL, TurnStream
 from chatloom.store.chats import SORTABLE
 from chatloom.store.documents import Page

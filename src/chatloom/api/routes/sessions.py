@@ -15,8 +15,8 @@ from chatloom.api.schemas.common import ChatMessageIn
 from chatloom.api.schemas.records_out import Session, SessionPaginatedResponse
 from chatloom.api.schemas.session import CreateSessionIn, ListSessionsParams, UpdateSessionIn
 from chatloom.domain.errors import InvalidRequest
-from chatloom.engine.redaction import public_document
-from chatloom.engine.squads import seal_members
+from chatloom.engine.records.redaction import public_document
+from chatloom.engine.squads.records import seal_members
 from chatloom.store.sessions import SORTABLE as SESSION_SORTABLE
 
 router = APIRouter(tags=["Sessions"])
@@ -50,7 +50,8 @@ async def create_session(request: Request, org_id: OrgId, services: ServicesDep)
     for name in ("assistant", "assistantOverrides"):  # inline credentials are stored sealed
         if name in fields:
             fields[name] = services.credentials.seal_assistant(fields[name])
-    seal_members(services.credentials, (fields.get("squad") or {}).get("members"))
+    if isinstance(fields.get("squad"), dict):
+        seal_members(services.credentials, fields["squad"])
     session = await services.sessions.create(org_id, fields)
     return json_response(public_document(session), status_code=201)
 

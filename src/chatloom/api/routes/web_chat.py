@@ -40,9 +40,9 @@ from chatloom.api.sse import vapi_frames
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.events import TurnCompleted
 from chatloom.domain.messages import Message, text_of
-from chatloom.engine.keys import KeyAccess
-from chatloom.engine.turn import PreparedTurn
-from chatloom.engine.web_chats import WebTurnRequest
+from chatloom.engine.access.keys import KeyAccess
+from chatloom.engine.turn.engine import PreparedTurn
+from chatloom.engine.turn.web import WebTurnRequest
 
 router = APIRouter(tags=["Chats"])
 

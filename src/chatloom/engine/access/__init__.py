@@ -1,0 +1,1 @@
+"""Who may do what, with which keys: API keys, provider credentials, usage and rate limits."""

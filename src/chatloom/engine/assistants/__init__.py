@@ -1,0 +1,1 @@
+"""Assistant documents as the engine reads them: the in-process cache and the rendered prompt."""

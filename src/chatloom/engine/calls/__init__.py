@@ -1,0 +1,1 @@
+"""Calls a turn makes: models (retries, fallbacks, prices), tools (definitions, runs), grounding."""

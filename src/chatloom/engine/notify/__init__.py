@@ -1,0 +1,1 @@
+"""What the engine tells others: server messages (webhooks) about chats and sessions."""

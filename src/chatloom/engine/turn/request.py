@@ -1,0 +1,48 @@
+"""One chat turn as the engine receives it, whatever API framed it, and the handle the API gets back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chatloom.domain.messages import Message
+
+
+@dataclass(slots=True)
+class TurnRequest:
+    """One chat turn as the engine sees it, whatever API framed it."""
+
+    org_id: str
+    input: list[Message]
+    raw_input: Any
+    assistant_id: str | None = None
+    assistant: dict[str, Any] | None = None
+    assistant_overrides: dict[str, Any] | None = None
+    previous_chat_id: str | None = None
+    session_id: str | None = None
+    name: str | None = None
+    instructions: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    truncation: str | None = None
+    """OpenAI's `truncation` ("auto" | "disabled"), overriding `model.contextManagement.strategy`."""
+    squad_id: str | None = None
+    squad: dict[str, Any] | None = None
+    key_id: str | None = None
+    """The caller's API key: its usage limits apply besides its org's."""
+    stream: bool = False
+    """Whether the client asked for the turn as a stream (`Chat.stream`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnHandle:
+    """A prepared turn as the API sees it: which chat it makes, on which session, with which model, since
+    when, and whether old history may be left out (OpenAI's `truncation`: "auto" or "disabled")."""
+
+    chat_id: str
+    org_id: str
+    session_id: str | None
+    model: str
+    started_at: datetime
+    truncation: str
