@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from chatloom.domain.messages import text_of
-from chatloom.testing.fake_llm import FakeReply, chat_messages, split_evenly, word_count
+from chatloom.testing.fake_dialect import FakeReply, chat_messages, split_evenly, word_count
 
 ANTHROPIC_ERROR_TYPES = {
     400: "invalid_request_error",

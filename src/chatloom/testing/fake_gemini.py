@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from chatloom.testing.fake_llm import FakeReply, word_count
+from chatloom.testing.fake_dialect import FakeReply, word_count
 
 GEMINI_ERROR_STATUSES = {
     400: "INVALID_ARGUMENT",

@@ -1,8 +1,7 @@
-"""A real HTTP LLM server on loopback for tests and benchmarks, speaking OpenAI chat completions.
+"""The fake LLM: a real HTTP server on loopback for tests and benchmarks (`FakeLLM`), and its CLI.
 
-Replies are scripted with `FakeLLM.push(FakeReply(...))` and consumed in FIFO order, one per request; with an
-empty queue a request is answered "You said: <last user message>". Each wire format is a `FakeDialect` codec
-(today `OpenAIChatDialect`); `FakeLLM` owns the transport. Standalone: `python -m chatloom.testing.fake_llm`.
+Replies are scripted with `FakeLLM.push(FakeReply(...))`, one per request in FIFO order; unscripted, a request
+is answered "You said: <last user message>". Standalone: `python -m chatloom.testing.fake_llm`.
 """
 
 from __future__ import annotations
@@ -10,226 +9,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import itertools
-import re
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from aiohttp import web
-from multidict import CIMultiDictProxy
 
-from chatloom.domain.messages import text_of
 from chatloom.domain.tokens import messages_tokens
+from chatloom.testing.fake_anthropic import AnthropicMessagesDialect
+from chatloom.testing.fake_dialect import FakeDialect, FakeReply, RecordedRequest, chat_messages
+from chatloom.testing.fake_gemini import GeminiDialect
+from chatloom.testing.fake_openai import OpenAIChatDialect, context_length_error
 from chatloom.testing.loopback import LoopbackServer
 
-WORDISH_PIECE = re.compile(r"\S+\s*|\s+")
+__all__ = ["FakeDialect", "FakeLLM", "FakeReply", "RecordedRequest", "every_dialect", "main"]
+
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
-@dataclass(slots=True)
-class FakeReply:
-    """One scripted answer.
-
-    `status` >= 400 answers with `error_body` (default: the dialect's error envelope). `headers` are added to
-    any answer (e.g. Retry-After). `delay_seconds` passes before the response headers; `chunk_delay_seconds`
-    between streamed frames. `cut_after_chunks=N` streams the opening frame (OpenAI: the role-only chunk)
-    and N chunks after it, then drops the connection without the terminator.
-    """
-
-    text: str = ""
-    chunks: list[str] | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-    usage: dict[str, Any] | None = None
-    finish_reason: str | None = None
-    status: int = 200
-    error_body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    delay_seconds: float = 0.0
-    chunk_delay_seconds: float = 0.0
-    cut_after_chunks: int | None = None
-    model: str | None = None
-
-    @property
-    def full_text(self) -> str:
-        return self.text or "".join(self.chunks or ())
-
-    @property
-    def text_pieces(self) -> list[str]:
-        """How the text is split when streamed: `chunks`, else one piece per word with its trailing space."""
-        if self.chunks is not None:
-            return self.chunks
-        return WORDISH_PIECE.findall(self.text)
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    """A request as the fake received it; `headers` look up names case-insensitively."""
-
-    path: str
-    headers: CIMultiDictProxy[str]
-    json: dict[str, Any]
-
-
-class FakeDialect(Protocol):
-    """One upstream wire format: which paths it serves and how replies are encoded. No transport here.
-
-    `stream_terminator` ends a complete stream (OpenAI: `data: [DONE]`); a cut stream never gets it.
-    """
-
-    stream_terminator: bytes
-
-    def handles(self, path: str) -> bool: ...
-
-    def wants_stream(self, path: str, body: dict[str, Any]) -> bool: ...
-
-    def default_reply(self, body: dict[str, Any]) -> FakeReply: ...
-
-    def error_body(self, status: int, message: str | None = None) -> dict[str, Any]: ...
-
-    def completion(self, body: dict[str, Any], reply: FakeReply) -> bytes: ...
-
-    def stream_frames(self, body: dict[str, Any], reply: FakeReply) -> tuple[list[bytes], list[bytes]]:
-        """A streamed reply without its terminator: (opening frames, which are never cut; chunks)."""
-        ...
-
-
-def chat_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
-    messages = body.get("messages")
-    return (
-        [message for message in messages if isinstance(message, dict)] if isinstance(messages, list) else []
-    )
-
-
-def word_count(text: str) -> int:
-    return len(text.split())
-
-
-def split_evenly(text: str, parts: int) -> list[str]:
-    """`text` cut into at most `parts` consecutive non-empty pieces."""
-    size = max(1, -(-len(text) // parts))
-    return [text[start : start + size] for start in range(0, len(text), size)]
-
-
-OPENAI_ERROR_KINDS: dict[int, tuple[str, str | None]] = {
-    400: ("invalid_request_error", None),
-    401: ("invalid_request_error", "invalid_api_key"),
-    403: ("invalid_request_error", "unsupported_country_region_territory"),
-    404: ("invalid_request_error", "model_not_found"),
-    429: ("requests", "rate_limit_exceeded"),
-}
-
-
-class OpenAIChatDialect:
-    """OpenAI chat completions: `POST .../chat/completions`, JSON or SSE `chat.completion.chunk` frames."""
-
-    stream_terminator = b"data: [DONE]\n\n"
-
-    def __init__(self) -> None:
-        self._ids = itertools.count(1)
-
-    def handles(self, path: str) -> bool:
-        return path.endswith("/chat/completions")
-
-    def wants_stream(self, path: str, body: dict[str, Any]) -> bool:
-        return body.get("stream") is True
-
-    def default_reply(self, body: dict[str, Any]) -> FakeReply:
-        user_texts = [
-            text_of(message.get("content")) for message in chat_messages(body) if message["role"] == "user"
-        ]
-        return FakeReply(text=f"You said: {user_texts[-1] if user_texts else ''}")
-
-    def error_body(self, status: int, message: str | None = None) -> dict[str, Any]:
-        kind, code = OPENAI_ERROR_KINDS.get(
-            status, ("server_error" if status >= 500 else "invalid_request_error", None)
-        )
-        text = message or f"The fake LLM was scripted to fail with HTTP {status}."
-        return {"error": {"message": text, "type": kind, "param": None, "code": code}}
-
-    def usage(self, body: dict[str, Any], reply: FakeReply) -> dict[str, Any]:
-        """Scripted usage, completed with deterministic counts: 3 + words per message, words of the reply."""
-        prompt_tokens = sum(
-            3 + word_count(text_of(message.get("content"))) for message in chat_messages(body)
-        )
-        completion_tokens = word_count(reply.full_text) + sum(
-            word_count(str(call.get("function", {}).get("arguments", ""))) for call in reply.tool_calls or ()
-        )
-        usage: dict[str, Any] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
-        usage.update(reply.usage or {})
-        usage.setdefault("total_tokens", usage["prompt_tokens"] + usage["completion_tokens"])
-        return usage
-
-    def _envelope(self, body: dict[str, Any], reply: FakeReply, kind: str) -> dict[str, Any]:
-        return {
-            "id": f"chatcmpl-fake{next(self._ids)}",
-            "object": kind,
-            "created": int(time.time()),
-            "model": reply.model or body.get("model") or "fake-model",
-            "system_fingerprint": "fp_fake",
-        }
-
-    def _finish_reason(self, reply: FakeReply) -> str:
-        return reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
-
-    def completion(self, body: dict[str, Any], reply: FakeReply) -> bytes:
-        text = reply.full_text
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": text if text or not reply.tool_calls else None,
-            "refusal": None,
-        }
-        if reply.tool_calls:
-            message["tool_calls"] = reply.tool_calls
-        payload = self._envelope(body, reply, "chat.completion")
-        payload["choices"] = [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": self._finish_reason(reply)}
-        ]
-        payload["usage"] = self.usage(body, reply)
-        return orjson.dumps(payload)
-
-    def stream_frames(self, body: dict[str, Any], reply: FakeReply) -> tuple[list[bytes], list[bytes]]:
-        envelope = self._envelope(body, reply, "chat.completion.chunk")
-        stream_options = body.get("stream_options")
-        include_usage = isinstance(stream_options, dict) and stream_options.get("include_usage") is True
-
-        def frame(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-            chunk = dict(envelope)
-            chunk["choices"] = [
-                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-            ]
-            if include_usage:
-                chunk["usage"] = None
-            return b"data: " + orjson.dumps(chunk) + b"\n\n"
-
-        pieces = reply.text_pieces
-        first_content = "" if pieces or not reply.tool_calls else None
-        opening = [frame({"role": "assistant", "content": first_content, "refusal": None})]
-        frames = [frame({"content": piece}) for piece in pieces]
-        for index, call in enumerate(reply.tool_calls or ()):
-            function = call.get("function", {})
-            named = {"name": function.get("name"), "arguments": ""}
-            fragment = {"index": index, "id": call.get("id"), "type": "function", "function": named}
-            frames.append(frame({"tool_calls": [fragment]}))
-            for piece in split_evenly(str(function.get("arguments", "")), 3):
-                frames.append(frame({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
-        frames.append(frame({}, self._finish_reason(reply)))
-        if include_usage:
-            usage_chunk = dict(envelope, choices=[], usage=self.usage(body, reply))
-            frames.append(b"data: " + orjson.dumps(usage_chunk) + b"\n\n")
-        return opening, frames
-
-
 def every_dialect() -> tuple[FakeDialect, ...]:
     """OpenAI chat completions, Anthropic Messages and Gemini, each on its own paths."""
-    from chatloom.testing.fake_anthropic import AnthropicMessagesDialect
-    from chatloom.testing.fake_gemini import GeminiDialect
-
     return (OpenAIChatDialect(), AnthropicMessagesDialect(), GeminiDialect())
 
 
@@ -379,16 +181,6 @@ class FakeLLM(LoopbackServer):
             await asyncio.sleep(reply.chunk_delay_seconds)
             await response.write(dialect.stream_terminator)
         await response.write_eof()
-
-
-def context_length_error(limit: int, tokens: int) -> dict[str, Any]:
-    """OpenAI's answer to a request over the model's context window."""
-    message = (
-        f"This model's maximum context length is {limit} tokens. However, your messages resulted in "
-        f"{tokens} tokens. Please reduce the length of the messages."
-    )
-    error = {"message": message, "type": "invalid_request_error", "param": "messages"}
-    return {"error": {**error, "code": "context_length_exceeded"}}
 
 
 def json_response(

@@ -11,7 +11,6 @@ entry. Failures never raise: a listing reports its error, a call becomes an erro
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,13 +18,12 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from chatloom.domain.errors import OutboundUrlRefused
 from chatloom.domain.messages import ToolCall
 from chatloom.outbound.guard import OutboundPolicy
 from chatloom.outbound.vapi_server import server_timeout
 from chatloom.tools.calls import ToolResult, arguments_of, error_result
+from chatloom.tools.mcp_values import McpTarget, McpToolSpec
 
 if TYPE_CHECKING:
     from chatloom.tools.mcp_session import McpSession
@@ -43,31 +41,11 @@ CredentialHeaders = Callable[[str, Mapping[str, Any]], Awaitable[Mapping[str, st
 e.g. `Authorization`. Headers written in `server.headers` win over a credential's."""
 
 
-@dataclass(frozen=True, slots=True)
-class McpToolSpec:
-    name: str
-    description: str | None
-    input_schema: dict[str, Any]
-
-
 @dataclass(slots=True)
 class McpListing:
     tools: list[McpToolSpec] = field(default_factory=list)
     error: str | None = None
     """Why the server could not be listed (it then offers no tools)."""
-
-
-@dataclass(frozen=True, slots=True)
-class McpTarget:
-    url: str
-    protocol: str
-    headers: dict[str, str]
-    timeout_seconds: float
-
-    def cache_key(self, org_id: str) -> str:
-        # Headers may hold credentials: the key keeps only a digest of them.
-        digest = hashlib.sha256(orjson.dumps(self.headers, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        return f"{org_id} {self.protocol} {self.url} {digest}"
 
 
 def protocol_of(tool: Mapping[str, Any]) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx2
 import mcp_types
@@ -22,9 +22,7 @@ from chatloom.outbound.guard import OutboundPolicy
 from chatloom.outbound.guarded_httpx import guarded_client
 from chatloom.outbound.http import RESOLVER_REFUSAL, origin
 from chatloom.tools.calls import as_text
-
-if TYPE_CHECKING:
-    from chatloom.tools.mcp import McpTarget, McpToolSpec
+from chatloom.tools.mcp_values import McpTarget, McpToolSpec
 
 # httpx2 logs each request's full URL at INFO; a URL may carry a token.
 logging.getLogger("httpx2").setLevel(logging.WARNING)
@@ -35,8 +33,6 @@ class McpSession:
         self.client = client
 
     async def list_tools(self, max_tools: int, max_pages: int) -> list[McpToolSpec]:
-        from chatloom.tools.mcp import McpToolSpec
-
         specs: list[McpToolSpec] = []
         cursor: str | None = None
         for _page in range(max_pages):
