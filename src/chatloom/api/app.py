@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -65,6 +65,7 @@ from chatloom.engine.records.sessions import SessionRecords
 from chatloom.engine.squads.records import SquadRecords
 from chatloom.engine.turn.engine import ChatEngine
 from chatloom.engine.turn.in_flight import TurnsInFlight
+from chatloom.engine.turn.record import TurnStore
 from chatloom.engine.turn.web import WebChats
 from chatloom.observability.access_log import AccessLog
 from chatloom.observability.hooks import Observer
@@ -81,6 +82,7 @@ from chatloom.relay.memory import MemoryRelay
 from chatloom.relay.postgres import PostgresRelay
 from chatloom.store.db import Database, create_engine
 from chatloom.store.rate_counters import database_counter
+from chatloom.store.turns.writer import TurnWriter
 from chatloom.templates.liquid import render_prompt_async, set_template_limits
 from chatloom.tools.api_request import ApiRequestRunner
 from chatloom.tools.function import FunctionToolServer
@@ -171,18 +173,26 @@ def price_book(settings: Settings) -> PriceBook:
 
 
 def build_services(
-    settings: Settings, db: Database, observer: Observer | None = None, prices: PriceBook | None = None
+    settings: Settings,
+    db: Database,
+    observer: Observer | None = None,
+    prices: PriceBook | None = None,
+    adapters: Mapping[str, ChatProvider] | None = None,
+    turns: TurnStore | None = None,
 ) -> Services:
+    """Everything the routes use, wired. `adapters` (by dialect or provider name) replace the HTTP
+    provider adapters and `turns` the database's turn writer (in-process engine tests use both)."""
     observer = observer or Observer()
     prices = prices or price_book(settings)
     outbound = OutboundPolicy(block_private=settings.block_private_urls)
-    adapters: dict[str, ChatProvider] = {
-        "openai": OpenAICompatibleProvider(),
-        "anthropic": AnthropicProvider(),
-        "google": GoogleProvider(),
-        # custom-llm URLs come from users: their host names are checked again at connect time.
-        "custom-llm": OpenAICompatibleProvider(resolver=GuardedResolver(outbound)),
-    }
+    if adapters is None:
+        adapters = {
+            "openai": OpenAICompatibleProvider(),
+            "anthropic": AnthropicProvider(),
+            "google": GoogleProvider(),
+            # custom-llm URLs come from users: their host names are checked again at connect time.
+            "custom-llm": OpenAICompatibleProvider(resolver=GuardedResolver(outbound)),
+        }
     providers = ProviderRegistry(adapters, settings.provider_env)
     leases = SessionLeases(db, settings.session_lease_seconds, settings.session_wait_seconds)
     models = ModelCaller(
@@ -234,6 +244,7 @@ def build_services(
         grounding=Grounding(mcp, knowledge_bases),
         observer=observer,
         usage=usage,
+        turns=turns or TurnWriter(db),
     )
     sessions = SessionRecords(db, server_messages)
     return Services(
