@@ -25,9 +25,13 @@ from chatloom.api.deps import (
 )
 from chatloom.api.errors import domain_error_response
 from chatloom.api.openapi import TURN, answers, sse_events
-from chatloom.api.responses_wire import ResponseFraming, ResponseShape, completed_response
+from chatloom.api.responses_wire import (
+    ResponseFraming,
+    ResponseShape,
+    completed_response,
+    in_flight_response,
+)
 from chatloom.api.routes.chats import respond, to_message, turn_request
-from chatloom.api.routes.stored_responses import in_flight_response
 from chatloom.api.schemas.common import ChatMessageIn
 from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.api.schemas.responses_out import OpenAIResponse
