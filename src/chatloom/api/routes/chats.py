@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
@@ -26,10 +25,10 @@ from chatloom.api.errors import domain_error_response
 from chatloom.api.openapi import TURN, WITH_ID, PathId, answers, sse_events
 from chatloom.api.routes.listing import filtered_query, paginated
 from chatloom.api.schemas.chat import ChatTurnFields, CreateChatIn, ListChatsParams
-from chatloom.api.schemas.common import ChatMessageIn
 from chatloom.api.schemas.records_out import Chat, ChatAccepted, ChatPaginatedResponse
 from chatloom.api.sse import vapi_frames
 from chatloom.api.turn_streams import Background, StreamFraming, following, sse_response, start_streamed
+from chatloom.api.wire_input import vapi_input
 from chatloom.api.wire_numbers import parse_int
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.events import TurnCompleted, TurnEvent, TurnFailed
@@ -43,40 +42,6 @@ from chatloom.store.documents import Page
 router = APIRouter(tags=["Chats"])
 
 MAX_FRAME_ID = 2**31 - 1
-
-
-def vapi_input(value: str | list[ChatMessageIn]) -> tuple[list[Message], Any]:
-    """A Vapi `input` as the turn's messages, and as the chat's `input` field stores it."""
-    if isinstance(value, str):
-        return [{"role": "user", "content": value}], value
-    messages = [to_message(item) for item in value]
-    return messages, messages
-
-
-def to_message(item: ChatMessageIn) -> Message:
-    content = item.content
-    if isinstance(content, list):
-        content = "".join(part.text for part in content)
-    message: Message = {"role": item.role, "content": content}
-    if item.tool_calls:
-        message["tool_calls"] = [
-            {
-                "id": call.id,
-                "type": "function",
-                "function": {
-                    "name": call.function.name,
-                    "arguments": call.function.arguments
-                    if isinstance(call.function.arguments, str)
-                    else orjson.dumps(call.function.arguments).decode(),
-                },
-            }
-            for call in item.tool_calls
-        ]
-    if item.tool_call_id:
-        message["tool_call_id"] = item.tool_call_id
-    if item.name:
-        message["name"] = item.name
-    return message
 
 
 def refuse_unsupported(body: ChatTurnFields) -> None:

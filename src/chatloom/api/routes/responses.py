@@ -6,9 +6,6 @@ errors in OpenAI's envelope. `stream` defaults to true (Vapi's spec).
 
 from __future__ import annotations
 
-from typing import Any
-
-import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -31,69 +28,14 @@ from chatloom.api.responses_wire import (
     completed_response,
     in_flight_response,
 )
-from chatloom.api.routes.chats import respond, to_message, turn_request
-from chatloom.api.schemas.common import ChatMessageIn
+from chatloom.api.routes.chats import respond, turn_request
 from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.api.schemas.responses_out import OpenAIResponse
 from chatloom.api.turn_streams import Background
-from chatloom.domain.errors import InvalidRequest
-from chatloom.domain.messages import Message, ToolCall
+from chatloom.api.wire_input import response_input
 from chatloom.relay.memory import TurnStream
 
 router = APIRouter(tags=["Chats"])
-
-ITEM_BOOKKEEPING = ("type", "id", "status")
-
-
-def _text(value: Any, field: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list | dict):
-        return orjson.dumps(value).decode()
-    raise InvalidRequest(f"{field}: must be a string", field=field)
-
-
-def response_input(items: str | list[dict[str, Any]]) -> list[Message]:
-    """OpenAI input items as chat messages: messages, `function_call` and `function_call_output`."""
-    if isinstance(items, str):
-        return [{"role": "user", "content": items}]
-    messages: list[Message] = []
-    for index, item in enumerate(items):
-        where = f"input[{index}]"
-        if not isinstance(item, dict):
-            raise InvalidRequest(f"{where}: must be an object", field=where)
-        kind = item.get("type")
-        if kind == "function_call_output":
-            call_id = item.get("call_id")
-            if not isinstance(call_id, str) or not call_id:
-                raise InvalidRequest(f"{where}.call_id: is required", field=f"{where}.call_id")
-            output = _text(item.get("output", ""), f"{where}.output")
-            messages.append({"role": "tool", "tool_call_id": call_id, "content": output})
-        elif kind == "function_call":
-            call_id, name = item.get("call_id"), item.get("name")
-            if not isinstance(call_id, str) or not isinstance(name, str) or not call_id or not name:
-                raise InvalidRequest(f"{where}: a function_call needs call_id and name", field=where)
-            call: ToolCall = {
-                "id": call_id,
-                "type": "function",
-                "function": {
-                    "name": name,
-                    "arguments": _text(item.get("arguments", "{}"), f"{where}.arguments"),
-                },
-            }
-            previous = messages[-1] if messages else None
-            if previous is not None and previous["role"] == "assistant" and "tool_calls" in previous:
-                previous["tool_calls"].append(call)
-            else:
-                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif kind in (None, "message"):
-            fields = {k: v for k, v in item.items() if k not in ITEM_BOOKKEEPING}
-            messages.append(to_message(parse_model(ChatMessageIn, fields, prefix=where)))
-        else:
-            raise InvalidRequest(
-                f"{where}.type: '{kind}' input items are not supported", field=f"{where}.type"
-            )
-    return messages
 
 
 @router.post(

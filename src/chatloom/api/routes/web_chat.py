@@ -31,12 +31,12 @@ from chatloom.api.errors import domain_error_response
 from chatloom.api.openapi import WEB_TURN, answers, sse_events
 from chatloom.api.rate_limits import WebCaller, web_turn_caller
 from chatloom.api.responses_wire import ResponseFraming, ResponseShape, completed_response
-from chatloom.api.routes.chats import respond, vapi_input
-from chatloom.api.routes.responses import response_input
+from chatloom.api.routes.chats import respond
 from chatloom.api.schemas.records_out import WebChat
 from chatloom.api.schemas.responses_out import OpenAIResponse
 from chatloom.api.schemas.web_chat import CreateWebChatIn, WebChatFields, WebResponsesRequestIn
 from chatloom.api.sse import vapi_frames
+from chatloom.api.wire_input import response_input, vapi_input
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.events import TurnCompleted
 from chatloom.domain.messages import Message, text_of
