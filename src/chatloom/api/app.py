@@ -377,15 +377,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(credentials.router)
     app.include_router(analytics.router)
     app.include_router(console.router)
-    hot_routes.install(
-        app,
-        {
-            ("POST", "/chat"): chats.create_chat_directly,
-            ("POST", "/chat/responses"): responses.create_response_directly,
-            ("POST", "/chat/web"): web_chat.create_web_chat_directly,
-            ("POST", "/chat/web/responses"): web_chat.create_web_response_directly,
-        },
-    )
+    hot_routes.install(app, hot_routes.TURN_ROUTES)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestGuard)
     # Just outside the guard: it sees the request id and the guard's own 400s and 500s.

@@ -3,8 +3,8 @@
 Matching a path against every included router and solving a route's dependencies costs about a quarter
 of a chat turn's own CPU. The routes every turn takes (`POST /chat`, `/chat/responses`, `/chat/web`,
 `/chat/web/responses`) are looked up here by method and exact path, and their handlers call the same
-authentication functions the dependencies call, then the endpoint itself. Everything else, and these
-paths with any other method, goes through FastAPI's router as before.
+authentication functions the dependencies call, then the turn endpoint (`api/turn_endpoint.py`) the
+routes call. Everything else, and these paths with any other method, goes through FastAPI's router.
 
 The dispatcher sits where the router does, inside every middleware and the exception handlers, so a
 hot route's errors, headers, access-log line and metrics are exactly those of the routed request. The
@@ -21,8 +21,39 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from chatloom.api import turn_endpoint
+from chatloom.api.deps import caller_org, services_of, web_caller
+from chatloom.api.rate_limits import web_turn_caller
+
 Handler = Callable[[Request], Awaitable[Response]]
 """Authenticates the request as the route's dependencies would, then answers it."""
+
+
+async def _chat(request: Request) -> Response:
+    return await turn_endpoint.create_chat(request, await caller_org(request), services_of(request))
+
+
+async def _response(request: Request) -> Response:
+    return await turn_endpoint.create_response(request, await caller_org(request), services_of(request))
+
+
+async def _web_chat(request: Request) -> Response:
+    caller = await web_turn_caller(request, await web_caller(request))  # what `WebCaller` resolves to
+    return await turn_endpoint.create_web_chat(request, caller, services_of(request))
+
+
+async def _web_response(request: Request) -> Response:
+    caller = await web_turn_caller(request, await web_caller(request))
+    return await turn_endpoint.create_web_response(request, caller, services_of(request))
+
+
+TURN_ROUTES: Mapping[tuple[str, str], Handler] = {
+    ("POST", "/chat"): _chat,
+    ("POST", "/chat/responses"): _response,
+    ("POST", "/chat/web"): _web_chat,
+    ("POST", "/chat/web/responses"): _web_response,
+}
+"""The routes every turn takes, each with its route's dependencies resolved in line."""
 
 
 class HotRoutes:

@@ -26,6 +26,7 @@ from chatloom.domain.events import (
 )
 from chatloom.domain.messages import Message, ToolCall
 from chatloom.domain.usage import ModelCall
+from chatloom.relay.memory import StreamInfo
 
 
 @dataclass(slots=True)
@@ -313,6 +314,15 @@ def stored_response(chat: dict[str, Any]) -> dict[str, Any]:
     )
     response["completed_at"] = created
     return response
+
+
+def in_flight_response(info: StreamInfo) -> dict[str, Any]:
+    """What is known of a kept turn: its latest `Response` (a `/chat` turn has only an id and status)."""
+    if info.snapshot is not None:
+        response: dict[str, Any] = orjson.loads(info.snapshot)
+        response["status"] = info.status
+        return response
+    return {"id": info.turn_id, "object": "response", "status": info.status, "background": info.background}
 
 
 def input_items(chat: dict[str, Any]) -> list[dict[str, Any]]:

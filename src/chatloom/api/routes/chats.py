@@ -2,127 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
-from chatloom.api.deps import (
-    OrgId,
-    Services,
-    ServicesDep,
-    caller_org,
-    json_body,
-    json_request_body,
-    json_response,
-    key_id_of,
-    parse_model,
-    services_of,
-)
-from chatloom.api.errors import domain_error_response
+from chatloom.api import turn_endpoint
+from chatloom.api.deps import OrgId, ServicesDep, json_request_body, json_response
 from chatloom.api.openapi import TURN, WITH_ID, PathId, answers, sse_events
 from chatloom.api.routes.listing import filtered_query, paginated
-from chatloom.api.schemas.chat import ChatTurnFields, CreateChatIn, ListChatsParams
-from chatloom.api.schemas.common import ChatMessageIn
+from chatloom.api.schemas.chat import ListChatsParams
 from chatloom.api.schemas.records_out import Chat, ChatAccepted, ChatPaginatedResponse
-from chatloom.api.sse import vapi_frames
-from chatloom.api.turn_streams import Background, StreamFraming, following, sse_response, start_streamed
+from chatloom.api.turn_streams import sse_response
 from chatloom.api.wire_numbers import parse_int
-from chatloom.domain.errors import InvalidRequest
-from chatloom.domain.events import TurnCompleted, TurnEvent, TurnFailed
-from chatloom.domain.messages import Message
-from chatloom.engine.turn.engine import PreparedTurn
-from chatloom.engine.turn.request import TurnRequest
-from chatloom.relay.memory import TERMINAL, TurnStream
+from chatloom.relay.memory import TERMINAL
 from chatloom.store.chats import SORTABLE
 from chatloom.store.documents import Page
 
 router = APIRouter(tags=["Chats"])
 
 MAX_FRAME_ID = 2**31 - 1
-
-
-def vapi_input(value: str | list[ChatMessageIn]) -> tuple[list[Message], Any]:
-    """A Vapi `input` as the turn's messages, and as the chat's `input` field stores it."""
-    if isinstance(value, str):
-        return [{"role": "user", "content": value}], value
-    messages = [to_message(item) for item in value]
-    return messages, messages
-
-
-def to_message(item: ChatMessageIn) -> Message:
-    content = item.content
-    if isinstance(content, list):
-        content = "".join(part.text for part in content)
-    message: Message = {"role": item.role, "content": content}
-    if item.tool_calls:
-        message["tool_calls"] = [
-            {
-                "id": call.id,
-                "type": "function",
-                "function": {
-                    "name": call.function.name,
-                    "arguments": call.function.arguments
-                    if isinstance(call.function.arguments, str)
-                    else orjson.dumps(call.function.arguments).decode(),
-                },
-            }
-            for call in item.tool_calls
-        ]
-    if item.tool_call_id:
-        message["tool_call_id"] = item.tool_call_id
-    if item.name:
-        message["name"] = item.name
-    return message
-
-
-def refuse_unsupported(body: ChatTurnFields) -> None:
-    if body.transport is not None:
-        raise InvalidRequest("transport: SMS transports are not supported by this server", field="transport")
-
-
-def turn_request(
-    org_id: str,
-    body: ChatTurnFields,
-    messages: list[Message],
-    raw_input: Any,
-    *,
-    instructions: str | None = None,
-    temperature: float | None = None,
-    max_tokens: int | None = None,
-    key_id: str | None = None,
-    stream: bool = False,
-) -> TurnRequest:
-    """The engine's view of a `/chat` or `/chat/responses` body; the keyword arguments are the
-    per-turn settings only `/chat/responses` has."""
-    refuse_unsupported(body)
-    return TurnRequest(
-        org_id=org_id,
-        input=messages,
-        raw_input=raw_input,
-        assistant_id=body.assistant_id,
-        assistant=body.assistant.model_dump(by_alias=True, exclude_unset=True, mode="json")
-        if body.assistant
-        else None,
-        assistant_overrides=body.assistant_overrides.model_dump(
-            by_alias=True, exclude_unset=True, mode="json"
-        )
-        if body.assistant_overrides
-        else None,
-        previous_chat_id=body.previous_chat_id,
-        session_id=body.session_id,
-        name=body.name,
-        instructions=instructions,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        squad_id=body.squad_id,
-        squad=body.squad.model_dump(by_alias=True, exclude_unset=True, mode="json") if body.squad else None,
-        key_id=key_id,
-        stream=stream,
-    )
 
 
 @router.post(
@@ -150,77 +49,7 @@ def turn_request(
     },
 )
 async def create_chat(request: Request, org_id: OrgId, services: ServicesDep) -> Response:
-    body = parse_model(CreateChatIn, await json_body(request))
-    messages, raw_input = vapi_input(body.input)
-    turn = await services.engine.prepare(
-        turn_request(org_id, body, messages, raw_input, key_id=key_id_of(request), stream=body.stream)
-    )
-    return await respond(
-        services,
-        turn,
-        frames=vapi_frames if body.stream else None,
-        completed=lambda done: json_response(done.chat),
-        failed=domain_error_response,
-        background=Background(vapi_frames, accepted_chat) if body.background else None,
-    )
-
-
-async def create_chat_directly(request: Request) -> Response:
-    """`create_chat` with its dependencies resolved in line (api/hot_routes.py)."""
-    return await create_chat(request, await caller_org(request), services_of(request))
-
-
-def accepted_chat(stream: TurnStream) -> Response:
-    """The answer to a background `/chat`: the turn's id and status (its chat is stored when it ends)."""
-    info = stream.info
-    document: dict[str, Any] = {"id": info.turn_id, "orgId": info.org_id, "status": info.status}
-    return json_response(document, status_code=202)
-
-
-async def respond(
-    services: Services,
-    turn: PreparedTurn,
-    frames: Callable[[], StreamFraming] | None,
-    completed: Callable[[TurnCompleted], Response],
-    failed: Callable[[Exception], Response],
-    background: Background | None = None,
-    after: Callable[[], Awaitable[None]] | None = None,
-) -> Response:
-    """Runs a prepared turn: streamed as SSE when `frames` is given, in the background when `background`
-    is (both: a background turn the client follows), else drained into one JSON response. Streamed and
-    background turns run in their own task, so a client that leaves does not cancel them, and their
-    events go through the relay, so a client can resume them (`GET /chat/{id}/stream`). `after` runs
-    once the turn completed, before the response (or the stream's end) is sent."""
-    make_framing = frames or (background.framing if background is not None else None)
-    if make_framing is not None:
-        run = services.engine.run(turn, stream=True)
-        events = run if after is None else _then(run, after)
-        stream = await start_streamed(
-            services, turn, make_framing(), events, background=background is not None
-        )
-        if frames is None and background is not None:
-            return background.accepted(stream)
-        return following(services, stream)
-    async with aclosing(services.engine.run(turn, stream=False)) as events:
-        async for event in events:
-            if isinstance(event, TurnCompleted):
-                if after is not None:
-                    await after()
-                return completed(event)
-            if isinstance(event, TurnFailed):
-                return failed(event.error)
-    raise RuntimeError("a turn ended without a result")
-
-
-async def _then(
-    events: AsyncIterator[TurnEvent], after: Callable[[], Awaitable[None]]
-) -> AsyncIterator[TurnEvent]:
-    completed = False
-    async for event in events:
-        completed = completed or isinstance(event, TurnCompleted)
-        yield event
-    if completed:
-        await after()
+    return await turn_endpoint.create_chat(request, org_id, services)
 
 
 @router.get(

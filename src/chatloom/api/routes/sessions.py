@@ -9,11 +9,11 @@ from starlette.responses import Response
 
 from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, json_response, parse_model
 from chatloom.api.openapi import WITH_BODY, WITH_ID, PathId, answers
-from chatloom.api.routes.chats import to_message
 from chatloom.api.routes.listing import filtered_query, paginated, split_ids
 from chatloom.api.schemas.common import ChatMessageIn
 from chatloom.api.schemas.records_out import Session, SessionPaginatedResponse
 from chatloom.api.schemas.session import CreateSessionIn, ListSessionsParams, UpdateSessionIn
+from chatloom.api.wire_input import to_message
 from chatloom.domain.errors import InvalidRequest
 from chatloom.engine.records.redaction import public_document
 from chatloom.engine.squads.records import seal_members

@@ -15,12 +15,12 @@ from starlette.responses import Response
 
 from chatloom.api.deps import OrgId, Services, ServicesDep, json_response
 from chatloom.api.openapi import PathId, answers, sse_events
-from chatloom.api.responses_wire import input_items, stored_response
+from chatloom.api.responses_wire import in_flight_response, input_items, stored_response
 from chatloom.api.schemas.responses_out import DeletedResponse, InputItemList, OpenAIResponse
 from chatloom.api.turn_streams import sse_response
 from chatloom.api.wire_numbers import parse_int
 from chatloom.domain.errors import InvalidRequest, NotFound
-from chatloom.relay.memory import TERMINAL, StreamInfo
+from chatloom.relay.memory import TERMINAL
 
 router = APIRouter(tags=["Chats"])
 
@@ -37,15 +37,6 @@ def _bool_param(request: Request, name: str) -> bool:
     if raw not in ("true", "false", "1", "0"):
         raise InvalidRequest(f"{name}: must be true or false", field=name)
     return raw in ("true", "1")
-
-
-def in_flight_response(info: StreamInfo) -> dict[str, Any]:
-    """What is known of a kept turn: its latest `Response` (a `/chat` turn has only an id and status)."""
-    if info.snapshot is not None:
-        response: dict[str, Any] = orjson.loads(info.snapshot)
-        response["status"] = info.status
-        return response
-    return {"id": info.turn_id, "object": "response", "status": info.status, "background": info.background}
 
 
 async def current_response(services: Services, org_id: str, response_id: str) -> dict[str, Any]:
