@@ -84,7 +84,7 @@ PG_ADVANCE_AND_APPEND = """advanced AS (
     RETURNING 1
 )"""
 """PostgreSQL: the log advanced from `:at` to `:new_length` (if `condition` holds) and `:bodies` appended
-at `:at`, as CTEs `advanced` and `appended` (also used by `one_statement_turns`)."""
+at `:at`, as CTEs `advanced` and `appended` (also used by `turns.chain` and `turns.session`)."""
 
 
 _PG_APPEND = (

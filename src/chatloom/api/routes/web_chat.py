@@ -1,6 +1,6 @@
 """`POST /chat/web` and `/chat/web/responses`: chat from a web page, with a public key (or a private one).
 
-Every turn runs on a session (see `engine/web_chats.py`) whose id comes back in the body and in every
+Every turn runs on a session (see `engine/turn/web.py`) whose id comes back in the body and in every
 stream frame. A public key reaches only its allowed origins and assistants, is rate limited per client
 address, sends at most `web_max_input_chars` of user and assistant messages, and overrides nothing but
 `variableValues`; its `customer` finds a returning customer's session only when `customer.identityHash`
