@@ -1,4 +1,5 @@
-"""Fixtures of the end-to-end tests: a fresh database per test, on SQLite and on PostgreSQL."""
+"""Fixtures of the end-to-end tests: a fresh database per test, on SQLite and on PostgreSQL, and the
+`chatloom serve` processes a test starts, stopped after it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.databases import postgresql_url, sqlite_url
+from tests.support.serve import ServeProcesses
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -25,3 +27,14 @@ def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
         yield url
     finally:
         context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def servers() -> Iterator[ServeProcesses]:
+    """`servers.start(environment)`: a `chatloom serve` process answering /health; those still running
+    after the test are stopped."""
+    processes = ServeProcesses()
+    try:
+        yield processes
+    finally:
+        processes.close()

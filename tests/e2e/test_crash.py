@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import orjson
@@ -23,9 +20,8 @@ import pytest
 from chatloom.engine.access.keys import KeyVerifier
 from chatloom.store.db import Database, create_engine, migrate
 from chatloom.testing.fake_llm import FakeLLM, FakeReply
-from tests.e2e.test_serve import CHATLOOM
 from tests.support.databases import postgresql_url
-from tests.support.server import free_port, wait_for_health
+from tests.support.serve import ServeProcesses
 
 pytestmark = pytest.mark.e2e
 
@@ -57,43 +53,6 @@ def environment(database: str, fake_llm: FakeLLM) -> dict[str, str]:
         OPENAI_BASE_URL=fake_llm.base_url,
     )
     return env
-
-
-class Served:
-    """A `chatloom serve` process on a free port, started at once; `ready()` waits until /health answers."""
-
-    def __init__(self, environment: dict[str, str], log: IO[bytes]) -> None:
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(
-            [CHATLOOM, "serve", "--port", str(port)], env=environment, stdout=log, stderr=subprocess.STDOUT
-        )
-
-    def ready(self) -> str:
-        wait_for_health(self.process, self.url, lambda: "chatloom serve exited; see its log")
-        return self.url
-
-    def kill(self) -> None:
-        """`kill -9`: no shutdown, no finishing of turns in flight."""
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-
-@contextmanager
-def servers(environment: dict[str, str], log: IO[bytes]) -> Iterator[Callable[[], Served]]:
-    """Starts `chatloom serve` processes on demand; kills those still running at the end."""
-    started: list[Served] = []
-
-    def start() -> Served:
-        started.append(Served(environment, log))
-        return started[-1]
-
-    try:
-        yield start
-    finally:
-        for served in started:
-            served.kill()
 
 
 @dataclass
@@ -174,81 +133,81 @@ def wait_for_model_requests(fake: FakeLLM, count: int) -> None:
 
 
 def test_kill_9_under_load_loses_no_acknowledged_chat(
-    environment: dict[str, str], fake_llm: FakeLLM, tmp_path: Path
+    environment: dict[str, str], fake_llm: FakeLLM, servers: ServeProcesses
 ) -> None:
     began = time.monotonic()
     key = create_key(environment["CHATLOOM_DATABASE_URL"])
     headers = {"Authorization": f"Bearer {key}"}
     fake_llm.default_delay_seconds = 0.05
     pool = ThreadPoolExecutor(max_workers=1 + SESSION_WORKERS + PLAIN_WORKERS + STREAM_WORKERS)
-    with open(tmp_path / "serve.log", "wb") as log, servers(environment, log) as start:
-        # A second process on the same database, up before the kill: it shows when the dead process's
-        # session frees up, measured from the kill rather than from a new process's start-up. (The
-        # database is migrated already, so the two start side by side.)
-        victim, standby = start(), start()
-        url = victim.ready()
-        with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
-            model = {"provider": "openai", "model": "gpt-4o-mini"}
-            assistant = client.post("/assistant", json={"model": model}).json()["id"]
-            session_ids = [
-                client.post("/session", json={"assistantId": assistant}).json()["id"]
-                for _ in range(SESSION_WORKERS + 1)
-            ]
-        stuck_session, session_ids = session_ids[0], session_ids[1:]
-        standby_url = standby.ready()
-        # A turn still waiting for the model when the process dies, holding its session's lease.
-        fake_llm.push(FakeReply(text="never stored", delay_seconds=3 * LEASE_SECONDS))
-        in_flight = pool.submit(
-            httpx.post,
-            f"{url}/chat",
-            json={"sessionId": stuck_session, "input": "in flight"},
-            headers=headers,
-            timeout=30,
-        )
-        wait_for_model_requests(fake_llm, 1)
-        load = Load(url, headers, assistant)
-        workers = [pool.submit(load.chats, f"s{i}", s) for i, s in enumerate(session_ids)]
-        workers += [pool.submit(load.chats, f"p{i}", None) for i in range(PLAIN_WORKERS)]
-        workers += [pool.submit(load.streamed_chats, f"t{i}") for i in range(STREAM_WORKERS)]
-        # Past the end of the lease the in-flight turn took: the process holds it by renewing it.
-        time.sleep(LEASE_SECONDS + 0.5)
-        victim.kill()
-        killed = time.monotonic()
-        restarted = start()
+    # A second process on the same database, up before the kill: it shows when the dead process's
+    # session frees up, measured from the kill rather than from a new process's start-up. (The
+    # database is migrated already, so the two start side by side.)
+    victim = servers.start(environment, wait=False)
+    standby = servers.start(environment, wait=False)
+    url = victim.wait_until_healthy()
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        model = {"provider": "openai", "model": "gpt-4o-mini"}
+        assistant = client.post("/assistant", json={"model": model}).json()["id"]
+        session_ids = [
+            client.post("/session", json={"assistantId": assistant}).json()["id"]
+            for _ in range(SESSION_WORKERS + 1)
+        ]
+    stuck_session, session_ids = session_ids[0], session_ids[1:]
+    standby_url = standby.wait_until_healthy()
+    # A turn still waiting for the model when the process dies, holding its session's lease.
+    fake_llm.push(FakeReply(text="never stored", delay_seconds=3 * LEASE_SECONDS))
+    in_flight = pool.submit(
+        httpx.post,
+        f"{url}/chat",
+        json={"sessionId": stuck_session, "input": "in flight"},
+        headers=headers,
+        timeout=30,
+    )
+    wait_for_model_requests(fake_llm, 1)
+    load = Load(url, headers, assistant)
+    workers = [pool.submit(load.chats, f"s{i}", s) for i, s in enumerate(session_ids)]
+    workers += [pool.submit(load.chats, f"p{i}", None) for i in range(PLAIN_WORKERS)]
+    workers += [pool.submit(load.streamed_chats, f"t{i}") for i in range(STREAM_WORKERS)]
+    # Past the end of the lease the in-flight turn took: the process holds it by renewing it.
+    time.sleep(LEASE_SECONDS + 0.5)
+    victim.kill()
+    killed = time.monotonic()
+    restarted = servers.start(environment, wait=False)
 
-        after = httpx.post(
-            f"{standby_url}/chat",
-            json={"sessionId": stuck_session, "input": "after the crash"},
-            headers=headers,
-            timeout=LEASE_SECONDS + 10,
-        )
-        freed = time.monotonic() - killed
-        assert after.status_code == 200, after.text
-        assert [m["content"] for m in after.json()["messages"]] == ["after the crash"]
-        assert freed < LEASE_SECONDS + 1.5, f"the dead process's session stayed busy {freed:.1f}s"
-        # Renewed past its first term, the lease outlived the process (by up to a lease), then ended.
-        assert freed > LEASE_SECONDS / 3, f"the session was free {freed:.1f}s after the kill"
+    after = httpx.post(
+        f"{standby_url}/chat",
+        json={"sessionId": stuck_session, "input": "after the crash"},
+        headers=headers,
+        timeout=LEASE_SECONDS + 10,
+    )
+    freed = time.monotonic() - killed
+    assert after.status_code == 200, after.text
+    assert [m["content"] for m in after.json()["messages"]] == ["after the crash"]
+    assert freed < LEASE_SECONDS + 1.5, f"the dead process's session stayed busy {freed:.1f}s"
+    # Renewed past its first term, the lease outlived the process (by up to a lease), then ended.
+    assert freed > LEASE_SECONDS / 3, f"the session was free {freed:.1f}s after the kill"
 
-        for worker in workers:
-            worker.result(timeout=10)
-        with pytest.raises(httpx.RemoteProtocolError):  # the connection dropped with no answer
-            in_flight.result(timeout=10)
-        pool.shutdown()
-        assert load.refused == [], load.refused
-        assert len(load.acknowledged) >= 20, f"only {len(load.acknowledged)} chats before the kill"
+    for worker in workers:
+        worker.result(timeout=10)
+    with pytest.raises(httpx.RemoteProtocolError):  # the connection dropped with no answer
+        in_flight.result(timeout=10)
+    pool.shutdown()
+    assert load.refused == [], load.refused
+    assert len(load.acknowledged) >= 20, f"only {len(load.acknowledged)} chats before the kill"
 
-        url = restarted.ready()
-        back = time.monotonic() - killed
-        with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
-            for chat_id, text, _ in load.acknowledged:
-                chat = client.get(f"/chat/{chat_id}")
-                assert chat.status_code == 200, f"acknowledged chat {chat_id} ({text}) was lost"
-                assert chat.json()["output"][-1]["content"] == f"You said: {text}"
-            for session_id in session_ids:
-                stored = client.get(f"/session/{session_id}").json()["messages"]
-                assert_consistent(stored, [t for _, t, s in load.acknowledged if s == session_id])
-            again = client.post("/chat", json={"sessionId": stuck_session, "input": "and again"})
-            assert again.status_code == 200, again.text
+    url = restarted.wait_until_healthy()
+    back = time.monotonic() - killed
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        for chat_id, text, _ in load.acknowledged:
+            chat = client.get(f"/chat/{chat_id}")
+            assert chat.status_code == 200, f"acknowledged chat {chat_id} ({text}) was lost"
+            assert chat.json()["output"][-1]["content"] == f"You said: {text}"
+        for session_id in session_ids:
+            stored = client.get(f"/session/{session_id}").json()["messages"]
+            assert_consistent(stored, [t for _, t, s in load.acknowledged if s == session_id])
+        again = client.post("/chat", json={"sessionId": stuck_session, "input": "and again"})
+        assert again.status_code == 200, again.text
     print(  # shown with -s
         f"{len(load.acknowledged)} acknowledged chats; session free {freed:.2f}s after the kill; "
         f"restarted process up after {back:.2f}s; test took {time.monotonic() - began:.1f}s"

@@ -7,7 +7,6 @@ One server process per backend serves the whole module, so its peak memory (VmHW
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -19,8 +18,7 @@ import orjson
 import pytest
 
 from chatloom.testing.fake_llm import FakeLLM, FakeReply
-from tests.e2e.test_serve import CHATLOOM, cli
-from tests.support.server import free_port, wait_for_health
+from tests.support.serve import ServeProcess, cli
 
 pytestmark = pytest.mark.e2e
 
@@ -35,11 +33,11 @@ OVERSIZED = 20 * 1024 * 1024
 
 
 class Served:
-    def __init__(self, process: subprocess.Popen[bytes], url: str, key: str, env: dict[str, str]) -> None:
-        self.process = process
+    def __init__(self, server: ServeProcess, key: str, env: dict[str, str]) -> None:
+        self.process = server.process
         self.env = env
-        self.url = url
-        self.client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        self.url = server.url
+        self.client = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
 
     def peak_memory(self) -> int:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
@@ -48,7 +46,7 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(backend: str, fake_llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(backend: str, fake_llm: FakeLLM) -> Iterator[Served]:
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
     env.update(
         CHATLOOM_DATABASE_URL=backend,
@@ -58,24 +56,15 @@ def served(backend: str, fake_llm: FakeLLM, tmp_path_factory: pytest.TempPathFac
         OPENAI_BASE_URL=fake_llm.base_url,
     )
     key = cli(env, "keys", "create", "--org", f"hostile-{time.monotonic_ns()}").strip().splitlines()[-1]
-    port = free_port()
-    log = tmp_path_factory.mktemp("hostile") / "serve.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [CHATLOOM, "serve", "--port", str(port)], env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    wait_for_health(process, url, log.read_text)
-    served = Served(process, url, key, env)
-    try:
-        yield served
-        assert served.peak_memory() < MEMORY_LIMIT_BYTES, f"peak memory {served.peak_memory()} bytes"
-        assert process.poll() is None, "the server survived every probe"
-        assert "Traceback" not in log.read_text(), "no unexpected error was logged"
-    finally:
-        served.client.close()
-        process.terminate()
-        process.wait(timeout=30)
+    with ServeProcess(env) as server:
+        served = Served(server, key, env)
+        try:
+            yield served
+            assert served.peak_memory() < MEMORY_LIMIT_BYTES, f"peak memory {served.peak_memory()} bytes"
+            assert server.process.poll() is None, "the server survived every probe"
+            assert "Traceback" not in server.output(), "no unexpected error was logged"
+        finally:
+            served.client.close()
 
 
 def assistant(served: Served, **model: Any) -> dict[str, Any]:

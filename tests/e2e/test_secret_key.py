@@ -15,7 +15,7 @@ from chatloom.domain.ids import new_id, utc_now
 from chatloom.store import assistants
 from chatloom.store.db import Database, create_engine
 from chatloom.testing.fake_llm import FakeLLM
-from tests.e2e.test_serve import CHATLOOM, cli, serve
+from tests.support.serve import CHATLOOM, ServeProcess, cli, refused_start
 
 OLD_KEY = "UE3B8jx3fSSIRh6I5TYFyRLzVDB4sDaa8GmPIE6mPl8="
 NEW_KEY = "u9ed8Y5yXU2bKgRRu1wGSxIXtU4u8oQG1VLUlWGIMo0="
@@ -34,15 +34,6 @@ def environment(database_url: str, fake: FakeLLM, secret_key: str | None) -> dic
     if secret_key is not None:
         env["CHATLOOM_SECRET_KEY"] = secret_key
     return env
-
-
-def refused_start(env: dict[str, str]) -> str:
-    """What `chatloom serve` said when it refused to start."""
-    result = subprocess.run(
-        [CHATLOOM, "serve", "--port", "1"], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode != 0, "the server started"
-    return result.stderr + result.stdout
 
 
 def chat_key(url: str, api_key: str, fake: FakeLLM) -> str:
@@ -90,7 +81,8 @@ def test_secret_key_start_up_and_rotation(fresh_database: str, fake_llm: FakeLLM
     provider_key = f"sk-rotation-{time.monotonic_ns()}"
     old = environment(fresh_database, fake_llm, OLD_KEY)
     api_key = cli(old, "keys", "create", "--org", "rotation").strip().splitlines()[-1]
-    with serve(old) as url:
+    with ServeProcess(old) as server:
+        url = server.url
         created = httpx.post(
             f"{url}/credential",
             json={"provider": "openai", "apiKey": provider_key},
@@ -112,7 +104,8 @@ def test_secret_key_start_up_and_rotation(fresh_database: str, fake_llm: FakeLLM
 
     assert "cannot decrypt" in refused_start(environment(fresh_database, fake_llm, OLD_KEY))
     new_only = environment(fresh_database, fake_llm, NEW_KEY)
-    with serve(new_only) as url:
+    with ServeProcess(new_only) as server:
+        url = server.url
         assert chat_key(url, api_key, fake_llm) == f"Bearer {provider_key}", "the old key is not needed"
         headers = {"Authorization": f"Bearer {api_key}"}
         chat = httpx.post(f"{url}/chat", json={"assistantId": legacy_id, "input": "hi"}, headers=headers)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,9 +13,7 @@ import pytest
 from chatloom.testing.fake_llm import FakeLLM, FakeReply
 from chatloom.testing.http_recorder import HttpRecorder, Scripted
 from tests.support.concurrency import assert_serialized, parallel_session_chats
-from tests.support.server import free_port, wait_for_health
-
-CHATLOOM = str(Path(sys.executable).with_name("chatloom"))
+from tests.support.serve import CHATLOOM, ServeProcess, ServeProcesses, cli
 
 
 @pytest.fixture
@@ -36,31 +31,9 @@ def environment(backend: str, fake_llm: FakeLLM, tmp_path: Path) -> dict[str, st
     return env
 
 
-def cli(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run([CHATLOOM, *args], env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-@contextmanager
-def serve(environment: dict[str, str]) -> Iterator[str]:
-    """A `chatloom serve` process on a free port; yields its base URL once it answers /health."""
-    port = free_port()
-    command = [CHATLOOM, "serve", "--port", str(port)]
-    process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(process, url, lambda: process.stdout.read().decode() if process.stdout else "")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
 @pytest.fixture
-def served(environment: dict[str, str]) -> Iterator[str]:
-    with serve(environment) as url:
-        yield url
+def served(environment: dict[str, str], servers: ServeProcesses) -> str:
+    return servers.start(environment).url
 
 
 def test_serve_keys_chat_stream_and_revoke(served: str, environment: dict[str, str]) -> None:
@@ -97,7 +70,8 @@ def test_two_server_processes_serialize_one_session(environment: dict[str, str],
         .strip()
         .splitlines()[-1]
     )
-    with serve(environment) as first, serve(environment) as second:
+    with ServeProcess(environment) as first_server, ServeProcess(environment) as second_server:
+        first, second = first_server.url, second_server.url
         headers = {"Authorization": f"Bearer {key}"}
         assistant = httpx.post(
             f"{first}/assistant",

@@ -9,7 +9,6 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +16,7 @@ import openai
 import pytest
 
 from chatloom.testing.fake_llm import FakeLLM, FakeReply
-from tests.e2e.test_serve import cli, serve
+from tests.support.serve import ServeProcess, cli
 from tests.support.sse import sse_events
 
 REDIS = ("127.0.0.1", 6379)
@@ -61,8 +60,8 @@ def environment(backend: str, fake_llm: FakeLLM, relay: str) -> dict[str, str]:
 def two_servers(backend: str, environment: dict[str, str]) -> Iterator[tuple[str, str]]:
     """Two processes on the shared database; SQLite runs one, which then plays both parts."""
     with ExitStack() as stack:
-        first = stack.enter_context(serve(environment))
-        second = first if backend.startswith("sqlite") else stack.enter_context(serve(environment))
+        first = stack.enter_context(ServeProcess(environment)).url
+        second = first if backend.startswith("sqlite") else stack.enter_context(ServeProcess(environment)).url
         yield first, second
 
 
@@ -81,9 +80,7 @@ def status_of(client: openai.OpenAI, response_id: str) -> str | None:
         return None
 
 
-def test_resume_through_another_process(
-    backend: str, environment: dict[str, str], fake_llm: FakeLLM, tmp_path: Path
-) -> None:
+def test_resume_through_another_process(backend: str, environment: dict[str, str], fake_llm: FakeLLM) -> None:
     key = cli(environment, "keys", "create", "--org", f"e2e-resume-{time.monotonic_ns()}").split()[-1]
     headers = {"Authorization": f"Bearer {key}"}
     with two_servers(backend, environment) as (first, second):

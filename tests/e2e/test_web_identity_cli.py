@@ -11,9 +11,9 @@ import uuid
 import httpx
 
 from chatloom.testing.fake_llm import FakeLLM
-from tests.e2e.test_secret_key import NEW_KEY, OLD_KEY, refused_start
+from tests.e2e.test_secret_key import NEW_KEY, OLD_KEY
 from tests.e2e.test_secret_key import environment as keyed_environment
-from tests.e2e.test_serve import CHATLOOM, cli, serve
+from tests.support.serve import CHATLOOM, ServeProcess, cli, refused_start
 
 
 def environment(database_url: str, fake: FakeLLM, secret_key: str | None) -> dict[str, str]:
@@ -59,7 +59,8 @@ def test_identity_secrets_from_the_cli(fresh_database: str, fake_llm: FakeLLM) -
     listed = cli(old, "keys", "list", "--org", org)
     assert "identity-secret=yes" in listed and first not in listed
     email = f"ada-{uuid.uuid4().hex[:8]}@example.com"
-    with serve(old) as url:
+    with ServeProcess(old) as server:
+        url = server.url
         assistant = httpx.post(
             f"{url}/assistant",
             json={"model": {"provider": "openai", "model": "gpt-4o-mini"}},
@@ -78,7 +79,8 @@ def test_identity_secrets_from_the_cli(fresh_database: str, fake_llm: FakeLLM) -
     assert "re-encrypted 1 secret(s)" in cli(both, "credentials", "rotate")
     new_only = environment(database, fake_llm, NEW_KEY)
     assert "cannot decrypt" in refused_start(old), "a key that opens no identity secret does not start"
-    with serve(new_only) as url:
+    with ServeProcess(new_only) as server:
+        url = server.url
         rejoined = signed_turn(url, key, assistant["id"], email, second)
         assert rejoined.status_code == 200 and rejoined.json()["sessionId"] == session_id
         assert "removed" in cli(new_only, "keys", "identity-secret", key, "--remove")

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
-import httpx
 import uvicorn
 
 from chatloom.api.app import create_app
@@ -17,23 +14,6 @@ from chatloom.config import Settings
 from chatloom.engine.access.keys import KeyVerifier
 from chatloom.store.db import Database, create_engine, migrate
 from tests.support.off_loop import off_loop, run_coroutine
-
-
-def wait_for_health(
-    process: subprocess.Popen[bytes], url: str, output: Callable[[], str], timeout: float = 30.0
-) -> None:
-    """Waits until a `chatloom serve` process answers `GET /health` with 200; fails with `output()` (its
-    log) if it exits first, or when `timeout` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None, output()
-        assert time.monotonic() < deadline, "chatloom serve did not come up"
-        time.sleep(0.05)
 
 
 def free_port() -> int:
