@@ -17,13 +17,14 @@ from chatloom.domain.messages import Message, ToolCall
 from chatloom.domain.usage import ModelCall
 from chatloom.engine.calls.models import ModelCaller
 from chatloom.engine.calls.tools import ToolRunner
-from chatloom.engine.context.budget import ContextBudget
+from chatloom.engine.context.budget import ContextBudget, Fitted
 from chatloom.engine.context.window import Window, fit
 from chatloom.engine.notify.server_messages import ServerMessages
 from chatloom.engine.squads.handoffs import Handoffs, HandoffState, Switch, context_for
 from chatloom.engine.squads.members import merged_overrides
 from chatloom.engine.turn.plan import Planner, Speaker, TurnPlan
 from chatloom.observability.hooks import TurnWatch
+from chatloom.providers.base import ModelRequest
 from chatloom.tools.calls import ToolResult, error_result
 
 
@@ -131,11 +132,26 @@ class TurnLoop:
         step: NextStep = CallModel()
         while True:
             if isinstance(step, CallModel):
-                async for event in self._call_model(plan, state, stream, watch):
-                    if isinstance(event, TurnDelta):
-                        yield event
-                    else:
-                        step = event
+                speaker = state.speaker
+                request, fitted = self._next_request(state)
+                reply: ModelReply | None = None
+                watch.upstream_started()
+                if stream:  # the deltas are yielded here, not through a generator of its own
+                    async for item in self.models.stream(
+                        speaker.endpoint.adapter, request, speaker.fallbacks
+                    ):
+                        if isinstance(item, TextChunk):
+                            watch.first_token()
+                            yield TurnDelta(
+                                plan.chat_id, len(state.output), item.text, plan.request.session_id
+                            )
+                        else:
+                            reply = item
+                    if reply is None:
+                        raise UpstreamError("the model's stream ended without a reply")
+                else:
+                    reply = await self.models.complete(speaker.endpoint.adapter, request, speaker.fallbacks)
+                step = self._answered(state, request, fitted, reply, watch)
             elif isinstance(step, RunTools):
                 yield TurnToolCalls(plan.chat_id, len(state.output) - 1, step.calls, plan.request.session_id)
                 if state.rounds > self.max_tool_rounds:
@@ -151,39 +167,29 @@ class TurnLoop:
             else:  # LeftToClient, Final
                 return
 
-    async def _call_model(
-        self, plan: TurnPlan, state: LoopState, stream: bool, watch: TurnWatch
-    ) -> AsyncIterator[TurnDelta | NextStep]:
-        """One model call; yields its deltas, then the step it leads to (`Final` or `RunTools`)."""
+    def _next_request(self, state: LoopState) -> tuple[ModelRequest, Fitted]:
+        """The next model call: the speaker's request with the messages fitted to its window (the last
+        round offers no tools)."""
         state.rounds += 1
         final_round = state.rounds > self.max_tool_rounds
         speaker = state.speaker
         messages = followed_by(state.base, state.since_hand_off())
         fitted, state.window, state.base = fit(self.budget, state.window, state.base, messages)
-        request = replace(
-            speaker.request, messages=fitted.messages, tools=[] if final_round else speaker.request.tools
-        )
-        reply: ModelReply | None = None
-        watch.upstream_started()
-        if stream:
-            async for item in self.models.stream(speaker.endpoint.adapter, request, speaker.fallbacks):
-                if isinstance(item, TextChunk):
-                    watch.first_token()
-                    yield TurnDelta(plan.chat_id, len(state.output), item.text, plan.request.session_id)
-                else:
-                    reply = item
-            if reply is None:
-                raise UpstreamError("the model's stream ended without a reply")
-        else:
-            reply = await self.models.complete(speaker.endpoint.adapter, request, speaker.fallbacks)
+        tools = [] if final_round else speaker.request.tools
+        return replace(speaker.request, messages=fitted.messages, tools=tools), fitted
+
+    def _answered(
+        self, state: LoopState, request: ModelRequest, fitted: Fitted, reply: ModelReply, watch: TurnWatch
+    ) -> NextStep:
+        """Bills the reply and adds it to the output; what comes next: its tool calls, or nothing."""
         watch.upstream_ended(reply.usage, reply.model)
         # Calibrated only by the server's own endpoints: a user-supplied URL's counts are its own.
-        if fitted.estimated_tokens and reply.usage.prompt_tokens and not speaker.endpoint.user_supplied:
+        if fitted.estimated_tokens and reply.usage.prompt_tokens and not state.speaker.endpoint.user_supplied:
             self.budget.observe(request.model, fitted.estimated_tokens, reply.usage.prompt_tokens)
-        state.calls.append(self.bill(speaker.request.provider, reply))
+        state.calls.append(self.bill(request.provider, reply))
         state.output.append(reply.message)
         tool_calls = reply.message.get("tool_calls")
-        yield RunTools(tool_calls) if tool_calls else Final()
+        return RunTools(tool_calls) if tool_calls else Final()
 
     async def _run_tools(self, plan: TurnPlan, state: LoopState, calls: list[ToolCall]) -> NextStep:
         """One round of tool calls; their results go to the output. What comes next: a hand-off, the
