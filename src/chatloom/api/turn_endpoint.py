@@ -53,6 +53,7 @@ def turn_request(
     truncation: str | None = None,
     key_id: str | None = None,
     stream: bool = False,
+    conversation_id: str | None = None,
 ) -> TurnRequest:
     """The engine's view of a `/chat` or `/chat/responses` body; the keyword arguments are the
     per-turn settings only `/chat/responses` has."""
@@ -81,6 +82,7 @@ def turn_request(
         squad=body.squad.model_dump(by_alias=True, exclude_unset=True, mode="json") if body.squad else None,
         key_id=key_id,
         stream=stream,
+        conversation_id=conversation_id,
     )
 
 
@@ -125,6 +127,7 @@ async def create_response(request: Request, org_id: str, services: Services) -> 
             truncation=body.truncation,
             key_id=key_id_of(request),
             stream=body.stream,
+            conversation_id=body.conversation_id,
         )
     )
     handle = turn.handle

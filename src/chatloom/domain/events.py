@@ -29,6 +29,9 @@ class ModelReply:
     usage: Usage
     model: str
     finish_reason: str | None = None
+    reasoning: tuple[str, ...] = ()
+    """The model's reasoning summaries (or its raw reasoning text where that is all it gives), one per
+    part, where the provider returns them; shown to Responses clients as a `reasoning` output item."""
 
 
 @dataclass(slots=True)

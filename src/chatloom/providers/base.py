@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.domain.messages import Message
+from chatloom.domain.model_options import NO_OPTIONS, ModelOptions
 
 
 @dataclass(slots=True)
@@ -32,6 +33,9 @@ class ModelRequest:
     """Extended thinking, where the provider has it (Anthropic `thinking`, Gemini `thinkingConfig`)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Provider-specific body fields, merged into the request body as given."""
+    options: ModelOptions = NO_OPTIONS
+    """The caller's tool choice, output format, reasoning and end-user id, in each provider's own terms
+    (or refused with `Unsupported`)."""
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StrictBool, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 from chatloom.api.schemas.chat import ChatTurnFields
 from chatloom.api.schemas.common import MESSAGE_CONTENT_LIMIT, NonEmptyStr
+
+
+class ConversationRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: NonEmptyStr
 
 
 class ResponsesRequestIn(ChatTurnFields):
@@ -30,6 +36,12 @@ class ResponsesRequestIn(ChatTurnFields):
     max_output_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     truncation: Literal["auto", "disabled"] | None = None
+    conversation: NonEmptyStr | ConversationRef | None = None
+
+    @property
+    def conversation_id(self) -> str | None:
+        conversation = self.conversation
+        return conversation.id if isinstance(conversation, ConversationRef) else conversation
 
     @model_validator(mode="before")
     @classmethod

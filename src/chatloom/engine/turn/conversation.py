@@ -55,6 +55,8 @@ async def build_context(
 ) -> TurnContext:
     """Everything the turn reads. On a session, `session_row` is the session as the turn's lease took it
     (`SessionLeases.acquire`)."""
+    if request.conversation_id is not None:
+        raise InvalidRequest("conversation: conversations are not supported yet", field="conversation")
     assistant_id = request.assistant_id
     inline = request.assistant
     overrides = request.assistant_overrides

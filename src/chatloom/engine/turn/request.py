@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from chatloom.domain.messages import Message
+from chatloom.domain.model_options import NO_OPTIONS, ModelOptions
 
 
 @dataclass(slots=True)
@@ -33,6 +34,15 @@ class TurnRequest:
     """The caller's API key: its usage limits apply besides its org's."""
     stream: bool = False
     """Whether the client asked for the turn as a stream (`Chat.stream`)."""
+    options: ModelOptions = NO_OPTIONS
+    """Tool choice, output format, reasoning and end-user id for every model call of the turn."""
+    caller_tools: tuple[dict[str, Any], ...] = ()
+    """Function tools the caller defined for this turn (Vapi function tools without a server: a call to
+    one ends the turn and is answered by the caller's next request)."""
+    store: bool = True
+    """False: the turn is served and billed, but no message content is kept once it completes."""
+    conversation_id: str | None = None
+    """A conversation (the Conversations API) the turn reads as history and appends its items to."""
 
 
 @dataclass(frozen=True, slots=True)
