@@ -50,7 +50,8 @@ class ServerMessages:
         assistant = document.get("assistant")
         assistant_id = document.get("assistantId")
         if assistant_id is not None:
-            assistant = self.cache.get(org_id, assistant_id)
+            cached = self.cache.get(org_id, assistant_id)
+            assistant = cached[0] if cached is not None else None
             if assistant is None:
                 async with self.db.read() as conn:
                     assistant = await assistants.get(conn, org_id, assistant_id)

@@ -65,6 +65,7 @@ async def build_context(
     session_prompt: list[Message] | None = None
     squad_id, squad_document = request.squad_id, request.squad
     active: dict[str, Any] | None = None
+    view: ModelView | None = None
     async with AsyncExitStack() as stack:
         connection: AsyncConnection | None = None
 
@@ -123,20 +124,20 @@ async def build_context(
             assistant = agent.assistant
             overrides = merged_overrides(agent.overrides, overrides)
         elif assistant_id is not None:
-            stored = cache.get(request.org_id, assistant_id)
-            if stored is None:
+            cached = cache.get(request.org_id, assistant_id)
+            if cached is None:
                 stored = await assistants.get(await conn(), request.org_id, assistant_id)
                 if stored is None:
                     raise NotFound(f"Assistant {assistant_id} not found")
-                cache.put(request.org_id, assistant_id, stored)
-            assistant = stored
+                cached = stored, cache.put(request.org_id, assistant_id, stored)
+            assistant, view = cached
         elif inline is not None:
             assistant = inline
         else:
             raise InvalidRequest(
                 "the chat has no assistant: give assistantId or assistant", field="assistantId"
             )
-        model = ModelView.of(assistant)
+        model = view if view is not None else ModelView.of(assistant)
         tools = [
             *model.tools,
             *(await resolve_tools(await conn(), request.org_id, model) if model.tool_ids else []),
