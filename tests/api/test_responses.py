@@ -162,9 +162,9 @@ def test_error_classes(api: Api, fake_llm: FakeLLM) -> None:
         openai.OpenAI(base_url=f"{api.base_url}/chat", api_key="wrong", max_retries=0).responses.create(
             model="m", input="x", extra_body={"assistantId": assistant["id"]}
         )
-    with pytest.raises(openai.NotFoundError) as missing:
+    with pytest.raises(openai.BadRequestError) as missing:  # as OpenAI answers an unknown one
         client.responses.create(model="m", input="x", previous_response_id=UNKNOWN)
-    assert UNKNOWN in missing.value.message
+    assert UNKNOWN in missing.value.message and missing.value.param == "previous_response_id"
     fake_llm.push(FakeReply(status=429, headers={"Retry-After": "70"}))  # longer than the retry budget
     with pytest.raises(openai.RateLimitError) as limited:
         client.responses.create(

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from chatloom.api.errors import error_envelope_of
+from chatloom.api.response_echo import DEFAULT_ECHO
 from chatloom.domain.events import (
     TurnCompleted,
     TurnDelta,
@@ -24,7 +25,7 @@ from chatloom.domain.events import (
     TurnStarted,
     TurnToolCalls,
 )
-from chatloom.domain.messages import Message, ToolCall
+from chatloom.domain.messages import Message, ToolCall, text_of
 from chatloom.domain.usage import ModelCall
 from chatloom.relay.memory import StreamInfo
 
@@ -44,6 +45,9 @@ class ResponseShape:
     background: bool = False
     session_id: str | None = None
     """Web chat: the session the turn ran on, echoed as `sessionId` so the next turn can name it."""
+    echo: dict[str, Any] = field(default_factory=dict)
+    """The request's settings a `Response` echoes (`tools`, `tool_choice`, `text`, `store`, ...), where the
+    request set them; `DEFAULT_ECHO` fills the rest."""
 
 
 def message_item_id(chat_id: str, output_index: int) -> str:
@@ -55,16 +59,36 @@ def text_part(text: str) -> dict[str, Any]:
 
 
 def output_items(chat_id: str, output: list[Message]) -> list[dict[str, Any]]:
-    """The Responses `output` of a turn: per assistant message, its text, then its function calls."""
+    """The Responses `output` of a turn: per assistant message, its reasoning, its text, then the calls
+    it left to the caller (calls the server answered in the turn, its tools', are not the caller's to
+    run: they show in the stored chat)."""
+    answered = {m.get("tool_call_id") for m in output if m.get("role") == "tool"}
     items: list[dict[str, Any]] = []
     for index, message in enumerate(output):
         if message.get("role") != "assistant":
             continue
+        metadata = message.get("metadata")
+        if metadata and metadata.get("reasoning"):
+            items.append(reasoning_item(chat_id, index, metadata["reasoning"]))
         content = message.get("content")
         if content:
-            items.append(message_item(chat_id, index, "completed", [text_part(content)]))
-        items.extend(function_call_item(call, "completed") for call in message.get("tool_calls", []))
+            items.append(message_item(chat_id, index, "completed", [text_part(text_of(content))]))
+        items.extend(
+            function_call_item(call, "completed")
+            for call in message.get("tool_calls", [])
+            if call["id"] not in answered
+        )
     return items
+
+
+def reasoning_item(chat_id: str, index: int, summaries: list[str]) -> dict[str, Any]:
+    """A `reasoning` output item: the model's reasoning summaries, as the provider gave them."""
+    return {
+        "id": f"rs_{chat_id.replace('-', '')}_{index}",
+        "type": "reasoning",
+        "summary": [{"type": "summary_text", "text": text} for text in summaries],
+        "status": "completed",
+    }
 
 
 def function_call_item(call: ToolCall, status: str, arguments: str | None = None) -> dict[str, Any]:
@@ -113,7 +137,7 @@ def response_object(
     error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     session = {"sessionId": shape.session_id} if shape.session_id is not None else {}
-    return {
+    response = {
         **session,
         "id": chat_id,
         "object": "response",
@@ -128,23 +152,17 @@ def response_object(
         "max_tool_calls": None,
         "model": shape.model,
         "output": output,
-        "parallel_tool_calls": True,
+        **DEFAULT_ECHO,
         "previous_response_id": shape.previous_response_id,
-        "conversation": None,
-        "reasoning": {"effort": None, "summary": None},
-        "service_tier": "default",
-        "store": True,
         "temperature": shape.temperature,
-        "text": {"format": {"type": "text"}, "verbosity": "medium"},
-        "tool_choice": "auto",
-        "tools": [],
         "top_logprobs": 0,
-        "top_p": 1.0,
         "truncation": shape.truncation,
         "usage": usage,
-        "user": None,
         "metadata": shape.metadata,
     }
+    if shape.echo:
+        response.update(shape.echo)
+    return response
 
 
 def completed_response(done: TurnCompleted, shape: ResponseShape, created_at: int) -> dict[str, Any]:
@@ -305,7 +323,12 @@ def stored_response(chat: dict[str, Any]) -> dict[str, Any]:
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": prompt + completion,
     }
-    shape = ResponseShape(model=model, previous_response_id=chat.get("previousChatId"))
+    metadata = chat.get("metadata")
+    shape = ResponseShape(
+        model=model,
+        previous_response_id=chat.get("previousChatId"),
+        metadata=dict(metadata) if isinstance(metadata, dict) else {},
+    )
     chat_id = str(chat["id"])
     created_at = chat.get("createdAt")
     created = int(datetime.fromisoformat(created_at).timestamp()) if isinstance(created_at, str) else 0

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from chatloom.api.accept import wants_stream
 from chatloom.api.deps import Services, json_body, json_response, key_id_of, parse_model
 from chatloom.api.errors import domain_error_response
+from chatloom.api.response_echo import echoed
 from chatloom.api.responses_wire import (
     ResponseFraming,
     ResponseShape,
@@ -27,7 +30,7 @@ from chatloom.api.sse import vapi_frames
 from chatloom.api.turn_streams import Background, StreamFraming, following, start_streamed
 from chatloom.api.web_turn_input import web_turn_request
 from chatloom.api.wire_input import response_input, vapi_input
-from chatloom.domain.errors import InvalidRequest
+from chatloom.domain.errors import InvalidRequest, PreviousChatNotFound
 from chatloom.domain.events import TurnCompleted, TurnEvent, TurnFailed
 from chatloom.domain.messages import Message
 from chatloom.engine.access.keys import KeyAccess
@@ -112,23 +115,41 @@ def accepted_chat(stream: TurnStream) -> Response:
 
 async def create_response(request: Request, org_id: str, services: Services) -> Response:
     """`POST /chat/responses`: the same turn in OpenAI's framing (input items in, a `Response` or its
-    stream events out, errors in OpenAI's envelope); `stream` defaults to true (Vapi's spec)."""
+    stream events out, errors in OpenAI's envelope). Without `stream`, the request's `Accept` decides
+    (`api/accept.py`); with no assistant named, `model` answers directly."""
     body = parse_model(ResponsesRequestIn, await json_body(request))
+    stream = body.stream if body.stream is not None else wants_stream(request.headers.get("accept"))
+    refuse_unstored(body, stream)
     messages = response_input(body.input)
-    turn = await services.engine.prepare(
-        turn_request(
-            org_id,
-            body,
-            messages,
-            body.input if isinstance(body.input, str) else messages,
-            instructions=body.instructions,
-            temperature=body.temperature,
-            max_tokens=body.max_output_tokens,
-            truncation=body.truncation,
-            key_id=key_id_of(request),
-            stream=body.stream,
-            conversation_id=body.conversation_id,
+    if not body.names_assistant and body.model is None:
+        raise InvalidRequest(
+            "model: required when no assistant is named (assistantId, assistant, squadId, squad, "
+            "sessionId or previous_response_id)",
+            field="model",
         )
+    turn = await prepare_response(
+        services,
+        body,
+        replace(
+            turn_request(
+                org_id,
+                body,
+                messages,
+                body.input if isinstance(body.input, str) else messages,
+                instructions=body.instructions,
+                temperature=body.temperature,
+                max_tokens=body.max_output_tokens,
+                truncation=body.truncation,
+                key_id=key_id_of(request),
+                stream=stream,
+                conversation_id=body.conversation_id,
+            ),
+            options=body.options(),
+            caller_tools=tuple(tool.as_vapi_tool() for tool in body.tools or ()),
+            store=body.store,
+            metadata=dict(body.metadata) if body.metadata else None,
+            model=None if body.names_assistant else body.model,
+        ),
     )
     handle = turn.handle
     shape = ResponseShape(
@@ -140,17 +161,46 @@ async def create_response(request: Request, org_id: str, services: Services) -> 
         metadata=dict(body.metadata or {}),
         truncation=handle.truncation,
         background=body.background,
+        echo=echoed(body),
     )
     created_at = int(handle.started_at.timestamp())
     framing = lambda: ResponseFraming(shape)  # noqa: E731
     return await respond(
         services,
         turn,
-        frames=framing if body.stream else None,
+        frames=framing if stream else None,
         completed=lambda done: json_response(completed_response(done, shape, created_at)),
         failed=lambda error: domain_error_response(error, openai=True),
         background=Background(framing, accepted_response) if body.background else None,
+        keep=body.store,
     )
+
+
+async def prepare_response(
+    services: Services, body: ResponsesRequestIn, turn_request: TurnRequest
+) -> PreparedTurn:
+    """As OpenAI does, a `previous_response_id` that names no stored response is a 400 naming it (a
+    response stored with `store: false` is not kept, so it is never found either)."""
+    try:
+        return await services.engine.prepare(turn_request)
+    except PreviousChatNotFound as error:
+        if body.previous_response_id is None:
+            raise
+        raise InvalidRequest(
+            f"previous_response_id: no stored response '{body.previous_response_id}' (a response made "
+            "with store false is not kept)",
+            field="previous_response_id",
+        ) from error
+
+
+def refuse_unstored(body: ResponsesRequestIn, stream: bool) -> None:
+    """`store: false` keeps nothing, so nothing can come back for it later."""
+    if body.store:
+        return
+    if body.background:
+        raise InvalidRequest("store: a background response is fetched later, so it must be stored", "store")
+    if body.session_id is not None:
+        raise InvalidRequest("store: a session keeps every turn, so store false cannot apply", "store")
 
 
 def accepted_response(stream: TurnStream) -> Response:
@@ -219,18 +269,20 @@ async def respond(
     failed: Callable[[Exception], Response],
     background: Background | None = None,
     after: Callable[[], Awaitable[None]] | None = None,
+    keep: bool = True,
 ) -> Response:
     """Runs a prepared turn: streamed as SSE when `frames` is given, in the background when `background`
     is (both: a background turn the client follows), else drained into one JSON response. Streamed and
     background turns run in their own task, so a client that leaves does not cancel them, and their
-    events go through the relay, so a client can resume them (`GET /chat/{id}/stream`). `after` runs
-    once the turn completed, before the response (or the stream's end) is sent."""
+    events go through the relay, so a client can resume them (`GET /chat/{id}/stream`), unless `keep` is
+    false (`store: false`). `after` runs once the turn completed, before the response (or the stream's
+    end) is sent."""
     make_framing = frames or (background.framing if background is not None else None)
     if make_framing is not None:
         run = services.engine.run(turn, stream=True)
         events = run if after is None else _then(run, after)
         stream = await start_streamed(
-            services, turn, make_framing(), events, background=background is not None
+            services, turn, make_framing(), events, background=background is not None, keep=keep
         )
         if frames is None and background is not None:
             return background.accepted(stream)

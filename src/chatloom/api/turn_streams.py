@@ -70,11 +70,12 @@ async def start_streamed(
     framing: StreamFraming,
     events: AsyncIterator[TurnEvent],
     background: bool,
+    keep: bool = True,
 ) -> TurnStream:
     """Starts the turn in its own task (a client that leaves does not stop it). The task runs at once, up
     to its first wait (the model request on its way): that keeps the time to the first token short."""
     handle = turn.handle
-    info = StreamInfo(handle.chat_id, handle.org_id, framing.kind, "queued", background)
+    info = StreamInfo(handle.chat_id, handle.org_id, framing.kind, "queued", background, keep=keep)
     stream = services.relay.open(info)
     stream.task = services.in_flight.spawn(drive(events, framing, stream))
     await asyncio.sleep(0)

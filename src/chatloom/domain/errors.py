@@ -44,6 +44,11 @@ class NotFound(ChatloomError):
     """The record does not exist, or belongs to another org (HTTP 404)."""
 
 
+class PreviousChatNotFound(NotFound):
+    """The chat a turn continues (`previousChatId`, `previous_response_id`) does not exist, belongs to
+    another org, or was never stored (`store: false`)."""
+
+
 class Unauthorized(ChatloomError):
     """Missing or invalid API key (HTTP 401)."""
 

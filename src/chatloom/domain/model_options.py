@@ -72,6 +72,8 @@ class ModelOptions:
     """A stable id of the end user (OpenAI's `safety_identifier` / `user`), passed on where providers take
     one."""
     prompt_cache_key: str | None = None
+    top_p: float | None = None
+    """Nucleus sampling, where the provider takes it."""
 
 
 NO_OPTIONS = ModelOptions()

@@ -27,6 +27,9 @@ class StreamInfo:
     background: bool
     snapshot: bytes | None = None
     last_seq: int = -1
+    keep: bool = True
+    """False for a turn that must leave nothing behind (`store: false`): its frames go to the readers
+    following it and are dropped as soon as it ends."""
 
 
 class TurnStream:
@@ -162,6 +165,9 @@ class MemoryRelay:
         """Called after each `publish`; the shared relays schedule a write here."""
 
     def finished(self, stream: TurnStream) -> None:
+        if not stream.info.keep:  # its readers hold the stream itself and read it to its end
+            self._streams.pop(stream.info.turn_id, None)
+            return
         now = time.monotonic()
         stream.expires_at = now + self.retention_seconds
         self._finished[stream.info.turn_id] = stream.expires_at

@@ -34,6 +34,7 @@ class SharedRelay(MemoryRelay):
         self.ask_seconds = ask_seconds
         """How long a process waits for the owner of a stream it does not know to write it out."""
         self._writes: dict[str, asyncio.Task[None]] = {}
+        self._forgetting: set[asyncio.Task[None]] = set()
         self._subscribers: dict[str, set[asyncio.Event]] = {}
 
     # What each transport provides.
@@ -84,6 +85,17 @@ class SharedRelay(MemoryRelay):
 
     def finished(self, stream: TurnStream) -> None:
         super().finished(stream)
+        if not stream.info.keep:
+            if stream.flush_timer is not None:
+                stream.flush_timer.cancel()
+                stream.flush_timer = None
+            if stream.shared or stream.persisted:  # written out while other processes followed it
+                task = asyncio.get_running_loop().create_task(
+                    self.forget(stream.info.org_id, stream.info.turn_id)
+                )
+                self._forgetting.add(task)
+                task.add_done_callback(self._forgetting.discard)
+            return
         if stream.shared:
             if stream.flush_timer is not None:
                 stream.flush_timer.cancel()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, StrictBool, StringConstraints, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -27,6 +27,9 @@ class AssistantOverridesIn(Open):
 class ChatTurnFields(Strict):
     """The fields `/chat` and `/chat/responses` share. Fields wrapped in `SkipJsonSchema` are parsed (so
     they are refused with a message saying why) but not advertised in the OpenAPI document."""
+
+    needs_assistant: ClassVar[bool] = True
+    """False where `model` alone may answer (`/chat/responses`)."""
 
     assistant_id: NonEmptyStr | None = Field(None, alias="assistantId")
     assistant: AssistantIn | None = None
@@ -58,7 +61,7 @@ class ChatTurnFields(Strict):
             raise ValueError(
                 "assistantOverrides cannot change a session's assistant: set them when creating the session"
             )
-        if not any(
+        if self.needs_assistant and not any(
             (
                 self.assistant_id,
                 self.assistant,

@@ -25,7 +25,10 @@ from chatloom.store import tools as tools_store
 from chatloom.tools.api_request import model_parameters
 from chatloom.tools.mcp import McpListing
 
-CHAT_TOOL_TYPES = frozenset(("function", "apiRequest", "query", "handoff"))
+CALLER_FUNCTION = "caller-function"
+"""The toolbox's own type for a function the caller defined for this turn (OpenAI Responses `tools`): always
+answered by the caller, never by a server (never stored as a tool)."""
+CHAT_TOOL_TYPES = frozenset(("function", "apiRequest", "query", "handoff", CALLER_FUNCTION))
 HANDOFF = "handoff"
 MCP_SERVER_TOOL = "mcp-server-tool"
 """The toolbox's own type for one tool listed by an MCP server (never stored)."""
@@ -49,7 +52,7 @@ def query_tool_name(tool: dict[str, Any]) -> str:
 
 def tool_name(tool: dict[str, Any]) -> str | None:
     kind = tool.get("type")
-    if kind == "function":
+    if kind in ("function", CALLER_FUNCTION):
         function = tool.get("function")
         name = function.get("name") if isinstance(function, dict) else None
     elif kind == "query":
@@ -148,7 +151,7 @@ def query_description(tool: dict[str, Any]) -> str:
 def definition(name: str, tool: dict[str, Any]) -> dict[str, Any]:
     """The OpenAI function definition the model sees for a tool."""
     kind = tool.get("type")
-    if kind in ("function", MCP_SERVER_TOOL):
+    if kind in ("function", MCP_SERVER_TOOL, CALLER_FUNCTION):
         function = tool["function"]
         described = {k: function[k] for k in ("description", "parameters", "strict") if k in function}
         return {"type": "function", "function": {"name": name, **described}}
@@ -199,6 +202,26 @@ class Toolbox:
                     name = safe_name(f"{base[:60]}_{count}")
             box.by_name[name] = tool
         return box
+
+    def with_caller_tools(self, tools: Sequence[dict[str, Any]]) -> Toolbox:
+        """This toolbox and the caller's functions (`CALLER_FUNCTION` tools); a name the assistant's tools
+        already use is a 400 naming it."""
+        if not tools:
+            return self
+        by_name = dict(self.by_name)
+        for index, tool in enumerate(tools):
+            name = tool["function"]["name"]
+            if name in by_name:
+                raise InvalidRequest(
+                    f"tools[{index}].name: '{name}' is already a tool of the assistant",
+                    field=f"tools[{index}].name",
+                )
+            by_name[name] = tool
+        return Toolbox(by_name, self.mcp_tools, self.handoffs)
+
+    def answered_by_caller(self, name: str) -> bool:
+        tool = self.by_name.get(name)
+        return tool is not None and tool.get("type") == CALLER_FUNCTION
 
     def with_mcp_tools(self, listings: Sequence[McpListing]) -> Toolbox:
         """This toolbox and what each of `mcp_tools` listed (same order); a name offered twice is

@@ -16,7 +16,7 @@ from typing import Any
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.messages import Message, ToolCall
 from chatloom.engine.access.credentials import NO_CREDENTIALS, TurnCredentials
-from chatloom.engine.calls.toolbox import MCP_SERVER_TOOL, Toolbox
+from chatloom.engine.calls.toolbox import CALLER_FUNCTION, MCP_SERVER_TOOL, Toolbox
 from chatloom.observability.hooks import Observer
 from chatloom.tools.api_request import ApiRequestRunner
 from chatloom.tools.calls import ToolResult, arguments_of, error_result
@@ -84,7 +84,7 @@ class ToolRunner:
                     jobs.append(group.create_task(self._mcp(tool, call, chat)))
                 elif tool.get("type") == "query":
                     jobs.append(group.create_task(self._query(tool, call, chat, assistant)))
-                elif (server := server_of(tool, assistant)) is None:
+                elif tool.get("type") == CALLER_FUNCTION or (server := server_of(tool, assistant)) is None:
                     round_.client_calls.append(call)
                 else:
                     by_server.setdefault(str(server["url"]), (server, []))[1].append((call, tool))

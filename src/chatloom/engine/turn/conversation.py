@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chatloom.domain.encoded_messages import EncodedMessages
-from chatloom.domain.errors import InvalidRequest, NotFound
+from chatloom.domain.errors import InvalidRequest, NotFound, PreviousChatNotFound
 from chatloom.domain.messages import Message
 from chatloom.engine.assistants.cache import AssistantCache
 from chatloom.engine.assistants.prompts import render_system_messages
@@ -94,7 +94,7 @@ async def build_context(
         if request.previous_chat_id is not None:
             previous_chat = await chats.read_continued(db, conn, request.org_id, request.previous_chat_id)
             if previous_chat is None:
-                raise NotFound(f"Chat {request.previous_chat_id} (previousChatId) not found")
+                raise PreviousChatNotFound(f"Chat {request.previous_chat_id} (previousChatId) not found")
             previous = previous_chat.document
             history = previous_chat.conversation or [
                 *previous.get("messages", []),

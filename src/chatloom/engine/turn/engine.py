@@ -20,9 +20,11 @@ from chatloom.domain.usage import ModelCall
 from chatloom.engine.access.credentials import Credentials
 from chatloom.engine.access.usage_gate import UsageGate
 from chatloom.engine.assistants.cache import AssistantCache
+from chatloom.engine.assistants.direct import direct_assistant
 from chatloom.engine.calls.grounding import Grounding, needs_grounding
 from chatloom.engine.calls.models import ModelCaller
 from chatloom.engine.calls.pricing import PriceBook
+from chatloom.engine.calls.structured import check_answer
 from chatloom.engine.calls.tools import ToolRunner
 from chatloom.engine.context.budget import ContextBudget, provider_overflow
 from chatloom.engine.context.summary import Summaries
@@ -151,19 +153,26 @@ class ChatEngine:
 
     def _sealed(self, request: TurnRequest) -> TurnRequest:
         """The request with its inline credentials sealed, before anything keeps them (the chat stores
-        its inline assistant, overrides and squad)."""
+        its inline assistant, overrides and squad); a direct model's turn, with its inline assistant."""
+        if request.model is not None and request.assistant is None:
+            return replace(
+                request,
+                assistant=direct_assistant(request.model, self.providers.providers, self.prices.knows),
+            )
         if request.assistant is None and request.assistant_overrides is None and request.squad is None:
             return request
         seal = self.credentials.seal_assistant
         squad = request.squad
         if squad is not None and "members" in squad:
             squad = {**squad, "members": sealed_members(self.credentials, squad["members"])}
-        return replace(
-            request,
-            assistant=seal(request.assistant),
-            assistant_overrides=seal(request.assistant_overrides),
-            squad=squad,
-        )
+        assistant, overrides = seal(request.assistant), seal(request.assistant_overrides)
+        if (
+            assistant is request.assistant
+            and overrides is request.assistant_overrides
+            and squad is request.squad
+        ):
+            return request  # nothing inline to seal (the usual overrides: variable values)
+        return replace(request, assistant=assistant, assistant_overrides=overrides, squad=squad)
 
     async def _plan(self, request: TurnRequest, lease: Lease | None) -> TurnPlan:
         now = utc_now()
@@ -233,6 +242,9 @@ class ChatEngine:
             else:
                 async for event in self.loop.run(plan, state, stream, watch):
                     yield event
+            output_format = plan.request.options.output_format
+            if output_format is not None:
+                check_answer(output_format, state.output)
             chat = await self._record(plan, turn.lease, state)
         except ContextWindowExceeded as error:
             if error.upstream and state.window.policy is not None:
@@ -294,14 +306,19 @@ class ChatEngine:
         return grounded.reply
 
     async def _record(self, plan: TurnPlan, lease: Lease | None, state: LoopState) -> dict[str, Any]:
-        """Stores the turn, then tells the assistant's server (`chat.created`)."""
+        """Stores the turn, then tells the assistant's server (`chat.created`). A turn asked not to be
+        stored (`store: false`) is neither stored nor announced: the chat only reaches its caller."""
         now = utc_now()
         chat = chat_document(plan, state)
-        await self.turns.record(turn_record(plan, lease, state, chat, now))
+        store = plan.request.store
+        if store:
+            await self.turns.record(turn_record(plan, lease, state, chat, now))
         if plan.request.session_id is not None:
             self.leases.released(plan.request.session_id)
         chat = public_document(chat)
         chat["createdAt"] = chat["updatedAt"] = iso(now)
+        if not store:
+            return chat
         speaker = state.speaker
         self.server_messages.send("chat.created", speaker.assistant, speaker.overrides, {"chat": chat})
         return chat

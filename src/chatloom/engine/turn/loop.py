@@ -187,6 +187,11 @@ class TurnLoop:
         if fitted.estimated_tokens and reply.usage.prompt_tokens and not state.speaker.endpoint.user_supplied:
             self.budget.observe(request.model, fitted.estimated_tokens, reply.usage.prompt_tokens)
         state.calls.append(self.bill(request.provider, reply))
+        if reply.reasoning:  # kept beside the message, never sent back to a model
+            reply.message["metadata"] = {
+                **reply.message.get("metadata", {}),
+                "reasoning": list(reply.reasoning),
+            }
         state.output.append(reply.message)
         tool_calls = reply.message.get("tool_calls")
         return RunTools(tool_calls) if tool_calls else Final()

@@ -157,7 +157,7 @@ class Planner:
             self.outbound.check_url(endpoint.base_url, "model.url")
         temperature = request.temperature if request.temperature is not None else model.temperature
         max_tokens = request.max_tokens if request.max_tokens is not None else model.max_tokens
-        toolbox = Toolbox.of(tools)
+        toolbox = Toolbox.of(tools).with_caller_tools(request.caller_tools)
         model_request = ModelRequest(
             provider=provider,
             model=model.name,
@@ -171,5 +171,6 @@ class Planner:
             max_answer_bytes=self.max_upstream_bytes,
             thinking_budget_tokens=model.thinking_budget_tokens,
             tools=toolbox.definitions(),
+            options=request.options,
         )
         return Speaker(assistant, overrides, model, endpoint, model_request, toolbox, credentials)

@@ -54,6 +54,8 @@ def chat_document(plan: TurnPlan, state: LoopState) -> dict[str, Any]:
         chat["assistantOverrides"] = state.speaker.overrides
     if request.name is not None:
         chat["name"] = request.name
+    if request.metadata:
+        chat["metadata"] = request.metadata
     if request.session_id is not None:
         chat["sessionId"] = request.session_id
     if request.previous_chat_id is not None:

@@ -41,6 +41,10 @@ class TurnRequest:
     one ends the turn and is answered by the caller's next request)."""
     store: bool = True
     """False: the turn is served and billed, but no message content is kept once it completes."""
+    metadata: dict[str, str] | None = None
+    """Kept with the chat (OpenAI Responses `metadata`: at most 16 short pairs)."""
+    model: str | None = None
+    """Set only when nothing names an assistant: the model that answers (`engine/assistants/direct.py`)."""
     conversation_id: str | None = None
     """A conversation (the Conversations API) the turn reads as history and appends its items to."""
 
