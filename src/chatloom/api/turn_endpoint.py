@@ -233,10 +233,11 @@ async def create_web_chat(request: Request, caller: KeyAccess, services: Service
 async def create_web_response(request: Request, caller: KeyAccess, services: Services) -> Response:
     """`POST /chat/web/responses`: a web session's turn in OpenAI's framing, with `sessionId`."""
     body = parse_model(WebResponsesRequestIn, await json_body(request))
+    stream = body.stream if body.stream is not None else wants_stream(request.headers.get("accept"))
     messages = response_input(body.input)
     raw_input = body.input if isinstance(body.input, str) else messages
     turn = await services.web_chats.prepare(
-        web_turn_request(services, caller, body, messages, raw_input, body.stream)
+        web_turn_request(services, caller, body, messages, raw_input, stream)
     )
     handle = turn.handle
     shape = ResponseShape(model=handle.model, session_id=handle.session_id)
@@ -244,7 +245,7 @@ async def create_web_response(request: Request, caller: KeyAccess, services: Ser
     return await respond(
         services,
         turn,
-        frames=(lambda: ResponseFraming(shape)) if body.stream else None,
+        frames=(lambda: ResponseFraming(shape)) if stream else None,
         completed=lambda done: json_response(completed_response(done, shape, created_at)),
         failed=lambda error: domain_error_response(error, openai=True),
         after=ending(services, body, handle),

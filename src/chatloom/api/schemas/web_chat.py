@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, StrictBool, StringConstraints, field_validator
+from pydantic import Field, StrictBool, StringConstraints, field_validator
 
 from chatloom.api.schemas.chat import input_not_empty
 from chatloom.api.schemas.common import MESSAGE_CONTENT_LIMIT, ChatMessageIn, NonEmptyStr, Strict
@@ -55,15 +55,22 @@ class CreateWebChatIn(WebChatFields):
 
 
 class WebResponsesRequestIn(WebChatFields):
-    """Unknown fields are accepted and ignored, as on `/chat/responses` (the OpenAI SDK adds some)."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    """Vapi's `OpenAIWebChatRequest`, plus `model` (which the OpenAI SDKs always send: the assistant's model
+    answers, and the response names it). The page cannot change the assistant, so every other field of
+    OpenAI's request (tools, instructions, text.format, ...) is a 400 naming it (`extra="forbid"`)."""
 
     input: (
         Annotated[str, StringConstraints(min_length=1, max_length=MESSAGE_CONTENT_LIMIT)]
         | list[dict[str, Any]]
     )
-    stream: StrictBool = True
+    stream: StrictBool | None = Field(
+        None,
+        description="Absent: a stream unless the request's `Accept` prefers `application/json`, as on "
+        "`/chat/responses`.",
+    )
+    model: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+        None, description="Accepted for OpenAI clients; the assistant's model answers."
+    )
 
     @field_validator("input")
     @classmethod
