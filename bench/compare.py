@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from bench.processes import (
     BenchSetupError,
     Child,
     create_key,
-    executable,
+    migrate,
     postgresql_database,
     server_environment,
     start_fake_llm,
@@ -82,7 +81,7 @@ def start(tree: Tree, url: str, llm_base_url: str, workdir: Path, index: int) ->
     env = server_environment(url, llm_base_url)
     env.update(tree.env)
     env["PYTHONPATH"] = str(tree.root / "src")
-    subprocess.run([executable("chatloom"), "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    migrate(env)
     tree.key = create_key(env)
     tree.server, tree.url = start_server(env, workdir, f"server-{index}")
 
@@ -103,28 +102,30 @@ async def measure(trees: list[Tree], scenario: str, slices: int, seconds: float,
                 }[scenario]
             )
 
-        async def load(turn: Turn, duration: float) -> int:
-            ends = time.monotonic() + duration
-
-            async def client(worker: int) -> int:
-                done = 0
-                while time.monotonic() < ends:
-                    await turn(http, worker)
-                    done += 1
-                return done
-
-            return sum(await asyncio.gather(*(client(worker) for worker in range(concurrency))))
-
         for turn in turns:
-            await load(turn, 2.0)  # warm-up
+            await load(http, turn, 2.0, concurrency)  # warm-up
         for index in range(slices):
             order = range(len(trees)) if index % 2 == 0 else reversed(range(len(trees)))
             for position in order:
                 tree, server = trees[position], trees[position].server
                 assert server is not None
                 before = server.cpu_seconds()
-                count = await load(turns[position], seconds)
+                count = await load(http, turns[position], seconds, concurrency)
                 tree.slices.append((server.cpu_seconds() - before, count))
+
+
+async def load(http: aiohttp.ClientSession, turn: Turn, duration: float, concurrency: int) -> int:
+    """`concurrency` clients making `turn` back to back for `duration` seconds; returns the turns made."""
+    ends = time.monotonic() + duration
+
+    async def client(worker: int) -> int:
+        done = 0
+        while time.monotonic() < ends:
+            await turn(http, worker)
+            done += 1
+        return done
+
+    return sum(await asyncio.gather(*(client(worker) for worker in range(concurrency))))
 
 
 def report(trees: list[Tree], args: argparse.Namespace) -> str:

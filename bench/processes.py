@@ -175,6 +175,13 @@ def server_environment(database_url: str, llm_base_url: str) -> dict[str, str]:
     return env
 
 
+def migrate(env: Mapping[str, str]) -> None:
+    """`chatloom migrate` with the server's environment."""
+    subprocess.run(
+        [executable("chatloom"), "migrate"], env=dict(env), check=True, capture_output=True, timeout=300
+    )
+
+
 def create_key(env: Mapping[str, str], *options: str) -> str:
     """`chatloom keys create --org bench [options]`; the key is the last line of its output."""
     result = subprocess.run(
