@@ -59,7 +59,22 @@ class FunctionCallItem(ClosedOut):
     arguments: str
 
 
-OutputItem = Annotated[OutputMessage | FunctionCallItem, Field(discriminator="type")]
+class SummaryText(ClosedOut):
+    type: Literal["summary_text"]
+    text: str
+
+
+class ReasoningItem(ClosedOut):
+    """The model's reasoning summaries, where the provider gives them (`reasoning.summary`)."""
+
+    id: str
+    type: Literal["reasoning"]
+    summary: list[SummaryText]
+    status: Literal["completed"] | None = None
+    encrypted_content: str | None = None
+
+
+OutputItem = Annotated[OutputMessage | FunctionCallItem | ReasoningItem, Field(discriminator="type")]
 
 
 class InputTokensDetails(ClosedOut):
@@ -90,7 +105,14 @@ class Reasoning(ClosedOut):
 
 
 class TextFormat(ClosedOut):
-    type: Literal["text"]
+    """`{"type": "text"}`, `{"type": "json_object"}` or `{"type": "json_schema", "name", "schema", "strict",
+    "description"}`, as the request asked."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    name: str | None = None
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
+    description: str | None = None
 
 
 class TextConfig(ClosedOut):
@@ -122,13 +144,15 @@ class OpenAIResponse(ClosedOut):
     store: bool
     temperature: float | None
     text: TextConfig
-    tool_choice: str
+    tool_choice: str | dict[str, Any]
     tools: list[Any]
     top_logprobs: int
     top_p: float
     truncation: str
     usage: ResponseUsage | None
     user: str | None
+    safety_identifier: str | None
+    prompt_cache_key: str | None
     metadata: dict[str, str]
     session_id: str | None = Field(None, alias="sessionId", description="Web chat: the turn's session.")
 
