@@ -29,6 +29,7 @@ from chatloom.providers.http_transport import (
     token_count,
     unexpected_shape,
 )
+from chatloom.providers.openai_options import add_options, reasoning_text
 
 OPENAI_MESSAGE_KEYS = WIRE_KEYS
 
@@ -86,6 +87,7 @@ def request_body(request: ModelRequest, stream: bool) -> dict[str, Any]:
         body["max_completion_tokens" if request.provider == "openai" else "max_tokens"] = request.max_tokens
     if request.tools:
         body["tools"] = request.tools
+    add_options(body, request)
     body.update(request.extra)
     if stream:
         body["stream"] = True
@@ -111,11 +113,13 @@ def parse_completion(data: Any, request: ModelRequest) -> ModelReply:
             )
             for position, call in enumerate(wire_message.get("tool_calls") or ())
         ]
+        reasoning = reasoning_text(wire_message)
         return ModelReply(
             message=assistant_message(content_text(wire_message.get("content")), tool_calls),
             usage=parse_usage(data.get("usage")),
             model=data.get("model") or request.model,
             finish_reason=choice.get("finish_reason"),
+            reasoning=(reasoning,) if reasoning else (),
         )
     except (KeyError, IndexError, TypeError, AttributeError) as error:
         raise unexpected_shape(request, data) from error
@@ -169,6 +173,7 @@ class StreamedReply:
     def __init__(self, request: ModelRequest) -> None:
         self.model = request.model
         self.text_parts: list[str] = []
+        self.reasoning_parts: list[str] = []
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.usage = Usage()
         self.finish_reason: str | None = None
@@ -195,7 +200,10 @@ class StreamedReply:
             for index, call in sorted(self.tool_calls.items())
         ]
         text = "".join(self.text_parts) if self.text_parts else None
-        return ModelReply(assistant_message(text, tool_calls), self.usage, self.model, self.finish_reason)
+        reasoning = ("".join(self.reasoning_parts),) if self.reasoning_parts else ()
+        return ModelReply(
+            assistant_message(text, tool_calls), self.usage, self.model, self.finish_reason, reasoning
+        )
 
 
 async def read_event_stream(
@@ -230,6 +238,8 @@ def apply_chunk(state: StreamedReply, chunk: dict[str, Any], request: ModelReque
             if isinstance(content, str) and content:
                 state.text_parts.append(content)
                 texts.append(content)
+            if (reasoning := reasoning_text(delta)) is not None:
+                state.reasoning_parts.append(reasoning)
             for fragment in delta.get("tool_calls") or ():
                 state.add_tool_call_fragment(fragment)
             if choice.get("finish_reason"):
