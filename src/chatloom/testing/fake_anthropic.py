@@ -224,13 +224,11 @@ def signature_delta(thought: str) -> dict[str, Any]:
 
 
 def anthropic_ask(body: dict[str, Any]) -> FakeAsk:
-    """A Messages request read for the default answer (`fake_defaults`)."""
+    """A Messages request read for the default answer (`fake_defaults`), tool results left out."""
     messages = chat_messages(body)
     ask = FakeAsk()
-    last = messages[-1] if messages else {}
-    content = last.get("content")
-    if last.get("role") == "user" and isinstance(content, list) and not has_user_text(content):
-        ask.tool_results = [text_of(block.get("content")) for block in content if isinstance(block, dict)]
+    # Tool results are not echoed here: this dialect's default answer has always ignored them (it says
+    # what the last user turn with text of its own said), and tests rely on that.
     users = [m for m in messages if m.get("role") == "user" and has_user_text(m.get("content"))]
     if users:
         content = users[-1].get("content")

@@ -2,7 +2,8 @@
 
 Each dialect reads its request into a `FakeAsk`; `unscripted_reply` then answers, first match wins:
 
-1. the request ends with tool results: "Tool said: " and the results' texts joined by ", ";
+1. the request ends with tool results: "Tool said: " and the results' texts joined by ", " (OpenAI and
+   Gemini; the Anthropic dialect keeps its older default, which ignores tool results and goes on);
 2. the tool choice forces a call (OpenAI "required" or a named function, Anthropic "any"/"tool", Gemini
    mode ANY): a call of the named tool (else the first offered) with the minimal arguments valid for its
    parameters schema (`json_instance.minimal_instance`);
