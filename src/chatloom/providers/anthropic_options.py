@@ -3,8 +3,9 @@
 - tool choice: {"type": "auto" | "none" | "any"} or {"type": "tool", "name": ...}; parallel calls turned off
   add `disable_parallel_tool_use: true` to it. `allowed` tools: only those are sent (Anthropic has no
   separate allow-list).
-- JSON by schema: Anthropic's structured outputs, `output_config.format` {"type": "json_schema", "schema"}
-  (the generally available form; the older beta `output_format` needed an `anthropic-beta` header).
+- JSON by schema: Anthropic's structured outputs, `output_config.format` {"type": "json_schema", "schema"}.
+  That is the generally available form, without a beta header; the beta's `output_format` with
+  `anthropic-beta: structured-outputs-2025-11-13` is deprecated and only kept for a transition.
   JSON mode without a schema has no Anthropic counterpart: refused.
 - reasoning effort: extended thinking with the budget in `THINKING_BUDGETS` ("none": no thinking, even when
   the assistant sets a budget). Anthropic forbids forcing a tool while thinking: refused.
