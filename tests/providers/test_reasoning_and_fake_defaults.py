@@ -166,3 +166,10 @@ def test_attachments_are_mentioned_in_every_dialect() -> None:
     }
     assert AnthropicMessagesDialect().default_reply(anthropic_body).text == "You said: Read this [1 file]"
     assert GeminiDialect().default_reply(gemini_body).text == "You said: Look [2 images]"
+
+
+@PROVIDERS
+def test_no_tool_call_when_the_choice_is_none(fake: FakeLLM, provider: str) -> None:
+    options = ModelOptions(ToolChoice("none"))
+    reply = call(request_for(fake, provider, text="call:get_time", tools=TOOLS, options=options))
+    assert reply.message.get("content") == "You said: call:get_time"

@@ -16,6 +16,7 @@ from multidict import CIMultiDict
 from chatloom.domain.errors import UpstreamError
 from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.domain.messages import INSTRUCTION_ROLES, Message, ToolCall, assistant_message, text_of
+from chatloom.domain.model_options import NO_OPTIONS
 from chatloom.domain.usage import Usage
 from chatloom.providers.anthropic_options import add_options, thinking_budget
 from chatloom.providers.base import ModelRequest
@@ -105,7 +106,8 @@ def request_body(request: ModelRequest, stream: bool) -> dict[str, Any]:
     body["max_tokens"] = max_tokens
     if request.tools:
         body["tools"] = [wire_tool(tool) for tool in request.tools]
-    add_options(body, request.options)
+    if request.options is not NO_OPTIONS:
+        add_options(body, request.options)
     body.update(request.extra)
     if stream:
         body["stream"] = True

@@ -18,6 +18,7 @@ from chatloom.domain.encoded_messages import WIRE_KEYS, EncodedMessages, is_plai
 from chatloom.domain.errors import UpstreamError
 from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.domain.messages import Message, ToolCall, assistant_message
+from chatloom.domain.model_options import NO_OPTIONS
 from chatloom.domain.usage import Usage
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.http_transport import (
@@ -87,7 +88,8 @@ def request_body(request: ModelRequest, stream: bool) -> dict[str, Any]:
         body["max_completion_tokens" if request.provider == "openai" else "max_tokens"] = request.max_tokens
     if request.tools:
         body["tools"] = request.tools
-    add_options(body, request)
+    if request.options is not NO_OPTIONS:
+        add_options(body, request)
     body.update(request.extra)
     if stream:
         body["stream"] = True

@@ -246,6 +246,8 @@ def anthropic_ask(body: dict[str, Any]) -> FakeAsk:
             ask.forced_tool = ""
         elif choice.get("type") == "tool":
             ask.forced_tool = str(choice.get("name") or "")
+        elif choice.get("type") == "none":
+            ask.tools = {}
         ask.parallel_calls = choice.get("disable_parallel_tool_use") is not True
     config = body.get("output_config")
     output = config.get("format") if isinstance(config, dict) else body.get("output_format")  # GA, beta

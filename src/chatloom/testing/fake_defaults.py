@@ -7,8 +7,8 @@ Each dialect reads its request into a `FakeAsk`; `unscripted_reply` then answers
 2. the tool choice forces a call (OpenAI "required" or a named function, Anthropic "any"/"tool", Gemini
    mode ANY): a call of the named tool (else the first offered) with the minimal arguments valid for its
    parameters schema (`json_instance.minimal_instance`);
-3. the last user text says `call:<tool_name>` for offered tools: one call per tool named (only the first
-   when parallel calls are turned off), minimal arguments again;
+3. the last user text says `call:<tool_name>` for offered tools, and the tool choice is not "none": one
+   call per tool named (only the first when parallel calls are turned off), minimal arguments again;
 4. the request asks for JSON by schema: the schema's minimal instance as JSON text; JSON mode: "{}";
 5. otherwise "You said: <last user text>", followed by " [1 image]", " [2 files]", ... when the last user
    message carries images or files (counted per kind: image, file).

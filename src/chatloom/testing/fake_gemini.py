@@ -208,6 +208,8 @@ def gemini_ask(body: dict[str, Any]) -> FakeAsk:
         names = [name for name in calling.get("allowedFunctionNames") or () if name in ask.tools]
         ask.tools = {name: ask.tools[name] for name in names} if names else ask.tools
         ask.forced_tool = ""
+    elif calling.get("mode") == "NONE":
+        ask.tools = {}
     config = body.get("generationConfig") or {}
     schema = config.get("responseJsonSchema", config.get("responseSchema"))
     if isinstance(schema, dict):

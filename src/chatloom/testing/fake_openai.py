@@ -163,6 +163,8 @@ def openai_ask(body: dict[str, Any]) -> FakeAsk:
     choice = body.get("tool_choice")
     if choice == "required":
         ask.forced_tool = ""
+    elif choice == "none":
+        ask.tools = {}
     elif isinstance(choice, dict) and choice.get("type") == "function":
         ask.forced_tool = str((choice.get("function") or {}).get("name") or "")
     elif isinstance(choice, dict) and choice.get("type") == "allowed_tools":
