@@ -21,6 +21,7 @@ from multidict import CIMultiDict
 from chatloom.domain.errors import UpstreamError
 from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.domain.messages import INSTRUCTION_ROLES, Message, ToolCall, assistant_message, text_of
+from chatloom.domain.model_options import NO_OPTIONS
 from chatloom.domain.usage import Usage
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.google_options import add_generation_options, add_tool_options
@@ -126,12 +127,15 @@ def request_body(request: ModelRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"contents": contents}
     if system_texts:
         body["systemInstruction"] = {"parts": [{"text": "\n\n".join(system_texts)}]}
+    options = request.options
     config = generation_config(request)
-    add_generation_options(config, request.options)
+    if options is not NO_OPTIONS:
+        add_generation_options(config, options)
     if config:
         body["generationConfig"] = config
     declarations = [declaration for tool in request.tools if (declaration := function_declaration(tool))]
-    add_tool_options(body, declarations, request.options)
+    if options is not NO_OPTIONS:
+        add_tool_options(body, declarations, options)
     if declarations:
         body["tools"] = [{"functionDeclarations": declarations}]
     body.update(request.extra)
