@@ -174,7 +174,7 @@ def test_stream_options_without_obfuscation(api: Api) -> None:
 def test_reasoning_effort_and_summary_items(api: Api, fake_llm: FakeLLM) -> None:
     from chatloom.testing.fake_llm import FakeReply
 
-    fake_llm.push(FakeReply(text="42", reasoning=["Adding six and seven times."]))  # type: ignore[call-arg]
+    fake_llm.push(FakeReply(text="42", reasoning=["Adding six and seven times."]))
     response = client_for(api).responses.create(
         model="openai/gpt-4o-mini",
         input="What is 6 x 7?",

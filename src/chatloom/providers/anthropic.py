@@ -16,7 +16,9 @@ from multidict import CIMultiDict
 from chatloom.domain.errors import UpstreamError
 from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.domain.messages import INSTRUCTION_ROLES, Message, ToolCall, assistant_message, text_of
+from chatloom.domain.model_options import NO_OPTIONS
 from chatloom.domain.usage import Usage
+from chatloom.providers.anthropic_options import add_options, thinking_budget
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.http_transport import (
     HttpChatProvider,
@@ -95,7 +97,7 @@ def request_body(request: ModelRequest, stream: bool) -> dict[str, Any]:
     if system:
         body["system"] = "\n\n".join(system)
     max_tokens = request.max_tokens or DEFAULT_MAX_TOKENS
-    budget = request.thinking_budget_tokens
+    budget = thinking_budget(request.options, request.thinking_budget_tokens)
     if budget:
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
         max_tokens = max(max_tokens, budget + THINKING_HEADROOM_TOKENS)
@@ -104,6 +106,8 @@ def request_body(request: ModelRequest, stream: bool) -> dict[str, Any]:
     body["max_tokens"] = max_tokens
     if request.tools:
         body["tools"] = [wire_tool(tool) for tool in request.tools]
+    if request.options is not NO_OPTIONS:
+        add_options(body, request.options)
     body.update(request.extra)
     if stream:
         body["stream"] = True
@@ -178,11 +182,14 @@ def wire_tool(tool: dict[str, Any]) -> dict[str, Any]:
 def parse_message(data: Any, request: ModelRequest) -> ModelReply:
     try:
         texts: list[str] = []
+        reasoning: list[str] = []
         tool_calls: list[ToolCall] = []
         for block in data["content"]:
             kind = block.get("type")
             if kind == "text":
                 texts.append(block["text"])
+            elif kind == "thinking" and isinstance(block.get("thinking"), str) and block["thinking"]:
+                reasoning.append(block["thinking"])
             elif kind == "tool_use":
                 arguments = orjson.dumps(block.get("input") or {}).decode()
                 tool_calls.append(tool_call(block.get("id"), block.get("name"), arguments, len(tool_calls)))
@@ -191,6 +198,7 @@ def parse_message(data: Any, request: ModelRequest) -> ModelReply:
             usage=parse_usage(data.get("usage")),
             model=data.get("model") or request.model,
             finish_reason=data.get("stop_reason"),
+            reasoning=tuple(reasoning),
         )
     except (KeyError, TypeError, AttributeError) as error:
         raise unexpected_shape(request, data) from error
@@ -228,6 +236,8 @@ class StreamedReply:
     def __init__(self, request: ModelRequest) -> None:
         self.model = request.model
         self.text_parts: list[str] = []
+        self.thinking: dict[int, list[str]] = {}
+        """Thinking blocks by index, their text as streamed."""
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.usage = Usage()
         self.finish_reason: str | None = None
@@ -240,13 +250,17 @@ class StreamedReply:
             delta_kind = delta.get("type")
             if delta_kind == "text_delta":
                 return self.add_text(delta.get("text"))
-            if delta_kind == "input_json_delta" and event.get("index") in self.tool_calls:
+            if delta_kind == "thinking_delta" and isinstance(delta.get("thinking"), str):
+                self.thinking.setdefault(event.get("index", -1), []).append(delta["thinking"])
+            elif delta_kind == "input_json_delta" and event.get("index") in self.tool_calls:
                 self.tool_calls[event["index"]]["parts"].append(delta.get("partial_json") or "")
         elif kind == "content_block_start":
             block = event["content_block"]
             if block.get("type") == "text":
                 return self.add_text(block.get("text"))
-            if block.get("type") == "tool_use":
+            if block.get("type") == "thinking":
+                self.thinking[event["index"]] = [str(block.get("thinking") or "")]
+            elif block.get("type") == "tool_use":
                 self.tool_calls[event["index"]] = {
                     "id": block.get("id"),
                     "name": block.get("name"),
@@ -282,7 +296,12 @@ class StreamedReply:
             for position, (_, call) in enumerate(sorted(self.tool_calls.items()))
         ]
         text = "".join(self.text_parts) if self.text_parts else None
-        return ModelReply(assistant_message(text, tool_calls), self.usage, self.model, self.finish_reason)
+        reasoning = tuple(
+            thought for _, parts in sorted(self.thinking.items()) if (thought := "".join(parts))
+        )
+        return ModelReply(
+            assistant_message(text, tool_calls), self.usage, self.model, self.finish_reason, reasoning
+        )
 
 
 async def read_event_stream(

@@ -21,8 +21,10 @@ from multidict import CIMultiDict
 from chatloom.domain.errors import UpstreamError
 from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.domain.messages import INSTRUCTION_ROLES, Message, ToolCall, assistant_message, text_of
+from chatloom.domain.model_options import NO_OPTIONS
 from chatloom.domain.usage import Usage
 from chatloom.providers.base import ModelRequest
+from chatloom.providers.google_options import add_generation_options, add_tool_options
 from chatloom.providers.http_transport import (
     HttpChatProvider,
     decode_json,
@@ -125,10 +127,15 @@ def request_body(request: ModelRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"contents": contents}
     if system_texts:
         body["systemInstruction"] = {"parts": [{"text": "\n\n".join(system_texts)}]}
+    options = request.options
     config = generation_config(request)
+    if options is not NO_OPTIONS:
+        add_generation_options(config, options)
     if config:
         body["generationConfig"] = config
     declarations = [declaration for tool in request.tools if (declaration := function_declaration(tool))]
+    if options is not NO_OPTIONS:
+        add_tool_options(body, declarations, options)
     if declarations:
         body["tools"] = [{"functionDeclarations": declarations}]
     body.update(request.extra)
@@ -234,6 +241,8 @@ class GeminiReply:
         self.request = request
         self.model = request.model.removeprefix("models/")
         self.text_parts: list[str] = []
+        self.thoughts: list[str] = []
+        """Thought summaries: one per part of an answer; a stream's pieces, joined at its end."""
         self.tool_calls: list[ToolCall] = []
         self.usage = Usage()
         self.finish_reason: str | None = None
@@ -271,6 +280,8 @@ class GeminiReply:
         texts: list[str] = []
         for part in (candidate.get("content") or {}).get("parts") or ():
             if part.get("thought") is True:
+                if isinstance(part.get("text"), str) and part["text"]:
+                    self.thoughts.append(part["text"])
                 continue
             text = part.get("text")
             if isinstance(text, str) and text:
@@ -282,16 +293,17 @@ class GeminiReply:
             self.finish_reason = str(candidate["finishReason"])
         return texts
 
-    def reply(self) -> ModelReply:
+    def reply(self, reasoning: tuple[str, ...] | None = None) -> ModelReply:
         text = "".join(self.text_parts) or None
         message = assistant_message(text, self.tool_calls)
-        return ModelReply(message, self.usage, self.model, self.finish_reason)
+        reasoning = tuple(self.thoughts) if reasoning is None else reasoning
+        return ModelReply(message, self.usage, self.model, self.finish_reason, reasoning)
 
     def final_reply(self) -> ModelReply:
         """The reply of a finished stream: one without a `finishReason` was cut short."""
         if self.finish_reason is None:
             raise UpstreamError(f"{self.request.provider} ended the stream early (no finishReason)")
-        return self.reply()
+        return self.reply(("".join(self.thoughts),) if self.thoughts else ())
 
 
 async def read_event_stream(

@@ -18,6 +18,7 @@ from chatloom.domain.encoded_messages import WIRE_KEYS, EncodedMessages, is_plai
 from chatloom.domain.errors import UpstreamError
 from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.domain.messages import Message, ToolCall, assistant_message
+from chatloom.domain.model_options import NO_OPTIONS
 from chatloom.domain.usage import Usage
 from chatloom.providers.base import ModelRequest
 from chatloom.providers.http_transport import (
@@ -29,6 +30,7 @@ from chatloom.providers.http_transport import (
     token_count,
     unexpected_shape,
 )
+from chatloom.providers.openai_options import add_options, reasoning_text
 
 OPENAI_MESSAGE_KEYS = WIRE_KEYS
 
@@ -86,6 +88,8 @@ def request_body(request: ModelRequest, stream: bool) -> dict[str, Any]:
         body["max_completion_tokens" if request.provider == "openai" else "max_tokens"] = request.max_tokens
     if request.tools:
         body["tools"] = request.tools
+    if request.options is not NO_OPTIONS:
+        add_options(body, request)
     body.update(request.extra)
     if stream:
         body["stream"] = True
@@ -111,11 +115,13 @@ def parse_completion(data: Any, request: ModelRequest) -> ModelReply:
             )
             for position, call in enumerate(wire_message.get("tool_calls") or ())
         ]
+        reasoning = reasoning_text(wire_message)
         return ModelReply(
             message=assistant_message(content_text(wire_message.get("content")), tool_calls),
             usage=parse_usage(data.get("usage")),
             model=data.get("model") or request.model,
             finish_reason=choice.get("finish_reason"),
+            reasoning=(reasoning,) if reasoning else (),
         )
     except (KeyError, IndexError, TypeError, AttributeError) as error:
         raise unexpected_shape(request, data) from error
@@ -169,6 +175,7 @@ class StreamedReply:
     def __init__(self, request: ModelRequest) -> None:
         self.model = request.model
         self.text_parts: list[str] = []
+        self.reasoning_parts: list[str] = []
         self.tool_calls: dict[int, dict[str, Any]] = {}
         self.usage = Usage()
         self.finish_reason: str | None = None
@@ -195,7 +202,10 @@ class StreamedReply:
             for index, call in sorted(self.tool_calls.items())
         ]
         text = "".join(self.text_parts) if self.text_parts else None
-        return ModelReply(assistant_message(text, tool_calls), self.usage, self.model, self.finish_reason)
+        reasoning = ("".join(self.reasoning_parts),) if self.reasoning_parts else ()
+        return ModelReply(
+            assistant_message(text, tool_calls), self.usage, self.model, self.finish_reason, reasoning
+        )
 
 
 async def read_event_stream(
@@ -230,6 +240,8 @@ def apply_chunk(state: StreamedReply, chunk: dict[str, Any], request: ModelReque
             if isinstance(content, str) and content:
                 state.text_parts.append(content)
                 texts.append(content)
+            if (reasoning := reasoning_text(delta)) is not None:
+                state.reasoning_parts.append(reasoning)
             for fragment in delta.get("tool_calls") or ():
                 state.add_tool_call_fragment(fragment)
             if choice.get("finish_reason"):

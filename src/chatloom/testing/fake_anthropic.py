@@ -13,7 +13,10 @@ from typing import Any
 import orjson
 
 from chatloom.domain.messages import text_of
+from chatloom.testing.fake_defaults import FakeAsk, unscripted_reply
 from chatloom.testing.fake_dialect import FakeReply, chat_messages, split_evenly, word_count
+
+ANTHROPIC_ATTACHMENT_KINDS = {"image": "image", "document": "file"}
 
 ANTHROPIC_ERROR_TYPES = {
     400: "invalid_request_error",
@@ -86,12 +89,7 @@ class AnthropicMessagesDialect:
         return body.get("stream") is True
 
     def default_reply(self, body: dict[str, Any]) -> FakeReply:
-        user_texts = [
-            text_of(message.get("content"))
-            for message in chat_messages(body)
-            if message.get("role") == "user" and has_user_text(message.get("content"))
-        ]
-        return FakeReply(text=f"You said: {user_texts[-1] if user_texts else ''}")
+        return unscripted_reply(anthropic_ask(body))
 
     def error_body(self, status: int, message: str | None = None) -> dict[str, Any]:
         kind = ANTHROPIC_ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
@@ -150,6 +148,7 @@ class AnthropicMessagesDialect:
     def completion(self, body: dict[str, Any], reply: FakeReply) -> bytes:
         message = self._message(body, reply)
         text = reply.full_text
+        message["content"].extend(thinking_block(thought, thought) for thought in reply.reasoning)
         if text or not reply.tool_calls:
             message["content"].append({"type": "text", "text": text})
         for call in reply.tool_calls or ():
@@ -164,6 +163,13 @@ class AnthropicMessagesDialect:
         message = self._message(body, reply)
         message["usage"] = {**usage, "output_tokens": min(1, usage["output_tokens"])}
         blocks: list[list[bytes]] = []
+        for thought in reply.reasoning:
+            index = len(blocks)
+            start = {"type": "content_block_start", "index": index, "content_block": thinking_block("")}
+            frames = [sse_event(start)]
+            for delta in ({"type": "thinking_delta", "thinking": thought}, signature_delta(thought)):
+                frames.append(sse_event({"type": "content_block_delta", "index": index, "delta": delta}))
+            blocks.append(frames)
         pieces = reply.text_pieces
         if pieces or not reply.tool_calls:
             index = len(blocks)
@@ -201,3 +207,50 @@ class AnthropicMessagesDialect:
             )
         )
         return opening, chunks
+
+
+def signature(thought: str) -> str:
+    """A stand-in for the opaque signature Anthropic puts on each thinking block."""
+    return f"fake-signature-{len(thought)}"
+
+
+def thinking_block(thought: str, signed: str | None = None) -> dict[str, Any]:
+    """A `thinking` block; `signed` given: signed as that text (a streamed block gets its signature last)."""
+    return {"type": "thinking", "thinking": thought, "signature": signature(signed) if signed else ""}
+
+
+def signature_delta(thought: str) -> dict[str, Any]:
+    return {"type": "signature_delta", "signature": signature(thought)}
+
+
+def anthropic_ask(body: dict[str, Any]) -> FakeAsk:
+    """A Messages request read for the default answer (`fake_defaults`), tool results left out."""
+    messages = chat_messages(body)
+    ask = FakeAsk()
+    # Tool results are not echoed here: this dialect's default answer has always ignored them (it says
+    # what the last user turn with text of its own said), and tests rely on that.
+    users = [m for m in messages if m.get("role") == "user" and has_user_text(m.get("content"))]
+    if users:
+        content = users[-1].get("content")
+        ask.user_text = text_of(content)
+        for block in content if isinstance(content, list) else ():
+            kind = ANTHROPIC_ATTACHMENT_KINDS.get(str(block.get("type"))) if isinstance(block, dict) else None
+            if kind:
+                ask.attachments[kind] = ask.attachments.get(kind, 0) + 1
+    for tool in body.get("tools") or ():
+        if isinstance(tool, dict) and isinstance(tool.get("name"), str):
+            ask.tools[tool["name"]] = tool.get("input_schema")
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        if choice.get("type") == "any":
+            ask.forced_tool = ""
+        elif choice.get("type") == "tool":
+            ask.forced_tool = str(choice.get("name") or "")
+        elif choice.get("type") == "none":
+            ask.tools = {}
+        ask.parallel_calls = choice.get("disable_parallel_tool_use") is not True
+    config = body.get("output_config")
+    output = config.get("format") if isinstance(config, dict) else body.get("output_format")  # GA, beta
+    if isinstance(output, dict) and output.get("type") == "json_schema":
+        ask.json_schema = output.get("schema") or {}
+    return ask

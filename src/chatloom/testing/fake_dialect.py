@@ -35,6 +35,9 @@ class FakeReply:
     chunk_delay_seconds: float = 0.0
     cut_after_chunks: int | None = None
     model: str | None = None
+    reasoning: list[str] = field(default_factory=list)
+    """Reasoning summaries, sent the dialect's own way (OpenAI `reasoning_content`, Anthropic `thinking`
+    blocks, Gemini parts marked `thought`) before the answer."""
 
     @property
     def full_text(self) -> str:

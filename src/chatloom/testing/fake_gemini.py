@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from chatloom.testing.fake_defaults import FakeAsk, unscripted_reply
 from chatloom.testing.fake_dialect import FakeReply, word_count
 
 GEMINI_ERROR_STATUSES = {
@@ -37,7 +38,9 @@ def parts_text(content: Any) -> str:
     if not isinstance(parts, list):
         return ""
     return "".join(
-        part["text"] for part in parts if isinstance(part, dict) and isinstance(part.get("text"), str)
+        part["text"]
+        for part in parts
+        if isinstance(part, dict) and isinstance(part.get("text"), str) and part.get("thought") is not True
     )
 
 
@@ -78,12 +81,7 @@ class GeminiDialect:
         return ":streamGenerateContent" in path
 
     def default_reply(self, body: dict[str, Any]) -> FakeReply:
-        user_texts = [
-            parts_text(content)
-            for content in contents_of(body)
-            if content.get("role", "user") == "user" and parts_text(content)
-        ]
-        return FakeReply(text=f"You said: {user_texts[-1] if user_texts else ''}")
+        return unscripted_reply(gemini_ask(body))
 
     def error_body(self, status: int, message: str | None = None) -> dict[str, Any]:
         kind = GEMINI_ERROR_STATUSES.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT")
@@ -141,7 +139,8 @@ class GeminiDialect:
         if reply.error_body is not None:
             return orjson.dumps(reply.error_body)
         text = reply.full_text
-        parts = [{"text": text}] if text or not reply.tool_calls else []
+        parts = thought_parts(reply)
+        parts += [{"text": text}] if text or not reply.tool_calls else []
         parts += self._function_calls(reply)
         return orjson.dumps(self._response(reply, parts, f"fake-{next(self._ids)}", self.usage(body, reply)))
 
@@ -154,10 +153,11 @@ class GeminiDialect:
             "promptTokenCount": usage["promptTokenCount"],
             "totalTokenCount": usage["promptTokenCount"],
         }
-        chunk_parts: list[list[dict[str, Any]]] = [[{"text": piece}] for piece in reply.text_pieces]
+        chunk_parts: list[list[dict[str, Any]]] = [[part] for part in thought_parts(reply)]
+        chunk_parts += [[{"text": piece}] for piece in reply.text_pieces]
         if reply.tool_calls:
             chunk_parts.append(self._function_calls(reply))
-        if not chunk_parts:
+        if not reply.text_pieces and not reply.tool_calls:
             chunk_parts.append([{"text": ""}])
         frames = []
         for position, parts in enumerate(chunk_parts):
@@ -167,3 +167,52 @@ class GeminiDialect:
                 response["usageMetadata"] = prompt_only
             frames.append(sse_chunk(response))
         return [], frames
+
+
+def thought_parts(reply: FakeReply) -> list[dict[str, Any]]:
+    """The scripted reasoning as thought-summary parts."""
+    return [{"text": thought, "thought": True} for thought in reply.reasoning]
+
+
+def response_text(response: Any) -> str:
+    """A functionResponse's `response` as the tool's text: its `result` string, else its JSON."""
+    if isinstance(response, dict) and isinstance(response.get("result"), str):
+        return str(response["result"])
+    return orjson.dumps(response).decode()
+
+
+def gemini_ask(body: dict[str, Any]) -> FakeAsk:
+    """A generateContent request read for the default answer (`fake_defaults`)."""
+    contents = contents_of(body)
+    ask = FakeAsk()
+    last_parts = contents[-1].get("parts") if contents else None
+    if isinstance(last_parts, list) and last_parts:
+        responses = [part.get("functionResponse") for part in last_parts if isinstance(part, dict)]
+        if all(isinstance(response, dict) for response in responses):
+            ask.tool_results = [response_text(response.get("response")) for response in responses if response]
+    users = [c for c in contents if c.get("role", "user") == "user" and parts_text(c)]
+    if users:
+        ask.user_text = parts_text(users[-1])
+        for part in users[-1].get("parts") or ():
+            media = part.get("inlineData") or part.get("fileData") if isinstance(part, dict) else None
+            if isinstance(media, dict):
+                kind = "image" if str(media.get("mimeType", "")).startswith("image/") else "file"
+                ask.attachments[kind] = ask.attachments.get(kind, 0) + 1
+    for tool in body.get("tools") or ():
+        for declaration in tool.get("functionDeclarations") or () if isinstance(tool, dict) else ():
+            if isinstance(declaration, dict) and isinstance(declaration.get("name"), str):
+                schema = declaration.get("parametersJsonSchema", declaration.get("parameters"))
+                ask.tools[declaration["name"]] = schema
+    calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    if calling.get("mode") == "ANY":
+        names = [name for name in calling.get("allowedFunctionNames") or () if name in ask.tools]
+        ask.tools = {name: ask.tools[name] for name in names} if names else ask.tools
+        ask.forced_tool = ""
+    elif calling.get("mode") == "NONE":
+        ask.tools = {}
+    config = body.get("generationConfig") or {}
+    schema = config.get("responseJsonSchema", config.get("responseSchema"))
+    if isinstance(schema, dict):
+        ask.json_schema = schema
+    ask.json_object = config.get("responseMimeType") == "application/json"
+    return ask

@@ -1,7 +1,9 @@
 """The fake LLM: a real HTTP server on loopback for tests and benchmarks (`FakeLLM`), and its CLI.
 
 Replies are scripted with `FakeLLM.push(FakeReply(...))`, one per request in FIFO order; unscripted, a request
-is answered "You said: <last user message>". Standalone: `python -m chatloom.testing.fake_llm`.
+is answered as `fake_defaults` describes (tool results repeated, forced or `call:<name>` tool calls, the
+minimal instance of a requested JSON schema, else "You said: <last user message>").
+Standalone: `python -m chatloom.testing.fake_llm`.
 """
 
 from __future__ import annotations

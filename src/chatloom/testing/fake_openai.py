@@ -11,7 +11,10 @@ from typing import Any
 import orjson
 
 from chatloom.domain.messages import text_of
+from chatloom.testing.fake_defaults import FakeAsk, unscripted_reply
 from chatloom.testing.fake_dialect import FakeReply, chat_messages, split_evenly, word_count
+
+OPENAI_ATTACHMENT_KINDS = {"image_url": "image", "input_image": "image", "file": "file", "input_file": "file"}
 
 OPENAI_ERROR_KINDS: dict[int, tuple[str, str | None]] = {
     400: ("invalid_request_error", None),
@@ -37,10 +40,7 @@ class OpenAIChatDialect:
         return body.get("stream") is True
 
     def default_reply(self, body: dict[str, Any]) -> FakeReply:
-        user_texts = [
-            text_of(message.get("content")) for message in chat_messages(body) if message["role"] == "user"
-        ]
-        return FakeReply(text=f"You said: {user_texts[-1] if user_texts else ''}")
+        return unscripted_reply(openai_ask(body))
 
     def error_body(self, status: int, message: str | None = None) -> dict[str, Any]:
         kind, code = OPENAI_ERROR_KINDS.get(
@@ -81,6 +81,8 @@ class OpenAIChatDialect:
             "content": text if text or not reply.tool_calls else None,
             "refusal": None,
         }
+        if reply.reasoning:
+            message["reasoning_content"] = "\n\n".join(reply.reasoning)
         if reply.tool_calls:
             message["tool_calls"] = reply.tool_calls
         payload = self._envelope(body, reply, "chat.completion")
@@ -107,7 +109,8 @@ class OpenAIChatDialect:
         pieces = reply.text_pieces
         first_content = "" if pieces or not reply.tool_calls else None
         opening = [frame({"role": "assistant", "content": first_content, "refusal": None})]
-        frames = [frame({"content": piece}) for piece in pieces]
+        frames = [frame({"reasoning_content": piece}) for piece in reasoning_pieces(reply)]
+        frames += [frame({"content": piece}) for piece in pieces]
         for index, call in enumerate(reply.tool_calls or ()):
             function = call.get("function", {})
             named = {"name": function.get("name"), "arguments": ""}
@@ -130,3 +133,50 @@ def context_length_error(limit: int, tokens: int) -> dict[str, Any]:
     )
     error = {"message": message, "type": "invalid_request_error", "param": "messages"}
     return {"error": {**error, "code": "context_length_exceeded"}}
+
+
+def reasoning_pieces(reply: FakeReply) -> list[str]:
+    """The scripted reasoning as streamed: each part, a blank line before all but the first."""
+    return [("\n\n" if position else "") + part for position, part in enumerate(reply.reasoning)]
+
+
+def openai_ask(body: dict[str, Any]) -> FakeAsk:
+    """A chat completions request read for the default answer (`fake_defaults`)."""
+    messages = chat_messages(body)
+    ask = FakeAsk()
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        ask.tool_results.insert(0, text_of(message.get("content")))
+    users = [message for message in messages if message.get("role") == "user"]
+    if users:
+        content = users[-1].get("content")
+        ask.user_text = text_of(content)
+        for part in content if isinstance(content, list) else ():
+            kind = OPENAI_ATTACHMENT_KINDS.get(str(part.get("type"))) if isinstance(part, dict) else None
+            if kind:
+                ask.attachments[kind] = ask.attachments.get(kind, 0) + 1
+    for tool in body.get("tools") or ():
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("name"), str):
+            ask.tools[function["name"]] = function.get("parameters")
+    choice = body.get("tool_choice")
+    if choice == "required":
+        ask.forced_tool = ""
+    elif choice == "none":
+        ask.tools = {}
+    elif isinstance(choice, dict) and choice.get("type") == "function":
+        ask.forced_tool = str((choice.get("function") or {}).get("name") or "")
+    elif isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+        allowed = choice.get("allowed_tools") or {}
+        names = {(tool.get("function") or {}).get("name") for tool in allowed.get("tools") or ()}
+        ask.tools = {name: schema for name, schema in ask.tools.items() if name in names}
+        if allowed.get("mode") == "required":
+            ask.forced_tool = ""
+    ask.parallel_calls = body.get("parallel_tool_calls") is not False
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict):
+        if response_format.get("type") == "json_schema":
+            ask.json_schema = (response_format.get("json_schema") or {}).get("schema") or {}
+        ask.json_object = response_format.get("type") == "json_object"
+    return ask
