@@ -323,3 +323,69 @@ def test_concurrent_turns_lose_no_items(api: Api) -> None:
     for n in range(4):
         # Each turn's answer follows its own input.
         assert texts[texts.index(f"t{n}") + 1] == f"You said: t{n}"
+
+
+def test_items_added_during_a_turn_come_before_its_messages(api: Api, fake_llm: FakeLLM) -> None:
+    client = client_for(api)
+    conversation = client.conversations.create(items=[{"role": "user", "content": "first"}])
+    fake_llm.push(FakeReply(text="slow answer", delay_seconds=1.0))
+    done: list[Any] = []
+    turn = threading.Thread(
+        target=lambda: done.append(
+            client.responses.create(model="gpt-4o-mini", input="question", conversation=conversation.id)
+        )
+    )
+    turn.start()
+    while not fake_llm.requests:  # the turn has read the conversation and is waiting for the model
+        threading.Event().wait(0.01)
+    client.conversations.items.create(conversation.id, items=[{"role": "user", "content": "meanwhile"}])
+    turn.join()
+    assert done and done[0].output_text == "slow answer"
+    assert [m["content"] for m in fake_llm.requests[-1].json["messages"]] == ["first", "question"]
+    texts = [
+        text for _, _, text in shapes(client.conversations.items.list(conversation.id, order="asc").data)
+    ]
+    assert texts == ["first", "meanwhile", "question", "slow answer"]
+
+
+def test_deleting_a_response_or_the_conversation_keeps_what_the_other_reads(api: Api) -> None:
+    client = client_for(api)
+    conversation = client.conversations.create(items=[{"role": "user", "content": "before"}])
+    first = client.responses.create(model="gpt-4o-mini", input="one", conversation=conversation.id)
+    second = client.responses.create(model="gpt-4o-mini", input="two", conversation=conversation.id)
+    client.responses.delete(second.id)
+    client.responses.delete(first.id)
+    texts = [
+        text for _, _, text in shapes(client.conversations.items.list(conversation.id, order="asc").data)
+    ]
+    assert texts == ["before", "one", "You said: one", "two", "You said: two"]
+
+    third = client.responses.create(model="gpt-4o-mini", input="three", conversation=conversation.id)
+    client.conversations.delete(conversation.id)
+    chat = api.get(f"/chat/{third.id}").json()
+    assert [m["content"] for m in chat["messages"]][-2:] == ["You said: two", "three"]
+    assert [m["content"] for m in chat["output"]] == ["You said: three"]
+    assert client.responses.retrieve(third.id).output_text == "You said: three"
+
+
+def test_a_conversation_deleted_during_a_turn_leaves_the_response_whole(api: Api, fake_llm: FakeLLM) -> None:
+    client = client_for(api)
+    conversation = client.conversations.create(items=[{"role": "user", "content": "earlier"}])
+    fake_llm.push(FakeReply(text="late answer", delay_seconds=1.0))
+    done: list[Any] = []
+    turn = threading.Thread(
+        target=lambda: done.append(
+            client.responses.create(model="gpt-4o-mini", input="question", conversation=conversation.id)
+        )
+    )
+    turn.start()
+    while not fake_llm.requests:
+        threading.Event().wait(0.01)
+    client.conversations.delete(conversation.id)
+    turn.join()
+    assert done and done[0].output_text == "late answer"
+    chat = api.get(f"/chat/{done[0].id}").json()
+    assert [m["content"] for m in chat["messages"]] == ["earlier", "question"]
+    assert [m["content"] for m in chat["output"]] == ["late answer"]
+    with pytest.raises(openai.NotFoundError):
+        client.conversations.retrieve(conversation.id)

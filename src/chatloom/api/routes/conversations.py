@@ -66,7 +66,9 @@ async def get_conversation(id: PathId, org_id: OrgId, services: ServicesDep) -> 
     "/chat/conversations/{id}",
     operation_id="ConversationController_update",
     openapi_extra=json_request_body("ConversationUpdateIn"),
-    responses=answers(200, Conversation, "The conversation with its new metadata.", 400, 404, 413, openai=True),
+    responses=answers(
+        200, Conversation, "The conversation with its new metadata.", 400, 404, 413, openai=True
+    ),
 )
 async def update_conversation(id: PathId, request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     body = parse_model(ConversationUpdateIn, await json_body(request))
@@ -114,7 +116,9 @@ async def list_items(id: PathId, request: Request, org_id: OrgId, services: Serv
     "/chat/conversations/{id}/items",
     operation_id="ConversationController_createItems",
     openapi_extra=json_request_body("ConversationItemsIn"),
-    responses=answers(200, ConversationItemList, "The items added, with their ids.", 400, 404, 413, openai=True),
+    responses=answers(
+        200, ConversationItemList, "The items added, with their ids.", 400, 404, 413, openai=True
+    ),
 )
 async def add_items(id: PathId, request: Request, org_id: OrgId, services: ServicesDep) -> Response:
     body = parse_model(ConversationItemsIn, await json_body(request))
