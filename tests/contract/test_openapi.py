@@ -86,7 +86,8 @@ def test_vapi_operation_ids_and_id_parameters(document: dict[str, Any]) -> None:
     for _method, path, operation in operations(document):
         for parameter in operation.get("parameters", []):
             if parameter["in"] == "path":
-                assert parameter["name"] == "id", path
+                # OpenAI's conversation items are the one record inside another: `{id}/items/{item_id}`.
+                assert parameter["name"] == "id" or path.endswith("/items/{item_id}"), path
 
 
 def test_declared_answers(document: dict[str, Any]) -> None:
@@ -100,7 +101,8 @@ def test_declared_answers(document: dict[str, Any]) -> None:
             assert operation["security"] == []
             continue
         assert {"400", "401", "500"} <= responses.keys(), (method, path)
-        error_schema = "OpenAIErrorBody" if "/responses" in path else "ErrorBody"
+        openai = "/responses" in path or path.startswith("/chat/conversations")
+        error_schema = "OpenAIErrorBody" if openai else "ErrorBody"
         for status, answer in responses.items():
             if not status.startswith("2"):
                 schema = answer["content"]["application/json"]["schema"]

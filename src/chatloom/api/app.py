@@ -22,6 +22,7 @@ from chatloom.api.routes import (
     analytics,
     assistants,
     chats,
+    conversations,
     credentials,
     health,
     limits,
@@ -35,6 +36,7 @@ from chatloom.api.routes import (
 )
 from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.chat import CreateChatIn
+from chatloom.api.schemas.conversation import ConversationCreateIn, ConversationItemsIn, ConversationUpdateIn
 from chatloom.api.schemas.credential import CredentialIn, CredentialPatch
 from chatloom.api.schemas.records_out import ChatStreamError, CreateChatStreamResponse
 from chatloom.api.schemas.responses import ResponsesRequestIn
@@ -59,6 +61,7 @@ from chatloom.engine.calls.tools import ToolRunner
 from chatloom.engine.notify.server_messages import ServerMessages
 from chatloom.engine.records.assistants import AssistantRecords
 from chatloom.engine.records.chats import ChatRecords
+from chatloom.engine.records.conversations import ConversationRecords
 from chatloom.engine.records.documents import tool_records
 from chatloom.engine.records.leases import SessionLeases
 from chatloom.engine.records.sessions import SessionRecords
@@ -100,6 +103,9 @@ DOCUMENTED_SCHEMAS: tuple[type[BaseModel], ...] = (  # bodies routes parse thems
     CreateSessionIn,
     UpdateSessionIn,
     ResponsesRequestIn,
+    ConversationCreateIn,
+    ConversationUpdateIn,
+    ConversationItemsIn,
     ToolIn,
     ToolPatch,
     SquadIn,
@@ -255,6 +261,7 @@ def build_services(
         tools=tool_records(db),
         squads=SquadRecords(db, credentials),
         chats=ChatRecords(db, server_messages),
+        conversations=ConversationRecords(db),
         keys=KeyVerifier(db),
         in_flight=TurnsInFlight(),
         auth_cache_seconds=settings.auth_cache_seconds,
@@ -369,6 +376,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_chat.router)
     app.include_router(responses.router)
     app.include_router(stored_responses.router)
+    app.include_router(conversations.router)
     app.include_router(chats.router)
     app.include_router(assistants.router)
     app.include_router(sessions.router)

@@ -26,6 +26,7 @@ from chatloom.engine.access.rate_limits import Limit, RateLimiter
 from chatloom.engine.access.usage_gate import UsageGate
 from chatloom.engine.records.assistants import AssistantRecords
 from chatloom.engine.records.chats import ChatRecords
+from chatloom.engine.records.conversations import ConversationRecords
 from chatloom.engine.records.documents import DocumentRecords
 from chatloom.engine.records.sessions import SessionRecords
 from chatloom.engine.squads.records import SquadRecords
@@ -65,6 +66,7 @@ class Services:
     web_turn_limit: Limit
     web_max_input_chars: int
     usage: UsageGate
+    conversations: ConversationRecords
     _trusted: dict[str, tuple[KeyAccess, float]] = field(default_factory=dict)
 
     async def access_for_key(self, key: str) -> KeyAccess | None:

@@ -133,7 +133,7 @@ OPENAI_ERROR_CODES = {
     502: "upstream_error",
     504: "upstream_timeout",
 }
-OPENAI_PATHS = ("/chat/responses", "/chat/web/responses")
+OPENAI_PATHS = ("/chat/responses", "/chat/web/responses", "/chat/conversations")
 
 
 def error_envelope(status: int, message: str | list[str], param: str | None = None) -> dict[str, Any]:

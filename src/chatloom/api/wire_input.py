@@ -57,13 +57,14 @@ def _text(value: Any, field: str) -> str:
     raise InvalidRequest(f"{field}: must be a string", field=field)
 
 
-def response_input(items: str | list[dict[str, Any]]) -> list[Message]:
-    """OpenAI input items as chat messages: messages, `function_call` and `function_call_output`."""
+def response_input(items: str | list[dict[str, Any]], label: str = "input") -> list[Message]:
+    """OpenAI input items as chat messages: messages, `function_call` and `function_call_output`; errors
+    name the item as `label[index]`."""
     if isinstance(items, str):
         return [{"role": "user", "content": items}]
     messages: list[Message] = []
     for index, item in enumerate(items):
-        where = f"input[{index}]"
+        where = f"{label}[{index}]"
         if not isinstance(item, dict):
             raise InvalidRequest(f"{where}: must be an object", field=where)
         kind = item.get("type")

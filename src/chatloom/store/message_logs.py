@@ -27,7 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from chatloom.domain.encoded_messages import EncodedMessages
 from chatloom.store.message_cache import MessageCache
-from chatloom.store.tables import chats, log_messages, message_logs, sessions
+from chatloom.store.tables import chats, conversations, log_messages, message_logs, sessions
 
 Message = Any
 Segment = tuple[str, int, int]
@@ -201,13 +201,16 @@ async def release(conn: AsyncConnection, cache: MessageCache, log_ids: Iterable[
 
 
 async def _referenced_length(conn: AsyncConnection, log_id: str) -> int:
-    """How far into the log anything still reads: chats, sessions and forks."""
+    """How far into the log anything still reads: chats, sessions, conversations and forks."""
     by_chats = select(func.max(chats.c.output_end)).where(chats.c.log_id == log_id).scalar_subquery()
     by_sessions = select(func.max(sessions.c.log_length)).where(sessions.c.log_id == log_id).scalar_subquery()
+    by_conversations = (
+        select(func.max(conversations.c.log_length)).where(conversations.c.log_id == log_id).scalar_subquery()
+    )
     by_forks = (
         select(func.max(message_logs.c.parent_length))
         .where(message_logs.c.parent_log_id == log_id)
         .scalar_subquery()
     )
-    row = (await conn.execute(select(by_chats, by_sessions, by_forks))).one()
+    row = (await conn.execute(select(by_chats, by_sessions, by_conversations, by_forks))).one()
     return max(int(value or 0) for value in row)

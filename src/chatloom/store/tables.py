@@ -173,6 +173,23 @@ message_logs = Table(
     Index(None, "parent_log_id", "parent_length"),
 )
 
+conversations = Table(
+    "conversations",
+    metadata,
+    # "conv_" and a UUIDv7's hex digits (OpenAI's Conversations API).
+    Column("id", String(40), primary_key=True),
+    Column("org_id", ID, nullable=False),
+    # The conversation's messages are log[0:log_length) (no log while it has none), less `hidden`: the
+    # JSON list of the items deleted from it (`engine/records/conversations.py` names them).
+    Column("log_id", ID, nullable=True),
+    Column("log_length", Integer, nullable=False, default=0, server_default="0"),
+    Column("hidden", Text, nullable=False, server_default="[]"),
+    Column("metadata", Text, nullable=False, server_default="{}"),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "log_id", "log_length"),
+)
+
 log_messages = Table(
     "log_messages",
     metadata,

@@ -1,4 +1,5 @@
-"""The turn's "read" stage: the conversation it continues (a session, a chat, or none), which assistant
+"""The turn's "read" stage: the conversation it continues (a session, a chat, a Conversations API
+conversation, or none), which assistant
 answers (stored, inline, or a squad's active member), the history it sees, its tools and its rendered
 prompt, as one frozen `TurnContext`.
 
@@ -24,6 +25,7 @@ from chatloom.engine.assistants.prompts import render_system_messages
 from chatloom.engine.assistants.views import ModelView
 from chatloom.engine.calls.toolbox import resolve_tools
 from chatloom.engine.context.history import check_tool_results
+from chatloom.engine.records.conversations import history_of
 from chatloom.engine.squads.members import Agent, Squad, find_agent, load_squad, merged_overrides
 from chatloom.engine.turn.request import TurnRequest
 from chatloom.store import assistants, chats, sessions
@@ -55,8 +57,6 @@ async def build_context(
 ) -> TurnContext:
     """Everything the turn reads. On a session, `session_row` is the session as the turn's lease took it
     (`SessionLeases.acquire`)."""
-    if request.conversation_id is not None:
-        raise InvalidRequest("conversation: conversations are not supported yet", field="conversation")
     assistant_id = request.assistant_id
     inline = request.assistant
     overrides = request.assistant_overrides
@@ -91,6 +91,11 @@ async def build_context(
             session_prompt = state.prompt
             squad_id, squad_document = state.document.get("squadId"), state.document.get("squad")
             active = state.document.get("activeAssistant")
+        if request.conversation_id is not None:
+            found = await history_of(await conn(), db.messages, request.org_id, request.conversation_id)
+            if found is None:
+                raise NotFound(f"conversation: Conversation {request.conversation_id} not found")
+            history, history_log = found
         if request.previous_chat_id is not None:
             previous_chat = await chats.read_continued(db, conn, request.org_id, request.previous_chat_id)
             if previous_chat is None:

@@ -112,6 +112,7 @@ def turn_record(
         at=now,
         continues=request.previous_chat_id,
         session=session,
+        conversation=request.conversation_id,
     )
 
 

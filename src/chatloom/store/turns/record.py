@@ -52,7 +52,9 @@ class TurnRecord:
     continues: str | None = None
     """The chat the turn continues (`previousChatId`)."""
     session: SessionTurn | None = None
+    conversation: str | None = None
+    """A conversation (OpenAI's Conversations API) the turn's messages are appended to."""
 
     @property
     def new_conversation(self) -> bool:
-        return self.session is None and self.base == (None, 0)
+        return self.session is None and self.conversation is None and self.base == (None, 0)

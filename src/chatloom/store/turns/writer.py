@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from chatloom.store import chats, log_appends
 from chatloom.store.db import Database
-from chatloom.store.turns import chain, first_chat, session
+from chatloom.store.turns import chain, conversation, first_chat, session
 from chatloom.store.turns.record import TurnRecord
 from chatloom.store.turns.tip import append_at_tip, tip_append
 
@@ -29,6 +29,8 @@ class TurnWriter:
             written.cached(self.db.messages)
 
     async def _write(self, record: TurnRecord) -> list[Written]:
+        if record.conversation is not None:
+            return [await conversation.record_on_conversation(self.db, record)]
         if record.new_conversation:
             await first_chat.insert(self.db, record, self.fast)
             return []
