@@ -78,22 +78,27 @@ def test_two_function_tools(setup: Setup, fake_llm: FakeLLM, api: Api) -> None:
     agent = setup.agent("Helper", "Use the tools.", tools=[get_weather, get_time])
     question = "Weather and time in Oslo? call:get_weather call:get_time"
 
-    result = asyncio.run(Runner.run(agent, question, run_config=RUN))
-    assert result.final_output == "Tool said: 7C, rain, 14:00"
-    assert sent_tool_names(fake_llm, 0) >= {"get_weather", "get_time"}
-    last = fake_llm.requests[-1].json["messages"]
-    assert [m["content"] for m in last if m["role"] == "tool"] == ["7C, rain", "14:00"]
-    chat = api.get(f"/chat/{result.last_response_id}").json()
-    assert chat["cost"] > 0
-
-    async def streamed() -> tuple[Any, list[str]]:
+    async def both() -> tuple[Any, Any, list[str]]:
+        plain = await Runner.run(agent, question, run_config=RUN)
         run = Runner.run_streamed(agent, question, run_config=RUN)
         kinds = [event.type async for event in run.stream_events()]
-        return run.final_output, kinds
+        return plain, run, kinds
 
-    output, kinds = asyncio.run(streamed())
-    assert output == "Tool said: 7C, rain, 14:00"
+    result, streamed, kinds = asyncio.run(both())
+    assert result.final_output == "Tool said: 7C, rain, 14:00"
+    assert sent_tool_names(fake_llm, 0) >= {"get_weather", "get_time"}
+    assert chat_of(api, result.last_response_id)["cost"] > 0
+    assert streamed.final_output == "Tool said: 7C, rain, 14:00"
     assert "raw_response_event" in kinds and "run_item_stream_event" in kinds
+    last = fake_llm.requests[-1].json["messages"]
+    assert [m["content"] for m in last if m["role"] == "tool"] == ["7C, rain", "14:00"]
+    assert fake_llm.requests[-1].json["stream"] is True
+
+
+def chat_of(api: Api, response_id: str | None) -> dict[str, Any]:
+    response = api.get(f"/chat/{response_id}")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
 
 
 def test_structured_output(setup: Setup, fake_llm: FakeLLM) -> None:
