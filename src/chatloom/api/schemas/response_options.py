@@ -5,8 +5,10 @@ provider-neutral values (`domain/model_options.py`). Anything OpenAI defines tha
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
+import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import (
@@ -40,14 +42,32 @@ class Closed(BaseModel):
 
 
 def checked_schema(schema: dict[str, Any], what: str) -> dict[str, Any]:
-    """A JSON Schema the server will use: a valid 2020-12 schema of bounded size."""
-    if len(repr(schema)) > MAX_SCHEMA_BYTES:
-        raise ValueError(f"{what} is larger than {MAX_SCHEMA_BYTES} bytes")
+    """A JSON Schema the server will use: a valid 2020-12 schema of bounded size. Checking a schema
+    against the metaschema costs about 2 ms, and clients (agent frameworks) send the same tools with every
+    request, so the verdict is kept per distinct schema (`SCHEMA_VERDICTS` of them)."""
     try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as error:
-        raise ValueError(f"{what} is not a valid JSON Schema: {error.message}") from None
+        encoded = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as error:
+        raise ValueError(f"{what} is not JSON: {error}") from None
+    if len(encoded) > MAX_SCHEMA_BYTES:
+        raise ValueError(f"{what} is larger than {MAX_SCHEMA_BYTES} bytes")
+    problem = schema_problem(encoded)
+    if problem is not None:
+        raise ValueError(f"{what} is not a valid JSON Schema: {problem}")
     return schema
+
+
+SCHEMA_VERDICTS = 1024
+
+
+@functools.lru_cache(maxsize=SCHEMA_VERDICTS)
+def schema_problem(encoded: bytes) -> str | None:
+    """What makes the (JSON-encoded) schema invalid against the 2020-12 metaschema, or None."""
+    try:
+        Draft202012Validator.check_schema(orjson.loads(encoded))
+    except SchemaError as error:
+        return str(error.message)
+    return None
 
 
 class FunctionToolIn(Closed):
