@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from chatloom.api.content_parts import responses_parts
 from chatloom.api.errors import error_envelope_of
 from chatloom.api.response_echo import DEFAULT_ECHO
 from chatloom.domain.events import (
@@ -380,7 +381,9 @@ def input_items(chat: dict[str, Any]) -> list[dict[str, Any]]:
                     "type": "message",
                     "role": role,
                     "status": "completed",
-                    "content": [{"type": kind, "text": content}],
+                    "content": [{"type": kind, "text": content}]
+                    if isinstance(content, str)
+                    else responses_parts(content, str(role)),
                 }
             )
         items.extend(function_call_item(call, "completed") for call in message.get("tool_calls") or [])

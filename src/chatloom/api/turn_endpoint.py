@@ -29,7 +29,7 @@ from chatloom.api.schemas.web_chat import CreateWebChatIn, WebChatFields, WebRes
 from chatloom.api.sse import vapi_frames
 from chatloom.api.turn_streams import Background, StreamFraming, following, start_streamed
 from chatloom.api.web_turn_input import web_turn_request
-from chatloom.api.wire_input import response_input, vapi_input
+from chatloom.api.wire_input import response_input, response_raw_input, vapi_input
 from chatloom.domain.errors import InvalidRequest, PreviousChatNotFound
 from chatloom.domain.events import TurnCompleted, TurnEvent, TurnFailed
 from chatloom.domain.messages import Message
@@ -135,7 +135,7 @@ async def create_response(request: Request, org_id: str, services: Services) -> 
                 org_id,
                 body,
                 messages,
-                body.input if isinstance(body.input, str) else messages,
+                response_raw_input(body.input, messages),
                 instructions=body.instructions,
                 temperature=body.temperature,
                 max_tokens=body.max_output_tokens,
@@ -234,7 +234,7 @@ async def create_web_response(request: Request, caller: KeyAccess, services: Ser
     """`POST /chat/web/responses`: a web session's turn in OpenAI's framing, with `sessionId`."""
     body = parse_model(WebResponsesRequestIn, await json_body(request))
     messages = response_input(body.input)
-    raw_input = body.input if isinstance(body.input, str) else messages
+    raw_input = response_raw_input(body.input, messages)
     turn = await services.web_chats.prepare(
         web_turn_request(services, caller, body, messages, raw_input, body.stream)
     )

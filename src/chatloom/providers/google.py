@@ -23,6 +23,7 @@ from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.domain.messages import INSTRUCTION_ROLES, Message, ToolCall, assistant_message, text_of
 from chatloom.domain.usage import Usage
 from chatloom.providers.base import ModelRequest
+from chatloom.providers.content_parts import gemini_parts
 from chatloom.providers.http_transport import (
     HttpChatProvider,
     decode_json,
@@ -112,8 +113,12 @@ def request_body(request: ModelRequest) -> dict[str, Any]:
         elif role == "tool":
             wire_role, parts = "user", [function_response(message, call_names)]
         elif role == "user":
-            text = text_of(message.get("content"))
-            wire_role, parts = "user", [{"text": text}] if text else []
+            content = message.get("content")
+            if type(content) is list:
+                wire_role, parts = "user", gemini_parts(content)
+            else:
+                text = text_of(content)
+                wire_role, parts = "user", [{"text": text}] if text else []
         else:
             continue
         if not parts:
