@@ -18,6 +18,7 @@ import orjson
 from chatloom.api.content_parts import responses_parts
 from chatloom.api.errors import error_envelope_of
 from chatloom.api.response_echo import DEFAULT_ECHO
+from chatloom.domain.attachments import shown_text
 from chatloom.domain.events import (
     TurnCompleted,
     TurnDelta,
@@ -349,10 +350,30 @@ def in_flight_response(info: StreamInfo) -> dict[str, Any]:
     return {"id": info.turn_id, "object": "response", "status": info.status, "background": info.background}
 
 
+def with_parts(raw: Any, chat: dict[str, Any]) -> list[Any]:
+    """The input messages, each whose attachments the `input` field shows as markers taken from the
+    chat's messages (where the input ends them), which keep its content parts."""
+    raw = list(raw or [])
+    stored = chat.get("messages") or []
+    if not raw or len(stored) < len(raw):
+        return raw
+    return [
+        kept
+        if isinstance(kept, dict)
+        and type(parts := kept.get("content")) is list
+        and isinstance(shown, dict)
+        and shown.get("content") == shown_text(parts)
+        else shown
+        for shown, kept in zip(raw, stored[-len(raw) :], strict=True)
+    ]
+
+
 def input_items(chat: dict[str, Any]) -> list[dict[str, Any]]:
     """A stored chat's input as Responses input items (oldest first)."""
     raw = chat.get("input")
-    messages: list[Any] = [{"role": "user", "content": raw}] if isinstance(raw, str) else list(raw or [])
+    messages: list[Any] = (
+        [{"role": "user", "content": raw}] if isinstance(raw, str) else with_parts(raw, chat)
+    )
     items: list[dict[str, Any]] = []
     chat_id = str(chat["id"]).replace("-", "")
     for index, message in enumerate(messages):
