@@ -353,10 +353,10 @@ def in_flight_response(info: StreamInfo) -> dict[str, Any]:
 def with_parts(raw: Any, chat: dict[str, Any]) -> list[Any]:
     """The input messages, each whose attachments the `input` field shows as markers taken from the
     chat's messages (where the input ends them), which keep its content parts."""
-    raw = list(raw or [])
+    shown_messages: list[Any] = list(raw or [])
     stored = chat.get("messages") or []
-    if not raw or len(stored) < len(raw):
-        return raw
+    if not shown_messages or len(stored) < len(shown_messages):
+        return shown_messages
     return [
         kept
         if isinstance(kept, dict)
@@ -364,7 +364,7 @@ def with_parts(raw: Any, chat: dict[str, Any]) -> list[Any]:
         and isinstance(shown, dict)
         and shown.get("content") == shown_text(parts)
         else shown
-        for shown, kept in zip(raw, stored[-len(raw) :], strict=True)
+        for shown, kept in zip(shown_messages, stored[-len(shown_messages) :], strict=True)
     ]
 
 
