@@ -23,6 +23,7 @@ from chatloom.domain.attachments import (
     MAX_IMAGE_BYTES,
     MAX_PARTS,
     data_url_parts,
+    shown_text,
 )
 from chatloom.domain.errors import InvalidRequest
 
@@ -190,3 +191,21 @@ def responses_parts(content: list[Any], role: str) -> list[dict[str, Any]]:
         elif isinstance(part.get("text"), str):
             shown.append({"type": text_kind, "text": part["text"]})
     return shown
+
+
+def with_parts(raw: Any, chat: dict[str, Any]) -> list[Any]:
+    """The input messages, each whose attachments the `input` field shows as markers taken from the
+    chat's messages (where the input ends them), which keep its content parts."""
+    shown_messages: list[Any] = list(raw or [])
+    stored = chat.get("messages") or []
+    if not shown_messages or len(stored) < len(shown_messages):
+        return shown_messages
+    return [
+        kept
+        if isinstance(kept, dict)
+        and type(parts := kept.get("content")) is list
+        and isinstance(shown, dict)
+        and shown.get("content") == shown_text(parts)
+        else shown
+        for shown, kept in zip(shown_messages, stored[-len(shown_messages) :], strict=True)
+    ]

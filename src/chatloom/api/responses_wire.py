@@ -15,10 +15,9 @@ from typing import Any
 
 import orjson
 
-from chatloom.api.content_parts import responses_parts
+from chatloom.api.content_parts import responses_parts, with_parts
 from chatloom.api.errors import error_envelope_of
 from chatloom.api.response_echo import DEFAULT_ECHO
-from chatloom.domain.attachments import shown_text
 from chatloom.domain.events import (
     TurnCompleted,
     TurnDelta,
@@ -348,24 +347,6 @@ def in_flight_response(info: StreamInfo) -> dict[str, Any]:
         response["status"] = info.status
         return response
     return {"id": info.turn_id, "object": "response", "status": info.status, "background": info.background}
-
-
-def with_parts(raw: Any, chat: dict[str, Any]) -> list[Any]:
-    """The input messages, each whose attachments the `input` field shows as markers taken from the
-    chat's messages (where the input ends them), which keep its content parts."""
-    shown_messages: list[Any] = list(raw or [])
-    stored = chat.get("messages") or []
-    if not shown_messages or len(stored) < len(shown_messages):
-        return shown_messages
-    return [
-        kept
-        if isinstance(kept, dict)
-        and type(parts := kept.get("content")) is list
-        and isinstance(shown, dict)
-        and shown.get("content") == shown_text(parts)
-        else shown
-        for shown, kept in zip(shown_messages, stored[-len(shown_messages) :], strict=True)
-    ]
 
 
 def input_items(chat: dict[str, Any]) -> list[dict[str, Any]]:
