@@ -225,3 +225,12 @@ def test_remote_fetch_failures_are_400(api: Api, files: HttpRecorder) -> None:
     body["input"] = image_input("http://169.254.169.254/latest/meta-data")
     metadata = api.post("/chat/responses", body)
     assert metadata.status_code == 400 and "metadata" in metadata.json()["error"]["message"]
+
+
+def test_streamed_turn_fetches_the_remote_image_too(api: Api, fake_llm: FakeLLM, files: HttpRecorder) -> None:
+    url = serve_png(files)
+    with client_for(api).responses.stream(model=ANTHROPIC, input=image_input(url)) as stream:  # type: ignore[arg-type]
+        final = stream.get_final_response()
+    assert final.output_text == "You said: what is this"
+    assert last_body(fake_llm)["stream"] is True
+    assert last_body(fake_llm)["messages"][-1]["content"][1]["source"]["data"] == PNG_B64
