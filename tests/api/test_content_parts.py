@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from chatloom.domain.attachments import MAX_IMAGE_BYTES
 from chatloom.testing.fake_llm import FakeLLM
 from chatloom.testing.http_recorder import HttpRecorder, RecordedCall, Scripted
 from tests.api.test_responses_direct import client_for
@@ -234,3 +235,12 @@ def test_streamed_turn_fetches_the_remote_image_too(api: Api, fake_llm: FakeLLM,
     assert final.output_text == "You said: what is this"
     assert last_body(fake_llm)["stream"] is True
     assert last_body(fake_llm)["messages"][-1]["content"][1]["source"]["data"] == PNG_B64
+
+
+def test_remote_image_past_its_bound_is_400(api: Api, fake_llm: FakeLLM, files: HttpRecorder) -> None:
+    big = b"\x89PNG" + bytes(MAX_IMAGE_BYTES)
+    files.on("/big.png", lambda _call: Scripted(body=big, headers={"Content-Type": "image/png"}))
+    body = {"model": GOOGLE, "input": image_input(f"{files.url}/big.png"), "stream": False}
+    answer = api.post("/chat/responses", body)
+    assert answer.status_code == 400 and "larger than 10 MB" in answer.json()["error"]["message"]
+    assert fake_llm.requests == []
