@@ -40,20 +40,15 @@ class AttachmentFetcher:
     def __init__(self, http: OutboundHttp) -> None:
         self.http = http
 
-    async def inlined(self, messages: list[Message], images: bool) -> list[Message] | None:
-        """The messages with their remote attachments (image URLs only if `images`) inlined; None when
-        there is nothing to fetch (then the messages go as they are)."""
-        if not has_attachments(messages):
-            return None
-        changed = False
+    async def inlined(self, messages: list[Message], images: bool) -> list[Message]:
+        """The messages with their remote attachments (image URLs only if `images`) inlined."""
         ready: list[Message] = []
         for message in messages:
             content = message.get("content")
             if type(content) is list and any(remote(part, images) for part in content):
                 message = {**message, "content": [await self.part(part, images) for part in content]}
-                changed = True
             ready.append(message)
-        return ready if changed else None
+        return ready
 
     async def part(self, part: Any, images: bool) -> Any:
         if not remote(part, images):
@@ -93,6 +88,14 @@ class AttachmentFetcher:
         return f"data:{media_type};base64,{base64.b64encode(response.body).decode()}"
 
 
+def to_fetch(messages: list[Message], images: bool) -> bool:
+    """Whether any message has an attachment to fetch (a text-only conversation is told at C speed)."""
+    return has_attachments(messages) and any(
+        type(content := message.get("content")) is list and any(remote(part, images) for part in content)
+        for message in messages
+    )
+
+
 def remote(part: Any, images: bool) -> bool:
     """Whether `part` is an attachment to fetch: a `file_url` file, or (if `images`) an image URL."""
     if not isinstance(part, dict):
@@ -115,15 +118,20 @@ class FetchingProvider:
         self.fetcher = fetcher
         self.images = images
 
-    async def ready(self, request: ModelRequest) -> ModelRequest:
-        messages = await self.fetcher.inlined(request.messages, self.images)
-        return request if messages is None else replace(request, messages=messages)
-
     async def complete(self, request: ModelRequest) -> ModelReply:
-        return await self.inner.complete(await self.ready(request))
+        if to_fetch(request.messages, self.images):
+            request = replace(request, messages=await self.fetcher.inlined(request.messages, self.images))
+        return await self.inner.complete(request)
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[TextChunk | ModelReply]:
-        async for event in self.inner.stream(await self.ready(request)):
+    def stream(self, request: ModelRequest) -> AsyncIterator[TextChunk | ModelReply]:
+        """The inner stream itself when there is nothing to fetch: no generator level more per delta."""
+        if not to_fetch(request.messages, self.images):
+            return self.inner.stream(request)
+        return self.fetched_stream(request)
+
+    async def fetched_stream(self, request: ModelRequest) -> AsyncIterator[TextChunk | ModelReply]:
+        messages = await self.fetcher.inlined(request.messages, self.images)
+        async for event in self.inner.stream(replace(request, messages=messages)):
             yield event
 
     async def aclose(self) -> None:
