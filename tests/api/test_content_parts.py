@@ -5,9 +5,11 @@ markers in server messages, and remote ones are fetched through the URL guard.""
 from __future__ import annotations
 
 import base64
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from chatloom.domain.attachments import MAX_IMAGE_BYTES
@@ -15,6 +17,7 @@ from chatloom.testing.fake_llm import FakeLLM
 from chatloom.testing.http_recorder import HttpRecorder, RecordedCall, Scripted
 from tests.api.test_responses_direct import client_for
 from tests.support.client import Api
+from tests.support.server import ServerThread
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 PNG_B64 = base64.b64encode(PNG).decode()
@@ -244,3 +247,33 @@ def test_remote_image_past_its_bound_is_400(api: Api, fake_llm: FakeLLM, files: 
     answer = api.post("/chat/responses", body)
     assert answer.status_code == 400 and "larger than 10 MB" in answer.json()["error"]["message"]
     assert fake_llm.requests == []
+
+
+def test_web_chat_takes_attachments_inline_only(api: Api, server: ServerThread, fake_llm: FakeLLM) -> None:
+    name = f"web-{uuid.uuid4().hex[:10]}"
+    owner = Api(server.url, server.create_key(name))
+    assistant = owner.create_assistant()
+    key = server.create_key(name, public=True)
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as page:
+        inline = [{"type": "text", "text": "see"}, {"type": "image_url", "image_url": {"url": PNG_URL}}]
+        body = {
+            "assistantId": assistant["id"],
+            "input": [{"role": "user", "content": inline}],
+            "stream": False,
+        }
+        answer = page.post("/chat/web", json=body)
+        assert answer.status_code == 200, answer.text
+        assert last_body(fake_llm)["messages"][-1]["content"] == inline
+        by_url = [{"type": "image_url", "image_url": {"url": "http://127.0.0.1:9/cat.png"}}]
+        body["input"] = [{"role": "user", "content": by_url}]
+        refused = page.post("/chat/web", json=body)
+        assert refused.status_code == 400 and "input[0].content[0]" in refused.json()["message"]
+        responses = {
+            "assistantId": assistant["id"],
+            "input": image_input("https://example.com/a.png"),
+            "stream": False,
+        }
+        refused = page.post("/chat/web/responses", json=responses)
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "input[0].content[1]"
+    owner.close()

@@ -11,7 +11,7 @@ import orjson
 from chatloom.api.content_parts import AttachmentBudget, content_list
 from chatloom.api.deps import parse_model
 from chatloom.api.schemas.common import ChatMessageIn
-from chatloom.domain.attachments import has_attachments, shown_messages
+from chatloom.domain.attachments import has_attachments, is_remote, shown_messages
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.messages import Message, ToolCall
 
@@ -31,6 +31,21 @@ def stored_input(messages: list[Message]) -> list[Message]:
     """The chat's `input` field for input messages: attachments as markers, as their data is stored once
     (in the chat's messages)."""
     return shown_messages(messages) if has_attachments(messages) else messages
+
+
+def inline_only(messages: list[Message]) -> None:
+    """Refuses attachments given by URL (web chat: a public key must not make this server fetch URLs)."""
+    if not has_attachments(messages):
+        return
+    for index, message in enumerate(messages):
+        content = message.get("content")
+        for place, part in enumerate(content if type(content) is list else ()):
+            if is_remote(part):
+                where = f"input[{index}].content[{place}]"
+                raise InvalidRequest(
+                    f"{where}: web chat takes images and files inline (base64 or a data: URL), not by URL",
+                    field=where,
+                )
 
 
 def response_raw_input(value: str | list[dict[str, Any]], messages: list[Message]) -> Any:

@@ -38,6 +38,16 @@ def is_attachment(part: Any) -> bool:
     return isinstance(part, dict) and part.get("type") in ("image_url", "file")
 
 
+def is_remote(part: Any) -> bool:
+    """Whether `part` is an attachment given by an http(s) URL (an image not inline, or a `file_url`)."""
+    if not isinstance(part, dict):
+        return False
+    if part.get("type") == "file":
+        return "file_url" in (part.get("file") or {})
+    url = (part.get("image_url") or {}).get("url") if part.get("type") == "image_url" else None
+    return isinstance(url, str) and not url.startswith("data:")
+
+
 def marker(part: dict[str, Any]) -> str:
     """A short text standing for an attachment part: `[image]` or `[file: name]`."""
     if part.get("type") == "image_url":

@@ -24,6 +24,7 @@ from chatloom.domain.attachments import (
     MAX_FILE_BYTES,
     MAX_IMAGE_BYTES,
     has_attachments,
+    is_remote,
 )
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.events import ModelReply, TextChunk
@@ -98,16 +99,7 @@ def to_fetch(messages: list[Message], images: bool) -> bool:
 
 def remote(part: Any, images: bool) -> bool:
     """Whether `part` is an attachment to fetch: a `file_url` file, or (if `images`) an image URL."""
-    if not isinstance(part, dict):
-        return False
-    kind = part.get("type")
-    if kind == "file":
-        return "file_url" in (part.get("file") or {})
-    return (
-        images
-        and kind == "image_url"
-        and not str((part.get("image_url") or {}).get("url", "")).startswith("data:")
-    )
+    return is_remote(part) and (images or part.get("type") == "file")
 
 
 class FetchingProvider:
