@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from chatloom.api.content_parts import responses_parts, with_parts
 from chatloom.api.errors import error_envelope_of
 from chatloom.api.response_echo import DEFAULT_ECHO
 from chatloom.domain.events import (
@@ -351,7 +352,9 @@ def in_flight_response(info: StreamInfo) -> dict[str, Any]:
 def input_items(chat: dict[str, Any]) -> list[dict[str, Any]]:
     """A stored chat's input as Responses input items (oldest first)."""
     raw = chat.get("input")
-    messages: list[Any] = [{"role": "user", "content": raw}] if isinstance(raw, str) else list(raw or [])
+    messages: list[Any] = (
+        [{"role": "user", "content": raw}] if isinstance(raw, str) else with_parts(raw, chat)
+    )
     items: list[dict[str, Any]] = []
     chat_id = str(chat["id"]).replace("-", "")
     for index, message in enumerate(messages):
@@ -380,7 +383,9 @@ def input_items(chat: dict[str, Any]) -> list[dict[str, Any]]:
                     "type": "message",
                     "role": role,
                     "status": "completed",
-                    "content": [{"type": kind, "text": content}],
+                    "content": [{"type": kind, "text": content}]
+                    if isinstance(content, str)
+                    else responses_parts(content, str(role)),
                 }
             )
         items.extend(function_call_item(call, "completed") for call in message.get("tool_calls") or [])

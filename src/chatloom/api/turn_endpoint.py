@@ -29,7 +29,7 @@ from chatloom.api.schemas.web_chat import CreateWebChatIn, WebChatFields, WebRes
 from chatloom.api.sse import vapi_frames
 from chatloom.api.turn_streams import Background, StreamFraming, following, start_streamed
 from chatloom.api.web_turn_input import web_turn_request
-from chatloom.api.wire_input import response_input, vapi_input
+from chatloom.api.wire_input import inline_only, response_input, response_raw_input, vapi_input
 from chatloom.domain.errors import InvalidRequest, PreviousChatNotFound
 from chatloom.domain.events import TurnCompleted, TurnEvent, TurnFailed
 from chatloom.domain.messages import Message
@@ -135,7 +135,7 @@ async def create_response(request: Request, org_id: str, services: Services) -> 
                 org_id,
                 body,
                 messages,
-                body.input if isinstance(body.input, str) else messages,
+                response_raw_input(body.input, messages),
                 instructions=body.instructions,
                 temperature=body.temperature,
                 max_tokens=body.max_output_tokens,
@@ -211,6 +211,7 @@ async def create_web_chat(request: Request, caller: KeyAccess, services: Service
     """`POST /chat/web`: a Vapi turn on a web session, answered with the chat's id, session and output."""
     body = parse_model(CreateWebChatIn, await json_body(request))
     messages, raw_input = vapi_input(body.input)
+    inline_only(messages)
     turn = await services.web_chats.prepare(
         web_turn_request(services, caller, body, messages, raw_input, body.stream)
     )
@@ -235,7 +236,8 @@ async def create_web_response(request: Request, caller: KeyAccess, services: Ser
     body = parse_model(WebResponsesRequestIn, await json_body(request))
     stream = body.stream if body.stream is not None else wants_stream(request.headers.get("accept"))
     messages = response_input(body.input)
-    raw_input = body.input if isinstance(body.input, str) else messages
+    inline_only(messages)
+    raw_input = response_raw_input(body.input, messages)
     turn = await services.web_chats.prepare(
         web_turn_request(services, caller, body, messages, raw_input, stream)
     )

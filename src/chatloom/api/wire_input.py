@@ -1,5 +1,6 @@
 """Wire input as chat messages: a Vapi `input` (text or messages), Vapi messages, and OpenAI Responses
-input items (messages, `function_call`, `function_call_output`); a malformed item is a 400 naming it."""
+input items (messages, `function_call`, `function_call_output`); a malformed item is a 400 naming it.
+Content parts (text, images, files) are checked by `api/content_parts.py`."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from typing import Any
 
 import orjson
 
+from chatloom.api.content_parts import AttachmentBudget, content_list
 from chatloom.api.deps import parse_model
 from chatloom.api.schemas.common import ChatMessageIn
+from chatloom.domain.attachments import has_attachments, is_remote, shown_messages
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.messages import Message, ToolCall
 
@@ -19,14 +22,41 @@ def vapi_input(value: str | list[ChatMessageIn]) -> tuple[list[Message], Any]:
     """A Vapi `input` as the turn's messages, and as the chat's `input` field stores it."""
     if isinstance(value, str):
         return [{"role": "user", "content": value}], value
-    messages = [to_message(item) for item in value]
-    return messages, messages
+    budget = AttachmentBudget()
+    messages = [to_message(item, f"input[{index}]", budget) for index, item in enumerate(value)]
+    return messages, stored_input(messages)
 
 
-def to_message(item: ChatMessageIn) -> Message:
+def stored_input(messages: list[Message]) -> list[Message]:
+    """The chat's `input` field for input messages: attachments as markers, as their data is stored once
+    (in the chat's messages)."""
+    return shown_messages(messages) if has_attachments(messages) else messages
+
+
+def inline_only(messages: list[Message]) -> None:
+    """Refuses attachments given by URL (web chat: a public key must not make this server fetch URLs)."""
+    if not has_attachments(messages):
+        return
+    for index, message in enumerate(messages):
+        content = message.get("content")
+        for place, part in enumerate(content if type(content) is list else ()):
+            if is_remote(part):
+                where = f"input[{index}].content[{place}]"
+                raise InvalidRequest(
+                    f"{where}: web chat takes images and files inline (base64 or a data: URL), not by URL",
+                    field=where,
+                )
+
+
+def response_raw_input(value: str | list[dict[str, Any]], messages: list[Message]) -> Any:
+    """A Responses `input` as the chat's `input` field stores it."""
+    return value if isinstance(value, str) else stored_input(messages)
+
+
+def to_message(item: ChatMessageIn, where: str = "input", budget: AttachmentBudget | None = None) -> Message:
     content = item.content
     if isinstance(content, list):
-        content = "".join(part.text for part in content)
+        content = content_list(content, f"{where}.content", budget or AttachmentBudget(), responses=False)
     message: Message = {"role": item.role, "content": content}
     if item.tool_calls:
         message["tool_calls"] = [
@@ -63,6 +93,7 @@ def response_input(items: str | list[dict[str, Any]], label: str = "input") -> l
     if isinstance(items, str):
         return [{"role": "user", "content": items}]
     messages: list[Message] = []
+    budget = AttachmentBudget()
     for index, item in enumerate(items):
         where = f"{label}[{index}]"
         if not isinstance(item, dict):
@@ -93,7 +124,13 @@ def response_input(items: str | list[dict[str, Any]], label: str = "input") -> l
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif kind in (None, "message"):
             fields = {k: v for k, v in item.items() if k not in ITEM_BOOKKEEPING}
-            messages.append(to_message(parse_model(ChatMessageIn, fields, prefix=where)))
+            parts = fields.get("content")
+            if isinstance(parts, list):
+                fields["content"] = ""  # checked below, part by part
+            message = to_message(parse_model(ChatMessageIn, fields, prefix=where))
+            if isinstance(parts, list):
+                message["content"] = content_list(parts, f"{where}.content", budget, responses=True)
+            messages.append(message)
         else:
             raise InvalidRequest(
                 f"{where}.type: '{kind}' input items are not supported", field=f"{where}.type"

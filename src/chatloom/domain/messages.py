@@ -1,6 +1,7 @@
 """Chat messages in the OpenAI chat shape, kept as plain dicts so they cross layers without copying.
 
-A message always has `role`; `content` is a string or None; assistant messages may carry `tool_calls`,
+A message always has `role`; `content` is a string, None, or a list of content parts (text, images and
+files: `domain/attachments.py`); assistant messages may carry `tool_calls`,
 tool messages carry `tool_call_id`. Provider adapters translate to and from their own wire formats.
 """
 
@@ -25,7 +26,7 @@ class ToolCall(TypedDict):
 
 class Message(TypedDict):
     role: str
-    content: NotRequired[str | None]
+    content: NotRequired[str | list[dict[str, Any]] | None]
     tool_calls: NotRequired[list[ToolCall]]
     tool_call_id: NotRequired[str]
     name: NotRequired[str]

@@ -20,6 +20,7 @@ from chatloom.domain.model_options import NO_OPTIONS
 from chatloom.domain.usage import Usage
 from chatloom.providers.anthropic_options import add_options, thinking_budget
 from chatloom.providers.base import ModelRequest
+from chatloom.providers.content_parts import anthropic_blocks
 from chatloom.providers.http_transport import (
     HttpChatProvider,
     decode_json,
@@ -127,7 +128,10 @@ def wire_messages(messages: list[Message]) -> list[dict[str, Any]]:
                 result["content"] = content
             blocks.append(result)
         elif role in ("user", "assistant"):
-            if text := text_of(message.get("content")):
+            parts = message.get("content")
+            if type(parts) is list:
+                blocks.extend(anthropic_blocks(parts))
+            elif text := text_of(parts):
                 blocks.append({"type": "text", "text": text})
             if role == "assistant":
                 blocks.extend(tool_use_block(call) for call in message.get("tool_calls") or ())

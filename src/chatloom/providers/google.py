@@ -24,6 +24,7 @@ from chatloom.domain.messages import INSTRUCTION_ROLES, Message, ToolCall, assis
 from chatloom.domain.model_options import NO_OPTIONS
 from chatloom.domain.usage import Usage
 from chatloom.providers.base import ModelRequest
+from chatloom.providers.content_parts import gemini_parts
 from chatloom.providers.google_options import add_generation_options, add_tool_options
 from chatloom.providers.http_transport import (
     HttpChatProvider,
@@ -114,8 +115,12 @@ def request_body(request: ModelRequest) -> dict[str, Any]:
         elif role == "tool":
             wire_role, parts = "user", [function_response(message, call_names)]
         elif role == "user":
-            text = text_of(message.get("content"))
-            wire_role, parts = "user", [{"text": text}] if text else []
+            content = message.get("content")
+            if type(content) is list:
+                wire_role, parts = "user", gemini_parts(content)
+            else:
+                text = text_of(content)
+                wire_role, parts = "user", [{"text": text}] if text else []
         else:
             continue
         if not parts:

@@ -23,7 +23,7 @@ router = APIRouter(tags=["Sessions"])
 
 
 def _messages(items: list[ChatMessageIn]) -> list[dict[str, Any]]:
-    return [dict(to_message(item)) for item in items]
+    return [dict(to_message(item, f"messages[{index}]")) for index, item in enumerate(items)]
 
 
 @router.post(

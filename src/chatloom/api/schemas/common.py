@@ -53,18 +53,15 @@ class ToolCallIn(Open):
     function: ToolCallFunctionIn
 
 
-class TextPart(Open):
-    type: Literal["text", "input_text", "output_text"] = "text"
-    text: str
-
-
 class ChatMessageIn(Open):
     """One message of `input`. `message` is accepted as a synonym of `content` (Vapi transcripts)."""
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: Annotated[str, StringConstraints(max_length=MESSAGE_CONTENT_LIMIT)] | list[TextPart] | None = (
-        None
-    )
+    content: (
+        Annotated[str, StringConstraints(max_length=MESSAGE_CONTENT_LIMIT)]
+        | Annotated[list[dict[str, Any]], Field(description="Content parts: text, image_url and file.")]
+        | None
+    ) = None
     message: Annotated[str, StringConstraints(max_length=MESSAGE_CONTENT_LIMIT)] | None = None
     tool_calls: list[ToolCallIn] | None = None
     tool_call_id: str | None = None

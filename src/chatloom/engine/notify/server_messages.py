@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
+from chatloom.domain.attachments import shown_document
 from chatloom.engine.assistants.cache import AssistantCache
 from chatloom.store import assistants
 from chatloom.store.db import Database
@@ -76,7 +77,9 @@ class ServerMessages:
         if kind not in enabled or not isinstance(server, dict) or not server.get("url"):
             return
         # Secrets are removed from the whole message when it is sent (outbound/vapi_server.py).
-        message: dict[str, Any] = {"type": kind, **payload}
+        # Attachments show as markers (`[image]`): their data is the chat's, never a webhook's.
+        message: dict[str, Any] = {"type": kind}
+        message.update((k, shown_document(v) if isinstance(v, dict) else v) for k, v in payload.items())
         if assistant:
             message.setdefault("assistant", dict(assistant))
         self.dispatcher.dispatch(server, message, self._auth(server, payload))

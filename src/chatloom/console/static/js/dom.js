@@ -57,12 +57,21 @@ export function pretty(value) {
   return JSON.stringify(value, null, 2);
 }
 
-/** A textual form of message content (a string or a list of text parts). */
+/** A textual form of message content (a string or a list of parts); an attachment is a marker. */
 export function textOf(content) {
   if (content === null || content === undefined) return "";
   if (typeof content === "string") return content;
-  if (Array.isArray(content)) return content.map((part) => part?.text ?? "").join("");
+  if (Array.isArray(content)) {
+    const attached = content.some((part) => part?.type === "image_url" || part?.type === "file");
+    return content.map(partText).filter(Boolean).join(attached ? " " : "");
+  }
   return String(content);
+}
+
+function partText(part) {
+  if (part?.type === "image_url") return "[image]";
+  if (part?.type === "file") return part.file?.filename ? `[file: ${part.file.filename}]` : "[file]";
+  return part?.text ?? "";
 }
 
 /** The fields every stored document carries; they are not sent back when creating or editing. */
