@@ -58,7 +58,7 @@ def files(files_server: HttpRecorder) -> HttpRecorder:
 def test_input_image_reaches_each_provider_natively(api: Api, fake_llm: FakeLLM) -> None:
     client = client_for(api)
     response = client.responses.create(model="gpt-4o-mini", input=image_input(detail="low"))  # type: ignore[arg-type]
-    assert response.output_text == "You said: what is this"
+    assert response.output_text == "You said: what is this [1 image]"
     assert last_body(fake_llm)["messages"][-1] == {
         "role": "user",
         "content": [
@@ -115,7 +115,7 @@ def test_chat_with_image_url_parts_keeps_the_image_once(api: Api, fake_llm: Fake
         {"type": "image_url", "image_url": {"url": PNG_URL, "detail": "high"}},
     ]
     chat = api.chat(assistantId=assistant["id"], input=[{"role": "user", "content": parts}])
-    assert chat["output"][-1]["content"] == "You said: look"
+    assert chat["output"][-1]["content"] == "You said: look [1 image]"
     assert last_body(fake_llm)["messages"][-1]["content"] == parts
     assert chat["input"] == [{"role": "user", "content": "look [image]"}]
     stored = api.get(f"/chat/{chat['id']}").json()
@@ -235,7 +235,7 @@ def test_streamed_turn_fetches_the_remote_image_too(api: Api, fake_llm: FakeLLM,
     url = serve_png(files)
     with client_for(api).responses.stream(model=ANTHROPIC, input=image_input(url)) as stream:  # type: ignore[arg-type]
         final = stream.get_final_response()
-    assert final.output_text == "You said: what is this"
+    assert final.output_text == "You said: what is this [1 image]"
     assert last_body(fake_llm)["stream"] is True
     assert last_body(fake_llm)["messages"][-1]["content"][1]["source"]["data"] == PNG_B64
 
