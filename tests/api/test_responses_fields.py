@@ -186,3 +186,13 @@ def test_reasoning_effort_and_summary_items(api: Api, fake_llm: FakeLLM) -> None
     assert reasoning.type == "reasoning"
     assert [part.text for part in reasoning.summary] == ["Adding six and seven times."]
     assert response.reasoning is not None and response.reasoning.effort == "low"
+
+    # A client that keeps its own history (the Agents SDK) sends the output back as input, reasoning
+    # items included: they are accepted, and not sent to the model.
+    replayed = [item.model_dump(exclude_none=True) for item in response.output]
+    again = client_for(api).responses.create(
+        model="openai/gpt-4o-mini",
+        input=[{"role": "user", "content": "What is 6 x 7?"}, *replayed, {"role": "user", "content": "Sure?"}],
+    )
+    assert again.output_text == "You said: Sure?"
+    assert [m["role"] for m in fake_llm.requests[-1].json["messages"]] == ["user", "assistant", "user"]

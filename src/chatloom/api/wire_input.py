@@ -1,5 +1,6 @@
 """Wire input as chat messages: a Vapi `input` (text or messages), Vapi messages, and OpenAI Responses
-input items (messages, `function_call`, `function_call_output`); a malformed item is a 400 naming it.
+input items (messages, `function_call`, `function_call_output`; `reasoning` items are accepted and not
+sent on); a malformed item is a 400 naming it.
 Content parts (text, images, files) are checked by `api/content_parts.py`."""
 
 from __future__ import annotations
@@ -131,6 +132,11 @@ def response_input(items: str | list[dict[str, Any]], label: str = "input") -> l
             if isinstance(parts, list):
                 message["content"] = content_list(parts, f"{where}.content", budget, responses=True)
             messages.append(message)
+        elif kind == "reasoning":
+            # A response's output replayed as input (the Agents SDK does): reasoning summaries are what
+            # the model thought, not what was said, and no provider takes them back, so they are not sent.
+            if not isinstance(item.get("summary", []), list):
+                raise InvalidRequest(f"{where}.summary: must be an array", field=f"{where}.summary")
         else:
             raise InvalidRequest(
                 f"{where}.type: '{kind}' input items are not supported", field=f"{where}.type"
