@@ -192,7 +192,11 @@ def test_reasoning_effort_and_summary_items(api: Api, fake_llm: FakeLLM) -> None
     replayed = [item.model_dump(exclude_none=True) for item in response.output]
     again = client_for(api).responses.create(
         model="openai/gpt-4o-mini",
-        input=[{"role": "user", "content": "What is 6 x 7?"}, *replayed, {"role": "user", "content": "Sure?"}],
+        input=[
+            {"role": "user", "content": "What is 6 x 7?"},
+            *replayed,
+            {"role": "user", "content": "Sure?"},
+        ],
     )
     assert again.output_text == "You said: Sure?"
     assert [m["role"] for m in fake_llm.requests[-1].json["messages"]] == ["user", "assistant", "user"]
