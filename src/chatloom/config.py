@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     port: int = 8000
     log_level: str = "info"
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
+    max_turn_body_bytes: int = Field(
+        37_748_736,
+        ge=1024,
+        description="Largest body of POST /chat and /chat/responses (images and files inline; never below "
+        "max_body_bytes). Web chat keeps max_body_bytes.",
+    )
     llm_timeout_seconds: float = Field(60.0, gt=0, description="Time to the first byte / between bytes.")
     session_lease_seconds: float = Field(
         30.0,

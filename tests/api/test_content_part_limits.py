@@ -1,44 +1,17 @@
 """Content parts that break a rule are refused naming the part: 400 for bad base64, a media type or URL
-scheme not taken, a `file_id` or too many parts; 413 past a size bound (on a server whose body limit,
-`CHATLOOM_MAX_BODY_BYTES`, is raised to let such requests in)."""
+scheme not taken, a `file_id` or too many parts; 413 past a size bound. The turn routes take bodies up to
+`CHATLOOM_MAX_TURN_BODY_BYTES` (36 MiB) for inline attachments; everything else, web chat included, keeps
+`CHATLOOM_MAX_BODY_BYTES` (1 MiB)."""
 
 from __future__ import annotations
 
 import base64
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from chatloom.config import Settings
 from chatloom.domain.attachments import MAX_FILE_BYTES, MAX_IMAGE_BYTES, MAX_PARTS
 from chatloom.testing.fake_llm import FakeLLM
 from tests.api.test_content_parts import PDF_B64, PNG_URL
-from tests.conftest import TEST_SECRET_KEY, provider_environment
 from tests.support.client import Api
-from tests.support.server import ServerThread
-
-
-@pytest.fixture(scope="module")
-def roomy_server(backend: str, fake_llm: FakeLLM) -> Iterator[ServerThread]:
-    settings = Settings(
-        database_url=backend,
-        provider_env=provider_environment(fake_llm),
-        llm_timeout_seconds=5,
-        secret_key=TEST_SECRET_KEY,
-        max_body_bytes=64 * 1024 * 1024,
-    )
-    thread = ServerThread(settings).start()
-    yield thread
-    thread.stop()
-
-
-@pytest.fixture
-def roomy(roomy_server: ServerThread) -> Iterator[Api]:
-    client = Api(roomy_server.url, roomy_server.create_key(f"org-{uuid.uuid4().hex[:10]}"))
-    yield client
-    client.close()
 
 
 def respond(api: Api, *parts: dict[str, Any]) -> Any:
@@ -95,25 +68,31 @@ def test_chat_parts_are_checked_too(api: Api) -> None:
     assert answer.status_code == 400 and "input[0].content[0].file_id" in answer.json()["message"]
 
 
-def test_body_limit_comes_first_on_a_default_server(api: Api) -> None:
+def test_turn_routes_take_attachments_web_chat_keeps_the_small_body_limit(api: Api) -> None:
     image = {"type": "input_image", "image_url": data(2 * 1024 * 1024, "image/png")}
-    assert "request body is larger" in refused(respond(api, image), 413)
+    answer = respond(api, image)
+    assert answer.status_code == 200, answer.text[:300]
+    web_input = [{"role": "user", "content": [image]}]
+    web = api.post("/chat/web/responses", {"assistantId": "x", "input": web_input})
+    assert "request body is larger than 1048576" in refused(web, 413)
+    huge = {"type": "input_image", "image_url": data(28 * 1024 * 1024, "image/png")}
+    assert "request body is larger than 37748736" in refused(respond(api, huge), 413)
 
 
-def test_sizes_past_the_bounds_are_413_naming_the_part(roomy: Api, fake_llm: FakeLLM) -> None:
+def test_sizes_past_the_bounds_are_413_naming_the_part(api: Api, fake_llm: FakeLLM) -> None:
     image = {"type": "input_image", "image_url": data(MAX_IMAGE_BYTES + 1, "image/png")}
-    assert "input[0].content[1]" in refused(respond(roomy, image), 413)
+    assert "input[0].content[1]" in refused(respond(api, image), 413)
     file = {
         "type": "input_file",
         "filename": "big.pdf",
         "file_data": data(MAX_FILE_BYTES + 1, "application/pdf"),
     }
-    assert "input[0].content[1]" in refused(respond(roomy, file), 413)
+    assert "input[0].content[1]" in refused(respond(api, file), 413)
     half = {
         "type": "input_file",
         "filename": "half.pdf",
         "file_data": data(13 * 1024 * 1024, "application/pdf"),
     }
-    message = refused(respond(roomy, half, half), 413)
+    message = refused(respond(api, half, half), 413)
     assert "input[0].content[2]" in message and "25 MB" in message
     assert fake_llm.requests == []

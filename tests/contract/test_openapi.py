@@ -206,10 +206,10 @@ def test_error_bodies_satisfy_the_documented_schemas(
     conforms(document, "OpenAIErrorBody", api.post("/chat/responses", {"input": "hi"}).json())
     conforms(document, "ErrorBody", httpx.get(f"{api.base_url}/session").json())
     too_large = {"input": "x" * (server.settings.max_body_bytes + 1)}
-    refused = api.post("/chat", too_large)
+    refused = api.post("/chat/web", too_large)
     assert refused.status_code == 413
     conforms(document, "ErrorBody", refused.json())
-    refused = api.post("/chat/responses", too_large)
+    refused = api.post("/chat/web/responses", too_large)
     assert refused.status_code == 413
     conforms(document, "OpenAIErrorBody", refused.json())
 

@@ -8,14 +8,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from pydantic import BaseModel
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatloom import __version__
 from chatloom.api import hot_routes
+from chatloom.api.body_limit import BodySizeLimit
 from chatloom.api.cors import CorsPolicy
 from chatloom.api.deps import Services
 from chatloom.api.docs import serve_docs
-from chatloom.api.errors import OPENAI_PATHS, error_body, error_envelope, install_error_handlers
+from chatloom.api.errors import install_error_handlers
 from chatloom.api.openapi import finish_document
 from chatloom.api.request_guard import RequestGuard
 from chatloom.api.routes import (
@@ -120,60 +120,6 @@ DOCUMENTED_SCHEMAS: tuple[type[BaseModel], ...] = (  # bodies routes parse thems
     CreateWebChatIn,
     WebResponsesRequestIn,
 )
-
-
-class BodySizeLimit:
-    """Refuses request bodies over `limit` bytes with 413, before they are read into memory."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and (len(value) > 18 or int(value) > self.limit):
-                await self._refuse(scope, send)
-                return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise _BodyTooLarge
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await self._refuse(scope, send)
-
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        import orjson
-
-        message = f"request body is larger than {self.limit} bytes"
-        openai = str(scope.get("path", "")).startswith(OPENAI_PATHS)
-        body = orjson.dumps(error_envelope(413, message) if openai else error_body(413, message))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-
-class _BodyTooLarge(Exception):
-    pass
 
 
 def price_book(settings: Settings) -> PriceBook:
@@ -392,7 +338,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analytics.router)
     app.include_router(console.router)
     hot_routes.install(app, hot_routes.TURN_ROUTES)
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, turn_limit=settings.max_turn_body_bytes)
     app.add_middleware(RequestGuard)
     # Just outside the guard: it sees the request id and the guard's own 400s and 500s.
     app.add_middleware(AccessLog, observer=observer, enabled=settings.access_log)

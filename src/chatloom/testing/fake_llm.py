@@ -30,6 +30,8 @@ __all__ = ["FakeDialect", "FakeLLM", "FakeReply", "RecordedRequest", "every_dial
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 JSON_HEADERS = {"Content-Type": "application/json"}
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+"""Requests carry images and files inline, as providers accept (aiohttp's default is 1 MiB)."""
 
 
 def every_dialect() -> tuple[FakeDialect, ...]:
@@ -110,7 +112,7 @@ class FakeLLM(LoopbackServer):
             message = f"The fake LLM does not serve {request.method} {request.path}."
             return json_response(404, {"error": {"message": message, "type": "invalid_request_error"}})
         try:
-            body = orjson.loads(await request.read())
+            body = orjson.loads(await request.clone(client_max_size=MAX_REQUEST_BYTES).read())
         except orjson.JSONDecodeError:
             body = None
         if not isinstance(body, dict):
