@@ -200,3 +200,24 @@ def test_reasoning_effort_and_summary_items(api: Api, fake_llm: FakeLLM) -> None
     )
     assert again.output_text == "You said: Sure?"
     assert [m["role"] for m in fake_llm.requests[-1].json["messages"]] == ["user", "assistant", "user"]
+
+
+def test_assistant_reasoning_effort_and_prompt_cache_key(api: Api, fake_llm: FakeLLM) -> None:
+    model = {"provider": "openai", "model": "gpt-4o-mini", "reasoningEffort": "high", "promptCacheKey": "faq"}
+    assistant = api.create_assistant(model=model)
+    api.chat(assistantId=assistant["id"], input="hi")
+    sent = fake_llm.requests[-1].json
+    assert (sent["reasoning_effort"], sent["prompt_cache_key"]) == ("high", "faq")
+
+    client_for(api).responses.create(
+        model="m",
+        input="hi",
+        reasoning={"effort": "low"},
+        prompt_cache_key="mine",
+        extra_body={"assistantId": assistant["id"]},
+    )
+    sent = fake_llm.requests[-1].json
+    assert (sent["reasoning_effort"], sent["prompt_cache_key"]) == ("low", "mine")
+
+    bad = api.post("/assistant", {"model": {**model, "reasoningEffort": "huge"}})
+    assert bad.status_code == 400 and "reasoningEffort" in bad.text

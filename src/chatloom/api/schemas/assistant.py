@@ -78,6 +78,12 @@ class ModelSettings(Open):
     messages: list[PromptMessage] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     max_tokens: Annotated[int, Field(ge=1, le=100_000)] | None = Field(None, alias="maxTokens")
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = Field(
+        None, alias="reasoningEffort"
+    )
+    prompt_cache_key: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        None, alias="promptCacheKey"
+    )
     tools: list[dict[str, Any]] | None = None
     tool_ids: list[NonEmptyStr] | None = Field(None, alias="toolIds")
     fallback_models: list[NonEmptyStr] | None = Field(None, alias="fallbackModels")

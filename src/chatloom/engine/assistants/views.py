@@ -26,6 +26,10 @@ class ModelView:
     timeout_seconds: float | None
     thinking_budget_tokens: int | None
     """Vapi's `thinking: {"type": "enabled", "budgetTokens": N}`."""
+    reasoning_effort: str | None
+    """Vapi's `reasoningEffort`, unless the turn's request asks for its own."""
+    prompt_cache_key: str | None
+    """Vapi's `promptCacheKey`, unless the turn's request gives its own."""
     fallback_models: tuple[str, ...]
     tools: tuple[dict[str, Any], ...]
     """The inline `model.tools` (objects only)."""
@@ -55,6 +59,8 @@ class ModelView:
             max_tokens=int(max_tokens) if max_tokens is not None else None,
             timeout_seconds=model.get("timeoutSeconds") or None,
             thinking_budget_tokens=_thinking_budget(model.get("thinking")),
+            reasoning_effort=model.get("reasoningEffort"),
+            prompt_cache_key=model.get("promptCacheKey"),
             fallback_models=tuple(str(name) for name in model.get("fallbackModels") or []),
             tools=tuple(tool for tool in model.get("tools") or [] if isinstance(tool, dict)),
             tool_ids=tuple(str(tool_id) for tool_id in model.get("toolIds") or []),

@@ -11,6 +11,7 @@ from typing import Any
 
 from chatloom.domain.ids import utc_now
 from chatloom.domain.messages import Message
+from chatloom.domain.model_options import ModelOptions, Reasoning
 from chatloom.engine.access.credentials import Credentials, TurnCredentials
 from chatloom.engine.assistants.prompts import render_system_messages
 from chatloom.engine.assistants.views import ModelView
@@ -171,6 +172,21 @@ class Planner:
             max_answer_bytes=self.max_upstream_bytes,
             thinking_budget_tokens=model.thinking_budget_tokens,
             tools=toolbox.definitions(),
-            options=request.options,
+            options=model_options(request.options, model),
         )
         return Speaker(assistant, overrides, model, endpoint, model_request, toolbox, credentials)
+
+
+def model_options(options: ModelOptions, model: ModelView) -> ModelOptions:
+    """The turn's options, with the assistant's `reasoningEffort` and `promptCacheKey` where the request
+    gives none."""
+    effort, cache_key = model.reasoning_effort, model.prompt_cache_key
+    if effort is None and cache_key is None:
+        return options
+    changes: dict[str, Any] = {}
+    if effort is not None and (options.reasoning is None or options.reasoning.effort is None):
+        summary = options.reasoning.summary if options.reasoning is not None else None
+        changes["reasoning"] = Reasoning(effort=str(effort), summary=summary)
+    if cache_key is not None and options.prompt_cache_key is None:
+        changes["prompt_cache_key"] = str(cache_key)
+    return replace(options, **changes) if changes else options
