@@ -104,8 +104,11 @@ def test_unreachable_upstream_is_502(api: Api) -> None:
 
 
 def test_oversized_body_is_413(api: Api) -> None:
-    response = api.post("/chat", {"assistantId": UNKNOWN, "input": "x" * 2_000_000})
+    response = api.post("/assistant", {"name": "x" * 2_000_000})
     assert response.status_code == 413 and response.json()["statusCode"] == 413
+    # A turn's body may carry images and files inline: its bound is CHATLOOM_MAX_TURN_BODY_BYTES.
+    response = api.post("/chat", {"assistantId": UNKNOWN, "input": "x" * 38_000_000})
+    assert response.status_code == 413 and "37748736" in response.json()["message"]
 
 
 def test_unknown_squad_is_404_and_transport_is_refused_clearly(api: Api) -> None:
