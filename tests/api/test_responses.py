@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
 import openai
@@ -11,13 +10,9 @@ import pytest
 from vapi import Vapi
 
 from chatloom.testing.fake_llm import FakeLLM, FakeReply
-from tests.support.client import Api
+from tests.support.client import Api, client_for
 
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
-
-
-def client_for(api: Api, **options: Any) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{api.base_url}/chat", api_key=api.key, max_retries=0, **options)
 
 
 def test_non_streaming_response_is_strictly_valid(api: Api, fake_llm: FakeLLM) -> None:

@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from chatloom.testing.fake_llm import FakeLLM, FakeReply
-from tests.support.client import Api
+from tests.support.client import Api, client_for
 
 CITY = {
     "type": "object",
@@ -20,10 +20,6 @@ CITY = {
     "required": ["city", "temp_c"],
     "additionalProperties": False,
 }
-
-
-def client_for(api: Api) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{api.base_url}/chat", api_key=api.key, max_retries=0)
 
 
 def test_no_assistant_model_and_instructions(api: Api, fake_llm: FakeLLM) -> None:

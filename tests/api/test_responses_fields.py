@@ -13,7 +13,7 @@ import pytest
 from openai.types.responses import response_create_params
 
 from chatloom.testing.fake_llm import FakeLLM
-from tests.support.client import Api
+from tests.support.client import Api, client_for
 
 HERE = Path(__file__).parent
 
@@ -109,10 +109,6 @@ def test_malformed_options_are_400s_naming_the_field(api: Api, body: dict[str, A
     )
     assert response.status_code == 400, response.text
     assert response.json()["error"]["param"] == param, response.json()
-
-
-def client_for(api: Api) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{api.base_url}/chat", api_key=api.key, max_retries=0)
 
 
 def test_sampling_and_end_user_fields_reach_the_model(api: Api, fake_llm: FakeLLM) -> None:

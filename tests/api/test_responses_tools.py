@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from chatloom.testing.fake_llm import FakeLLM, FakeReply
-from tests.support.client import Api
+from tests.support.client import Api, client_for
 
 WEATHER: dict[str, Any] = {
     "type": "function",
@@ -29,10 +29,6 @@ CALL = {
     "type": "function",
     "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'},
 }
-
-
-def client_for(api: Api) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{api.base_url}/chat", api_key=api.key, max_retries=0)
 
 
 def test_caller_tool_round_trip(api: Api, fake_llm: FakeLLM) -> None:

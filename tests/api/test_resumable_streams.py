@@ -15,7 +15,7 @@ import pytest
 from chatloom.config import Settings
 from chatloom.testing.fake_llm import FakeLLM, FakeReply
 from tests.conftest import provider_environment
-from tests.support.client import Api
+from tests.support.client import Api, client_for
 from tests.support.server import ServerThread
 from tests.support.sse import SseEvent, sse_events
 
@@ -24,10 +24,6 @@ WORDS = [f"w{i} " for i in range(12)]
 
 def slow_reply(delay: float = 0.05, words: list[str] = WORDS) -> FakeReply:
     return FakeReply(text="".join(words), chunks=list(words), chunk_delay_seconds=delay)
-
-
-def client_for(api: Api) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{api.base_url}/chat", api_key=api.key, max_retries=0)
 
 
 def wait_for(condition: Any, seconds: float = 10.0) -> None:

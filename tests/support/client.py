@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import openai
 import orjson
 
 
@@ -50,3 +51,8 @@ class Api:
 
     def close(self) -> None:
         self.http.close()
+
+
+def client_for(api: Api, **options: Any) -> openai.OpenAI:
+    """The OpenAI SDK pointed at chatloom (`base_url` `<server>/chat`) with the org's key, no retries."""
+    return openai.OpenAI(base_url=f"{api.base_url}/chat", api_key=api.key, max_retries=0, **options)

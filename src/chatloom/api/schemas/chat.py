@@ -41,6 +41,21 @@ class ChatTurnFields(Strict):
     previous_chat_id: NonEmptyStr | None = Field(None, alias="previousChatId")
     transport: SkipJsonSchema[dict[str, Any] | None] = None
 
+    @property
+    def names_assistant(self) -> bool:
+        """Whether the request says who answers: an assistant, a squad, a session or a chat it continues."""
+        return any(
+            value is not None
+            for value in (
+                self.assistant_id,
+                self.assistant,
+                self.squad_id,
+                self.squad,
+                self.session_id,
+                self.previous_chat_id,
+            )
+        )
+
     @model_validator(mode="after")
     def _one_context(self) -> ChatTurnFields:
         if self.assistant_id is not None and self.assistant is not None:
@@ -61,16 +76,7 @@ class ChatTurnFields(Strict):
             raise ValueError(
                 "assistantOverrides cannot change a session's assistant: set them when creating the session"
             )
-        if self.needs_assistant and not any(
-            (
-                self.assistant_id,
-                self.assistant,
-                self.squad_id,
-                self.squad,
-                self.session_id,
-                self.previous_chat_id,
-            )
-        ):
+        if self.needs_assistant and not self.names_assistant:
             raise ValueError(
                 "one of assistantId, assistant, squadId, squad, sessionId or previousChatId is required"
             )

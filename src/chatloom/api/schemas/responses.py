@@ -154,21 +154,6 @@ class ResponsesRequestIn(ChatTurnFields):
         conversation = self.conversation
         return conversation.id if isinstance(conversation, ConversationRef) else conversation
 
-    @property
-    def names_assistant(self) -> bool:
-        """Whether something other than `model` says who answers."""
-        return any(
-            value is not None
-            for value in (
-                self.assistant_id,
-                self.assistant,
-                self.squad_id,
-                self.squad,
-                self.session_id,
-                self.previous_chat_id,
-            )
-        )
-
     def options(self) -> ModelOptions:
         output_format = self.text.format.output_format() if self.text and self.text.format else None
         reasoning = self.reasoning.reasoning() if self.reasoning else None
