@@ -44,7 +44,7 @@ def test_markers_and_detection() -> None:
     plain = [{"role": "user", "content": "hi"}, {"role": "user", "content": [{"type": "text", "text": "x"}]}]
     attached = [{"role": "user", "content": [{"type": "text", "text": "see"}, IMAGE, FILE_URL]}]
     assert not has_attachments(plain) and has_attachments(attached)
-    assert has_attachments(EncodedMessages.join([attached]))  # searched in its JSON
+    assert has_attachments(EncodedMessages.join([attached]))  # known when joined
     assert not has_attachments(EncodedMessages.join([plain]))
     assert shown_messages(attached) == [{"role": "user", "content": "see [image] [file: a.pdf]"}]
     assert shown_messages(plain)[0] is plain[0]

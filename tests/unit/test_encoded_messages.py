@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from chatloom.api.deps import json_response
+from chatloom.domain.attachments import has_attachments
 from chatloom.domain.encoded_messages import EncodedMessages
 from chatloom.store.message_cache import MessageCache
 
@@ -84,3 +85,22 @@ def test_the_response_splices_the_history_and_keeps_other_values_as_they_were() 
     document["extra"] = Tagged(a=[1, 2])
     plain = {**document, "messages": list(history), "colour": "red", "level": 3, "extra": {"a": [1, 2]}}
     assert json_response(document).body == orjson.dumps(plain)
+
+
+def test_a_cached_prefix_knows_whether_it_holds_an_attachment() -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    messages = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": [{"type": "text", "text": "see"}, image]},
+    ]
+    cache = MessageCache(1 << 20)
+    cache.put("log", (), messages, 100)
+    entry = cache.get("log")
+    assert entry is not None
+    before, after = entry.prefix(2), entry.prefix(3)
+    assert (before.attachments, after.attachments) == (False, True)
+    assert not has_attachments(before) and has_attachments(after)
+    joined = EncodedMessages.join([before, [{"role": "user", "content": "more"}]])
+    assert not has_attachments(joined)
+    assert has_attachments(EncodedMessages.join([before, messages[2:]]))

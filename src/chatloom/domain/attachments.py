@@ -30,8 +30,6 @@ TEXT_FILE_TYPES: Final = frozenset(
     ("text/plain", "text/markdown", "text/csv", "text/html", "application/json", "text/xml")
 )
 FILE_TYPES: Final = TEXT_FILE_TYPES | {"application/pdf"}
-ATTACHMENT_MARKS: Final = (b'"type":"image_url"', b'"type":"file"')
-"""What the JSON of a message list with an attachment shows (orjson writes no spaces)."""
 
 
 def is_attachment(part: Any) -> bool:
@@ -71,18 +69,20 @@ def shown_text(content: Any) -> str:
     return " ".join(text for text in texts if text)
 
 
+def holds_attachment(message: Any) -> bool:
+    """Whether one message's content has an image or a file."""
+    content = message.get("content") if isinstance(message, dict) else None
+    return type(content) is list and any(is_attachment(part) for part in content)
+
+
 def has_attachments(messages: Any) -> bool:
-    """Whether any message holds an attachment; a list carrying its JSON is searched at C speed."""
-    json = getattr(messages, "json", None)
-    if isinstance(json, bytes):
-        return any(mark in json for mark in ATTACHMENT_MARKS)
+    """Whether any message holds an attachment. A history from the message cache (`EncodedMessages`, still
+    unchanged) knows it already, so a long text-only conversation costs nothing here."""
+    if getattr(messages, "json", None) is not None:
+        return bool(messages.attachments)
     if list not in {type(message.get("content")) for message in messages}:  # the fastest pass found
         return False
-    return any(
-        type(content) is list and any(is_attachment(part) for part in content)
-        for message in messages
-        if isinstance(message, dict) and (content := message.get("content")) is not None
-    )
+    return any(holds_attachment(message) for message in messages)
 
 
 def shown_messages(messages: list[Message]) -> list[Message]:

@@ -14,6 +14,7 @@ from typing import Any, SupportsIndex
 
 import orjson
 
+from chatloom.domain.attachments import holds_attachment
 from chatloom.domain.messages import Message
 
 WIRE_KEYS: frozenset[str] = frozenset(("role", "content", "tool_calls", "tool_call_id", "name"))
@@ -26,14 +27,18 @@ def is_plain(messages: Iterable[Message]) -> bool:
 
 
 class EncodedMessages(list[Message]):
-    """A list of messages with its JSON (`json`, None once changed) and whether all are `plain`."""
+    """A list of messages with its JSON (`json`, None once changed), whether all are `plain`, and whether
+    any may hold an attachment (`attachments`, known from the message cache; True when unknown)."""
 
-    __slots__ = ("json", "plain")
+    __slots__ = ("attachments", "json", "plain")
 
-    def __init__(self, messages: Iterable[Message], json: bytes | None, plain: bool) -> None:
+    def __init__(
+        self, messages: Iterable[Message], json: bytes | None, plain: bool, attachments: bool = True
+    ) -> None:
         super().__init__(messages)
         self.json = json
         self.plain = plain
+        self.attachments = attachments
 
     @classmethod
     def join(cls, parts: Sequence[Sequence[Message]]) -> EncodedMessages:
@@ -42,6 +47,7 @@ class EncodedMessages(list[Message]):
         pieces: list[bytes | memoryview] = [b"["]
         items: list[Message] = []
         plain = True
+        attachments = False
         for part in parts:
             if not part:
                 continue
@@ -52,11 +58,13 @@ class EncodedMessages(list[Message]):
             if isinstance(part, EncodedMessages) and part.json is not None:
                 pieces.append(memoryview(part.json)[1:-1])
                 plain = plain and part.plain
+                attachments = attachments or part.attachments
             else:
                 pieces.append(memoryview(orjson.dumps(list(part)))[1:-1])
                 plain = plain and is_plain(part)
+                attachments = attachments or any(holds_attachment(message) for message in part)
         pieces.append(b"]")
-        return cls(items, b"".join(pieces), plain)
+        return cls(items, b"".join(pieces), plain, attachments)
 
     def _changed(self) -> None:
         self.json = None

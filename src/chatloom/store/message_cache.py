@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from chatloom.domain.attachments import holds_attachment
 from chatloom.domain.encoded_messages import WIRE_KEYS, EncodedMessages
 
 Message = Any
@@ -29,6 +30,8 @@ class CachedLog:
     """Where each message's JSON ends in `encoded` (a comma follows it unless it is the last)."""
     first_not_plain: int | None = None
     """The first message with a key the OpenAI chat wire does not take, if any."""
+    first_attachment: int | None = None
+    """The first message holding an image or a file, if any."""
 
     def add(self, messages: Sequence[Message]) -> None:
         """Encodes messages appended to `messages` (once, as this process first holds them)."""
@@ -41,12 +44,15 @@ class CachedLog:
                 isinstance(message, dict) and message.keys() <= WIRE_KEYS
             ):
                 self.first_not_plain = len(self.ends) - 1
+            if self.first_attachment is None and holds_attachment(message):
+                self.first_attachment = len(self.ends) - 1
 
     def prefix(self, end: int) -> EncodedMessages:
         """The first `end` messages, with their JSON."""
         json = b"".join((b"[", memoryview(self.encoded)[: self.ends[end - 1]], b"]")) if end else b"[]"
         plain = self.first_not_plain is None or self.first_not_plain >= end
-        return EncodedMessages(self.messages[:end], json, plain)
+        attachments = self.first_attachment is not None and self.first_attachment < end
+        return EncodedMessages(self.messages[:end], json, plain, attachments)
 
 
 class MessageCache:
