@@ -240,7 +240,9 @@ def apply_chunk(state: StreamedReply, chunk: dict[str, Any], request: ModelReque
             if isinstance(content, str) and content:
                 state.text_parts.append(content)
                 texts.append(content)
-            if (reasoning := reasoning_text(delta)) is not None:
+            if ("reasoning_content" in delta or "reasoning" in delta) and (
+                reasoning := reasoning_text(delta)
+            ) is not None:
                 state.reasoning_parts.append(reasoning)
             for fragment in delta.get("tool_calls") or ():
                 state.add_tool_call_fragment(fragment)
