@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -33,6 +32,7 @@ from chatloom.api.wire_input import inline_only, response_input, response_raw_in
 from chatloom.domain.errors import InvalidRequest, PreviousChatNotFound
 from chatloom.domain.events import TurnCompleted, TurnEvent, TurnFailed
 from chatloom.domain.messages import Message
+from chatloom.domain.model_options import NO_OPTIONS, ModelOptions
 from chatloom.engine.access.keys import KeyAccess
 from chatloom.engine.turn.engine import PreparedTurn
 from chatloom.engine.turn.request import TurnHandle, TurnRequest
@@ -57,6 +57,11 @@ def turn_request(
     key_id: str | None = None,
     stream: bool = False,
     conversation_id: str | None = None,
+    options: ModelOptions = NO_OPTIONS,
+    caller_tools: tuple[dict[str, Any], ...] = (),
+    store: bool = True,
+    metadata: dict[str, str] | None = None,
+    model: str | None = None,
 ) -> TurnRequest:
     """The engine's view of a `/chat` or `/chat/responses` body; the keyword arguments are the
     per-turn settings only `/chat/responses` has."""
@@ -86,6 +91,11 @@ def turn_request(
         key_id=key_id,
         stream=stream,
         conversation_id=conversation_id,
+        options=options,
+        caller_tools=caller_tools,
+        store=store,
+        metadata=metadata,
+        model=model,
     )
 
 
@@ -119,7 +129,7 @@ async def create_response(request: Request, org_id: str, services: Services) -> 
     (`api/accept.py`); with no assistant named, `model` answers directly."""
     body = parse_model(ResponsesRequestIn, await json_body(request))
     stream = body.stream if body.stream is not None else wants_stream(request.headers.get("accept"))
-    refuse_unstored(body, stream)
+    refuse_unstored(body)
     messages = response_input(body.input)
     if not body.names_assistant and body.model is None:
         raise InvalidRequest(
@@ -130,20 +140,18 @@ async def create_response(request: Request, org_id: str, services: Services) -> 
     turn = await prepare_response(
         services,
         body,
-        replace(
-            turn_request(
-                org_id,
-                body,
-                messages,
-                response_raw_input(body.input, messages),
-                instructions=body.instructions,
-                temperature=body.temperature,
-                max_tokens=body.max_output_tokens,
-                truncation=body.truncation,
-                key_id=key_id_of(request),
-                stream=stream,
-                conversation_id=body.conversation_id,
-            ),
+        turn_request(
+            org_id,
+            body,
+            messages,
+            response_raw_input(body.input, messages),
+            instructions=body.instructions,
+            temperature=body.temperature,
+            max_tokens=body.max_output_tokens,
+            truncation=body.truncation,
+            key_id=key_id_of(request),
+            stream=stream,
+            conversation_id=body.conversation_id,
             options=body.options(),
             caller_tools=tuple(tool.as_vapi_tool() for tool in body.tools or ()),
             store=body.store,
@@ -193,14 +201,17 @@ async def prepare_response(
         ) from error
 
 
-def refuse_unstored(body: ResponsesRequestIn, stream: bool) -> None:
-    """`store: false` keeps nothing, so nothing can come back for it later."""
+def refuse_unstored(body: ResponsesRequestIn) -> None:
+    """`store: false` keeps nothing, so nothing can come back for it later: a 400 naming `store` with
+    what needs the turn kept."""
     if body.store:
         return
     if body.background:
         raise InvalidRequest("store: a background response is fetched later, so it must be stored", "store")
     if body.session_id is not None:
         raise InvalidRequest("store: a session keeps every turn, so store false cannot apply", "store")
+    if body.conversation is not None:
+        raise InvalidRequest("store: a conversation keeps its turns, so store false cannot apply", "store")
 
 
 def accepted_response(stream: TurnStream) -> Response:

@@ -145,8 +145,6 @@ class ResponsesRequestIn(ChatTurnFields):
             self.previous_chat_id is not None or self.session_id is not None
         ):
             raise ValueError("conversation: cannot be combined with previous_response_id or sessionId")
-        if self.conversation is not None and not self.store:
-            raise ValueError("store: a turn on a conversation is kept in it; store false cannot apply")
         return self
 
     @property

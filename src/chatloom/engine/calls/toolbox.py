@@ -219,10 +219,6 @@ class Toolbox:
             by_name[name] = tool
         return Toolbox(by_name, self.mcp_tools, self.handoffs)
 
-    def answered_by_caller(self, name: str) -> bool:
-        tool = self.by_name.get(name)
-        return tool is not None and tool.get("type") == CALLER_FUNCTION
-
     def with_mcp_tools(self, listings: Sequence[McpListing]) -> Toolbox:
         """This toolbox and what each of `mcp_tools` listed (same order); a name offered twice is
         prefixed."""

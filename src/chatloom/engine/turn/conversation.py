@@ -1,7 +1,6 @@
 """The turn's "read" stage: the conversation it continues (a session, a chat, a Conversations API
-conversation, or none), which assistant
-answers (stored, inline, or a squad's active member), the history it sees, its tools and its rendered
-prompt, as one frozen `TurnContext`.
+conversation, or none), which assistant answers (stored, inline, or a squad's active member), the history
+it sees, its tools and its rendered prompt, as one frozen `TurnContext`.
 
 All lookups happen here, on at most one connection opened only when something must be read, before any
 model is called. Another org's ids are simply not found. A session's history is read only once its turn
