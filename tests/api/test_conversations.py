@@ -291,8 +291,16 @@ def test_deleted_items_leave_the_history(api: Api, fake_llm: FakeLLM) -> None:
     )
     items = client.conversations.items.list(conversation.id, order="asc")
     client.conversations.items.delete(items.data[1].id, conversation_id=conversation.id)
-    client.responses.create(model="gpt-4o-mini", input="next", conversation=conversation.id)
+    response = client.responses.create(model="gpt-4o-mini", input="next", conversation=conversation.id)
     assert [m["content"] for m in fake_llm.requests[-1].json["messages"]] == ["keep", "next"]
+    # The response's chat holds what the turn saw, so continuing it does not bring the item back.
+    chat = api.get(f"/chat/{response.id}").json()
+    assert [m["content"] for m in chat["messages"]] == ["keep", "next"]
+    client.responses.create(model="gpt-4o-mini", input="again", previous_response_id=response.id)
+    sent = [m["content"] for m in fake_llm.requests[-1].json["messages"]]
+    assert sent == ["keep", "next", "You said: next", "again"]
+    listed = client.conversations.items.list(conversation.id, order="asc")
+    assert [item.content[0].text for item in listed.data] == ["keep", "next", "You said: next"]  # type: ignore[union-attr]
 
 
 def test_concurrent_turns_lose_no_items(api: Api) -> None:
@@ -385,3 +393,18 @@ def test_a_conversation_deleted_during_a_turn_leaves_the_response_whole(api: Api
     assert [m["content"] for m in chat["output"]] == ["late answer"]
     with pytest.raises(openai.NotFoundError):
         client.conversations.retrieve(conversation.id)
+
+
+def test_an_image_is_listed_as_an_input_image_item(api: Api) -> None:
+    from tests.api.test_content_parts import PNG_URL
+
+    client = client_for(api)
+    conversation = client.conversations.create()
+    content = [{"type": "input_text", "text": "look"}, {"type": "input_image", "image_url": PNG_URL}]
+    client.responses.create(
+        model="gpt-4o-mini",
+        input=[{"role": "user", "content": content}],  # type: ignore[list-item]
+        conversation=conversation.id,
+    )
+    first = client.conversations.items.list(conversation.id, order="asc").data[0]
+    assert [part.type for part in first.content] == ["input_text", "input_image"]  # type: ignore[union-attr]

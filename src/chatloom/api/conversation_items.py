@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chatloom.api.content_parts import responses_parts
 from chatloom.api.wire_input import response_input
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.messages import Message, text_of
@@ -55,15 +56,17 @@ def items_of(conversation_id: str, entries: list[Positioned], hidden: tuple[str,
         content = message.get("content")
         if content and message_key(position) not in gone:
             assistant = role == "assistant"
-            part: Item = {"type": "output_text" if assistant else "input_text", "text": text_of(content)}
-            if assistant:
-                part["annotations"] = []
+            if isinstance(content, str):
+                part: Item = {"type": "output_text" if assistant else "input_text", "text": content}
+                parts = [{**part, "annotations": []} if assistant else part]
+            else:  # content parts: images and files listed as such, not dropped
+                parts = responses_parts(content, str(role))
             items.append(
                 {
                     "id": f"msg_{tag}_{position}",
                     "type": "message",
                     "role": role,
-                    "content": [part],
+                    "content": parts,
                     "status": "completed",
                 }
             )
@@ -103,7 +106,7 @@ def messages_of(items: list[dict[str, Any]]) -> list[Message]:
     """Input items as the messages a conversation stores; a message's role must be one OpenAI accepts in
     a conversation."""
     for index, item in enumerate(items):
-        if isinstance(item, dict) and item.get("type", "message") == "message":
+        if isinstance(item, dict) and item.get("type") in (None, "message"):
             role = item.get("role")
             if role not in MESSAGE_ROLES:
                 where = f"items[{index}].role"

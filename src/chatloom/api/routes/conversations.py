@@ -152,9 +152,8 @@ async def get_item(id: PathId, item_id: ItemId, org_id: OrgId, services: Service
     responses=answers(200, Conversation, "The item was deleted: the conversation.", 404, openai=True),
 )
 async def delete_item(id: PathId, item_id: ItemId, org_id: OrgId, services: ServicesDep) -> Response:
-    await _find(services, org_id, id, item_id)
+    await _find(services, org_id, id, item_id)  # a 404 unless the item is there
     key = key_of(id, item_id)
-    if key is None:
-        raise NotFound(f"Item {item_id} not found in conversation {id}")
+    assert key is not None  # the ids found are this conversation's
     row = await services.conversations.hide(org_id, id, (key,))
     return json_response(conversation_object(row))

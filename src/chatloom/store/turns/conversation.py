@@ -13,20 +13,23 @@ from chatloom.store.db import Database
 from chatloom.store.turns.record import TurnRecord
 
 
-async def record_on_conversation(db: Database, record: TurnRecord) -> log_appends.Written:
-    """Stores the turn and its messages in its conversation; a conversation deleted during the turn leaves
-    the chat with a log of its own holding what the turn saw."""
+async def record_on_conversation(db: Database, record: TurnRecord) -> list[log_appends.Written]:
+    """Stores the turn and its messages in its conversation. The chat reads its messages from the
+    conversation's log, unless that log holds items deleted from the conversation (the turn never saw
+    them, and a continued chat must not send them again) or the conversation was deleted during the turn:
+    then the chat gets a log of its own holding what the turn saw."""
     assert record.conversation is not None
     org_id, added = record.org_id, record.added
     async with db.write(starts_with_write=True) as conn:
         row = await conversations.lock(conn, org_id, record.conversation, record.at)
-        if row is not None:
-            written = await conversations.append(conn, row, added, record.at)
-            at = written.start
+        written = [] if row is None else [await conversations.append(conn, row, added, record.at)]
+        if row is not None and not row.hidden:
+            log_id, at = written[0].log_id, written[0].start
         else:
-            written = await log_appends.append(conn, org_id, None, None, [*record.history, *added], record.at)
-            at = len(record.history)
-            written = log_appends.Written(written.log_id, at, added, log_appends.encode(added)[1])
-        place = chats.place_after(written.log_id, at, len(added), len(record.chat["output"]))
+            seen = [*record.history, *added]
+            own = await log_appends.append(conn, org_id, None, None, seen, record.at)
+            written.append(own)
+            log_id, at = own.log_id, len(record.history)
+        place = chats.place_after(log_id, at, len(added), len(record.chat["output"]))
         await chats.insert(conn, org_id, record.chat_id, record.chat, place, record.at)
     return written

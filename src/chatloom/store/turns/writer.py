@@ -30,7 +30,7 @@ class TurnWriter:
 
     async def _write(self, record: TurnRecord) -> list[Written]:
         if record.conversation is not None:
-            return [await conversation.record_on_conversation(self.db, record)]
+            return await conversation.record_on_conversation(self.db, record)
         if record.new_conversation:
             await first_chat.insert(self.db, record, self.fast)
             return []
