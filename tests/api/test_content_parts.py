@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from chatloom.domain.attachments import MAX_IMAGE_BYTES
-from chatloom.testing.fake_llm import FakeLLM
+from chatloom.testing.fake_llm import FakeLLM, FakeReply
 from chatloom.testing.http_recorder import HttpRecorder, RecordedCall, Scripted
-from tests.api.test_responses_direct import client_for
-from tests.support.client import Api
+from tests.support.client import Api, client_for
 from tests.support.server import ServerThread
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
@@ -197,6 +197,27 @@ def test_remote_image_is_fetched_for_providers_that_need_bytes(
         }
     else:
         assert body["contents"][-1]["parts"][1] == {"inlineData": {"mimeType": "image/png", "data": PNG_B64}}
+
+
+def test_a_remote_image_is_fetched_once_per_model_call_not_per_retry(
+    api: Api, fake_llm: FakeLLM, files: HttpRecorder
+) -> None:
+    url = serve_png(files)
+    fake_llm.push(FakeReply(status=503), FakeReply(text="a cat"))
+    answer = client_for(api).responses.create(model=ANTHROPIC, input=image_input(url))  # type: ignore[arg-type]
+    assert answer.output_text == "a cat" and len(fake_llm.requests) == 2
+    assert [call.path for call in files.calls] == ["/cat.png"]
+
+
+def test_what_one_call_fetches_is_bounded_in_all(api: Api, fake_llm: FakeLLM, files: HttpRecorder) -> None:
+    big = bytes(9 * 1024 * 1024)
+    for name in ("a", "b", "c"):
+        files.on(f"/{name}.png", lambda _call: Scripted(body=big, headers={"Content-Type": "image/png"}))
+    parts = [{"type": "input_image", "image_url": f"{files.url}/{name}.png"} for name in ("a", "b", "c")]
+    with pytest.raises(openai.BadRequestError) as refused:
+        client_for(api).responses.create(model=ANTHROPIC, input=[{"role": "user", "content": parts}])  # type: ignore[list-item]
+    assert "25 MB in all" in refused.value.message
+    assert not fake_llm.requests
 
 
 def test_remote_image_goes_to_openai_as_its_url(api: Api, fake_llm: FakeLLM, files: HttpRecorder) -> None:

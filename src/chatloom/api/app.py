@@ -49,7 +49,6 @@ from chatloom.api.sse import HEARTBEAT
 from chatloom.config import Settings
 from chatloom.console import routes as console
 from chatloom.counters.memory import MemoryCounter
-from chatloom.domain.attachments import MAX_FILE_BYTES
 from chatloom.engine.access.credentials import Credentials, OrgCredentialCache
 from chatloom.engine.access.keys import KeyVerifier
 from chatloom.engine.access.rate_limits import Counter, Limit, RateLimiter
@@ -78,7 +77,7 @@ from chatloom.observability.tracing import tracing_from_environment
 from chatloom.outbound.guard import GuardedResolver, OutboundPolicy
 from chatloom.outbound.http import OutboundHttp
 from chatloom.providers.anthropic import AnthropicProvider
-from chatloom.providers.attachment_fetch import AttachmentFetcher, FetchingProvider
+from chatloom.providers.attachment_fetch import AttachmentFetcher
 from chatloom.providers.base import ChatProvider
 from chatloom.providers.google import GoogleProvider
 from chatloom.providers.openai_compat import OpenAICompatibleProvider
@@ -140,19 +139,16 @@ def build_services(
     prices = prices or price_book(settings)
     outbound = OutboundPolicy(block_private=settings.block_private_urls)
     if adapters is None:
-        # Remote attachments are fetched through the URL guard; only Anthropic and Gemini need images.
-        fetcher = AttachmentFetcher(OutboundHttp(outbound, max_response_bytes=MAX_FILE_BYTES))
         adapters = {
-            "openai": FetchingProvider(OpenAICompatibleProvider(), fetcher, images=False),
-            "anthropic": FetchingProvider(AnthropicProvider(), fetcher, images=True),
-            "google": FetchingProvider(GoogleProvider(), fetcher, images=True),
+            "openai": OpenAICompatibleProvider(),
+            "anthropic": AnthropicProvider(),
+            "google": GoogleProvider(),
             # custom-llm URLs come from users: their host names are checked again at connect time.
-            "custom-llm": FetchingProvider(
-                OpenAICompatibleProvider(resolver=GuardedResolver(outbound)), fetcher, images=False
-            ),
+            "custom-llm": OpenAICompatibleProvider(resolver=GuardedResolver(outbound)),
         }
     providers = ProviderRegistry(adapters, settings.provider_env)
     leases = SessionLeases(db, settings.session_lease_seconds, settings.session_wait_seconds)
+    http = OutboundHttp(outbound, max_response_bytes=settings.max_upstream_bytes)
     models = ModelCaller(
         RetryPolicy(
             max_retries=settings.llm_max_retries,
@@ -161,8 +157,9 @@ def build_services(
             turn_timeout_seconds=settings.turn_timeout_seconds,
         ),
         observer,
+        # Remote attachments are fetched through the URL guard, once per model call.
+        AttachmentFetcher(http),
     )
-    http = OutboundHttp(outbound, max_response_bytes=settings.max_upstream_bytes)
     assistant_cache = AssistantCache(settings.assistant_cache_seconds)
     credentials = Credentials(
         db, SecretBox(settings.secret_keys()), OrgCredentialCache(settings.assistant_cache_seconds)

@@ -154,8 +154,10 @@ class OutboundHttp:
         backoff: Backoff | None = None,
         field: str = "url",
         sign: Signer | None = None,
+        max_response_bytes: int | None = None,
     ) -> OutboundResponse:
         """Sends `json` (orjson-encoded, `content-type: application/json`) or raw `content` bytes.
+        `max_response_bytes` bounds this answer (default: the client's bound).
 
         `timeout_seconds` bounds each attempt, redirects and body included. `sign(body)` adds headers
         computed for each attempt from the exact bytes sent (e.g. a signature with a fresh timestamp).
@@ -178,7 +180,9 @@ class OutboundHttp:
         while True:
             try:
                 async with asyncio.timeout(timeout_seconds):
-                    response = await self._follow(verb, url, body, params, sent_headers, field, sign)
+                    response = await self._follow(
+                        verb, url, body, params, sent_headers, field, sign, max_response_bytes
+                    )
             except _AttemptFailed as failed:
                 if not failed.retryable or attempt >= plan.max_retries:
                     raise _failure(failed.reason, attempt + 1) from failed.__cause__
@@ -204,9 +208,11 @@ class OutboundHttp:
         headers: CIMultiDict[str],
         field: str,
         sign: Signer | None,
+        max_response_bytes: int | None = None,
     ) -> OutboundResponse:
         """One attempt: the request and the redirects it leads to, each target checked by the policy."""
         session = self._client()
+        limit = max_response_bytes or self._max_response_bytes
         for _hop in range(self._max_redirects + 1):
             sent = CIMultiDict(headers)
             if sign is not None:
@@ -218,7 +224,7 @@ class OutboundHttp:
                     location = response.headers.get("Location")
                     if response.status not in REDIRECT_STATUSES or not location:
                         try:
-                            data = await read_bounded(response, self._max_response_bytes)
+                            data = await read_bounded(response, limit)
                         except AnswerTooLarge:
                             response.close()  # the rest is never read: this connection is not reusable
                             raise

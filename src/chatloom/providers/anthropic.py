@@ -51,6 +51,8 @@ STREAM_ERROR_STATUSES = {
 class AnthropicProvider(HttpChatProvider):
     """`ChatProvider` for the Anthropic Messages API."""
 
+    needs_image_bytes = True
+
     def url(self, request: ModelRequest, stream: bool) -> str:
         return messages_url(request)
 

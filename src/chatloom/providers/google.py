@@ -47,6 +47,8 @@ signature Gemini sent, and Gemini 3 rejects a replayed function call step that c
 class GoogleProvider(HttpChatProvider):
     """`ChatProvider` for the Gemini API (v1beta `models/*:generateContent`)."""
 
+    needs_image_bytes = True
+
     def url(self, request: ModelRequest, stream: bool) -> str:
         return generate_url(request, stream)
 

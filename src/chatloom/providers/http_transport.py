@@ -252,6 +252,10 @@ class HttpChatProvider:
     """The shared shape of an HTTP provider adapter: one session, a JSON call, and a streamed call that
     also copes with upstreams answering a stream request with one JSON body. Dialects fill in the hooks."""
 
+    needs_image_bytes = False
+    """Whether the provider takes images only as bytes: its image URLs are fetched and sent inline
+    (`providers/attachment_fetch.py`). OpenAI-compatible providers fetch image URLs themselves."""
+
     def __init__(
         self, max_connections: int = 1000, trust_env: bool = False, resolver: AbstractResolver | None = None
     ) -> None:

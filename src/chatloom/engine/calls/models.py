@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from chatloom.domain.errors import ChatloomError, UpstreamError, UpstreamTimeout
 from chatloom.domain.events import ModelReply, TextChunk
 from chatloom.observability.hooks import Observer
+from chatloom.providers.attachment_fetch import AttachmentFetcher, to_fetch
 from chatloom.providers.base import ChatProvider, ModelRequest
 
 log = logging.getLogger("chatloom.models")
@@ -57,9 +58,16 @@ def retryable(error: Exception) -> bool:
 
 
 class ModelCaller:
-    def __init__(self, policy: RetryPolicy, observer: Observer | None = None) -> None:
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        observer: Observer | None = None,
+        attachments: AttachmentFetcher | None = None,
+    ) -> None:
         self.policy = policy
         self.observer = observer or Observer()
+        self.attachments = attachments
+        """Fetches remote attachments once per call, before its retries and fallbacks (None: never)."""
 
     def _models(self, request: ModelRequest, fallbacks: list[str]) -> list[ModelRequest]:
         return [request, *(replace(request, model=model) for model in fallbacks if model != request.model)]
@@ -97,6 +105,10 @@ class ModelCaller:
     ) -> AsyncIterator[TextChunk | ModelReply]:
         try:
             async with asyncio.timeout(self.policy.turn_timeout_seconds):
+                images = getattr(adapter, "needs_image_bytes", False)
+                if self.attachments is not None and to_fetch(request.messages, images):
+                    messages = await self.attachments.inlined(request.messages, images)
+                    request = replace(request, messages=messages)
                 async for item in self._attempts(adapter, request, fallbacks, streamed):
                     yield item
         except TimeoutError as error:
