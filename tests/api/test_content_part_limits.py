@@ -96,3 +96,13 @@ def test_sizes_past_the_bounds_are_413_naming_the_part(api: Api, fake_llm: FakeL
     message = refused(respond(api, half, half), 413)
     assert "input[0].content[2]" in message and "25 MB" in message
     assert fake_llm.requests == []
+
+
+def test_text_parts_are_bounded_and_attachments_go_on_user_messages(api: Api) -> None:
+    long = [{"type": "input_text", "text": "x" * 60_000}, {"type": "input_text", "text": "y" * 60_000}]
+    body = {"model": "gpt-4o-mini", "input": [{"role": "user", "content": long}], "stream": False}
+    assert "100000 characters" in refused(api.post("/chat/responses", body), 400, "input[0].content[1].text")
+    image = {"type": "input_image", "image_url": data(10, "image/png")}
+    for role in ("system", "assistant"):
+        body = {"model": "gpt-4o-mini", "input": [{"role": role, "content": [image]}], "stream": False}
+        refused(api.post("/chat/responses", body), 400, "input[0].content[0].type")

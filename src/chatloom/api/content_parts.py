@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chatloom.api.errors import PayloadTooLarge
+from chatloom.api.schemas.common import MESSAGE_CONTENT_LIMIT
 from chatloom.domain.attachments import (
     FILE_TYPES,
     IMAGE_TYPES,
@@ -49,14 +50,17 @@ class AttachmentBudget:
 
 
 def content_list(
-    parts: list[Any], where: str, budget: AttachmentBudget, *, responses: bool
+    parts: list[Any], where: str, budget: AttachmentBudget, *, responses: bool, role: str = "user"
 ) -> str | list[dict[str, Any]]:
     """A message's content parts as chatloom content: the joined text when every part is text (as
-    before attachments existed), else the content list. `responses` picks the Responses part names."""
+    before attachments existed), else the content list. `responses` picks the Responses part names. Its
+    text is bounded as a string content is (`MESSAGE_CONTENT_LIMIT`); images and files go on user messages
+    only (no provider takes them elsewhere)."""
     if len(parts) > MAX_PARTS:
         raise InvalidRequest(f"{where}: at most {MAX_PARTS} content parts", field=where)
     content: list[dict[str, Any]] = []
     attached = False
+    text_left = MESSAGE_CONTENT_LIMIT
     for index, part in enumerate(parts):
         at = f"{where}[{index}]"
         if not isinstance(part, dict):
@@ -66,8 +70,16 @@ def content_list(
             text = part.get("text")
             if not isinstance(text, str):
                 raise InvalidRequest(f"{at}.text: must be a string", field=f"{at}.text")
+            text_left -= len(text)
+            if text_left < 0:
+                raise InvalidRequest(
+                    f"{at}.text: a message's text may be at most {MESSAGE_CONTENT_LIMIT} characters",
+                    field=f"{at}.text",
+                )
             content.append({"type": "text", "text": text})
             continue
+        if role != "user":
+            raise InvalidRequest(f"{at}.type: images and files go on user messages only", field=f"{at}.type")
         attached = True
         if kind == ("input_image" if responses else "image_url"):
             content.append(image_part(part, at, budget, responses))

@@ -57,7 +57,9 @@ def response_raw_input(value: str | list[dict[str, Any]], messages: list[Message
 def to_message(item: ChatMessageIn, where: str = "input", budget: AttachmentBudget | None = None) -> Message:
     content = item.content
     if isinstance(content, list):
-        content = content_list(content, f"{where}.content", budget or AttachmentBudget(), responses=False)
+        content = content_list(
+            content, f"{where}.content", budget or AttachmentBudget(), responses=False, role=item.role
+        )
     message: Message = {"role": item.role, "content": content}
     if item.tool_calls:
         message["tool_calls"] = [
@@ -130,7 +132,9 @@ def response_input(items: str | list[dict[str, Any]], label: str = "input") -> l
                 fields["content"] = ""  # checked below, part by part
             message = to_message(parse_model(ChatMessageIn, fields, prefix=where))
             if isinstance(parts, list):
-                message["content"] = content_list(parts, f"{where}.content", budget, responses=True)
+                message["content"] = content_list(
+                    parts, f"{where}.content", budget, responses=True, role=message["role"]
+                )
             messages.append(message)
         elif kind == "reasoning":
             # A response's output replayed as input (the Agents SDK does): reasoning summaries are what
