@@ -176,6 +176,30 @@ def test_server_messages_show_markers_not_data(api: Api, files: HttpRecorder) ->
     assert chat["input"][-1]["content"] == "see [image] [file: report.pdf]"
 
 
+def test_tool_servers_see_markers_not_data(api: Api, files: HttpRecorder) -> None:
+    files.on(
+        "/tools",
+        lambda call: Scripted(
+            json={
+                "results": [
+                    {"toolCallId": c["id"], "result": "ok"} for c in call.json["message"]["toolCallList"]
+                ]
+            }
+        ),
+    )
+    tool = {
+        "type": "function",
+        "function": {"name": "describe", "parameters": {"type": "object", "properties": {}}},
+        "server": {"url": f"{files.url}/tools"},
+    }
+    assistant = api.create_assistant(model={"provider": "openai", "model": "gpt-4o-mini", "tools": [tool]})
+    parts = [{"type": "text", "text": "call:describe"}, {"type": "image_url", "image_url": {"url": PNG_URL}}]
+    api.chat(assistantId=assistant["id"], input=[{"role": "user", "content": parts}])
+    [call] = files.wait_for(1, path="/tools")
+    assert PNG_B64 not in call.body.decode()
+    assert call.json["message"]["chat"]["messages"][-1]["content"] == "call:describe [image]"
+
+
 def serve_png(files: HttpRecorder, path: str = "/cat.png") -> str:
     files.on(path, lambda _call: Scripted(body=PNG, headers={"Content-Type": "image/png"}))
     return f"{files.url}{path}"

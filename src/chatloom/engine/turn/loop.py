@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chatloom.domain.attachments import shown_document
 from chatloom.domain.encoded_messages import EncodedMessages
 from chatloom.domain.errors import UpstreamError
 from chatloom.domain.events import ModelReply, TextChunk, TurnDelta, TurnEvent, TurnToolCalls
@@ -89,19 +90,22 @@ def followed_by(*parts: list[Message]) -> list[Message]:
 
 
 def chat_so_far(plan: TurnPlan, output: list[Message]) -> dict[str, Any]:
-    """The chat as tool servers and knowledge bases see it during the turn."""
+    """The chat as tool servers and knowledge bases see it during the turn: attachments as markers
+    (`[image]`), as in server messages, as their data is the chat's alone."""
     context = plan.context
     request = context.request
-    return {
-        "id": plan.chat_id,
-        "orgId": request.org_id,
-        **({"assistantId": context.assistant_id} if context.assistant_id else {}),
-        **({"sessionId": request.session_id} if request.session_id else {}),
-        "messages": [*context.history, *request.input],
-        "output": list(output),
-        "createdAt": iso(plan.started_at),
-        "updatedAt": iso(plan.started_at),
-    }
+    return shown_document(
+        {
+            "id": plan.chat_id,
+            "orgId": request.org_id,
+            **({"assistantId": context.assistant_id} if context.assistant_id else {}),
+            **({"sessionId": request.session_id} if request.session_id else {}),
+            "messages": [*context.history, *request.input],
+            "output": list(output),
+            "createdAt": iso(plan.started_at),
+            "updatedAt": iso(plan.started_at),
+        }
+    )
 
 
 class TurnLoop:
