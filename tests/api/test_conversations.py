@@ -408,3 +408,15 @@ def test_an_image_is_listed_as_an_input_image_item(api: Api) -> None:
     )
     first = client.conversations.items.list(conversation.id, order="asc").data[0]
     assert [part.type for part in first.content] == ["input_text", "input_image"]  # type: ignore[union-attr]
+
+
+def test_item_pages_take_documented_parameters_only(api: Api) -> None:
+    conversation = client_for(api).conversations.create(items=[{"role": "user", "content": "hi"}])
+    for path in (f"/chat/conversations/{conversation.id}/items",):
+        refused = api.get(path, params={"include": "file_search_call.results"})
+        assert refused.status_code == 400 and refused.json()["error"]["param"] == "include"
+        assert api.get(path, params={"include": "message.input_image.image_url"}).status_code == 200
+    spec = api.get("/api-json").json()["paths"]
+    for path in ("/chat/conversations/{id}/items", "/chat/responses/{id}/input_items"):
+        names = {p["name"] for p in spec[path]["get"]["parameters"]}
+        assert {"limit", "order", "after", "include"} <= names

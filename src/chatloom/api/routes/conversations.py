@@ -11,6 +11,16 @@ from starlette.responses import Response
 
 from chatloom.api.conversation_items import conversation_object, items_of, key_of, messages_of
 from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, json_response, parse_model
+from chatloom.api.item_pages import (
+    After,
+    Include,
+    IncludeBrackets,
+    Limit,
+    Order,
+    check_include,
+    item_page,
+    page_of,
+)
 from chatloom.api.openapi import PathId, answers
 from chatloom.api.schemas.conversation import (
     Conversation,
@@ -20,23 +30,12 @@ from chatloom.api.schemas.conversation import (
     ConversationItemsIn,
     ConversationUpdateIn,
 )
-from chatloom.api.wire_numbers import parse_int
 from chatloom.domain.errors import InvalidRequest, NotFound
 from chatloom.domain.ids import new_id
 
 router = APIRouter(tags=["Conversations"])
 
 ItemId = Annotated[str, Path(description="The item's id.")]
-
-
-def item_list(data: list[dict[str, object]], has_more: bool = False) -> dict[str, object]:
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": has_more,
-    }
 
 
 @router.post(
@@ -93,23 +92,20 @@ async def delete_conversation(id: PathId, org_id: OrgId, services: ServicesDep) 
         200, ConversationItemList, "A page of the conversation's items.", 400, 404, openai=True
     ),
 )
-async def list_items(id: PathId, request: Request, org_id: OrgId, services: ServicesDep) -> Response:
-    query = request.query_params
-    limit = parse_int(query["limit"], "limit", 1, 100) if query.get("limit") else 20
-    order = query.get("order") or "desc"
-    if order not in ("asc", "desc"):
-        raise InvalidRequest("order: must be asc or desc", field="order")
+async def list_items(
+    id: PathId,
+    org_id: OrgId,
+    services: ServicesDep,
+    limit: Limit = 20,
+    order: Order = "desc",
+    after: After = None,
+    include: Include = None,
+    include_brackets: IncludeBrackets = None,
+) -> Response:
+    check_include(include, include_brackets)
     row, entries = await services.conversations.items(org_id, id)
     items = items_of(id, entries, row.hidden)
-    if order == "desc":
-        items.reverse()
-    after = query.get("after")
-    if after:
-        ids = [item["id"] for item in items]
-        if after not in ids:
-            raise InvalidRequest(f"after: no item '{after}' in this conversation", field="after")
-        items = items[ids.index(after) + 1 :]
-    return json_response(item_list(items[:limit], len(items) > limit))
+    return json_response(item_page(items, limit, order, after, "item '{after}' in this conversation"))
 
 
 @router.post(
@@ -126,7 +122,7 @@ async def add_items(id: PathId, request: Request, org_id: OrgId, services: Servi
     if not messages:
         raise InvalidRequest("items: give at least one item", field="items")
     added = await services.conversations.add(org_id, id, messages)
-    return json_response(item_list(items_of(id, added)))
+    return json_response(page_of(items_of(id, added)))
 
 
 async def _find(services: ServicesDep, org_id: str, conversation_id: str, item_id: str) -> dict[str, object]:

@@ -14,6 +14,15 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from chatloom.api.deps import OrgId, Services, ServicesDep, json_response
+from chatloom.api.item_pages import (
+    After,
+    Include,
+    IncludeBrackets,
+    Limit,
+    Order,
+    check_include,
+    item_page,
+)
 from chatloom.api.openapi import PathId, answers, sse_events
 from chatloom.api.responses_wire import in_flight_response, input_items, stored_response
 from chatloom.api.schemas.responses_out import DeletedResponse, InputItemList, OpenAIResponse
@@ -132,27 +141,16 @@ async def delete_response(id: PathId, org_id: OrgId, services: ServicesDep) -> R
     operation_id="ChatController_listOpenAIChatInputItems",
     responses=answers(200, InputItemList, "A page of the response's input items.", 404, openai=True),
 )
-async def list_input_items(id: PathId, request: Request, org_id: OrgId, services: ServicesDep) -> Response:
-    limit = _int_param(request, "limit", 20, 1, 100)
-    order = request.query_params.get("order", "desc")
-    if order not in ("asc", "desc"):
-        raise InvalidRequest("order: must be asc or desc", field="order")
+async def list_input_items(
+    id: PathId,
+    org_id: OrgId,
+    services: ServicesDep,
+    limit: Limit = 20,
+    order: Order = "desc",
+    after: After = None,
+    include: Include = None,
+    include_brackets: IncludeBrackets = None,
+) -> Response:
+    check_include(include, include_brackets)
     items = input_items(await services.chats.get(org_id, id))
-    if order == "desc":
-        items.reverse()
-    after = request.query_params.get("after")
-    if after:
-        ids = [item["id"] for item in items]
-        if after not in ids:
-            raise InvalidRequest(f"after: no input item '{after}' in this response", field="after")
-        items = items[ids.index(after) + 1 :]
-    page = items[:limit]
-    return json_response(
-        {
-            "object": "list",
-            "data": page,
-            "first_id": page[0]["id"] if page else None,
-            "last_id": page[-1]["id"] if page else None,
-            "has_more": len(items) > limit,
-        }
-    )
+    return json_response(item_page(items, limit, order, after, "input item '{after}' in this response"))

@@ -5,39 +5,34 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from chatloom.api.schemas.common import Strict
 from chatloom.api.schemas.records_out import ClosedOut
-from chatloom.api.schemas.responses import MetadataKey, MetadataValue
+from chatloom.api.schemas.responses import Metadata
+from chatloom.api.schemas.responses_out import InputItemList
 
 MAX_ITEMS_PER_CALL = 20
-
-Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=16)]
-"""At most 16 pairs, keys up to 64 characters, values up to 512."""
 
 Items = Annotated[list[dict[str, Any]], Field(max_length=MAX_ITEMS_PER_CALL)]
 """Input items: messages (`user`, `assistant`, `system`, `developer`), `function_call`,
 `function_call_output`."""
 
 
-class Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ConversationCreateIn(Closed):
+class ConversationCreateIn(Strict):
     """`POST /chat/conversations`."""
 
     items: Items | None = None
     metadata: Metadata | None = None
 
 
-class ConversationUpdateIn(Closed):
+class ConversationUpdateIn(Strict):
     """`POST /chat/conversations/{id}`: the conversation's new metadata (null clears it)."""
 
     metadata: Metadata | None
 
 
-class ConversationItemsIn(Closed):
+class ConversationItemsIn(Strict):
     """`POST /chat/conversations/{id}/items`."""
 
     items: Items
@@ -60,11 +55,5 @@ class ConversationDeleted(ClosedOut):
     deleted: bool
 
 
-class ConversationItemList(ClosedOut):
+class ConversationItemList(InputItemList):
     """A page of a conversation's items (also what adding items answers)."""
-
-    object: Literal["list"]
-    data: list[dict[str, Any]]
-    first_id: str | None
-    last_id: str | None
-    has_more: bool

@@ -12,7 +12,6 @@ import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StrictBool,
@@ -21,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from chatloom.api.schemas.common import Strict
 from chatloom.domain.model_options import (
     JsonObjectFormat,
     JsonSchemaFormat,
@@ -35,10 +35,6 @@ MAX_CALLER_TOOLS = 128
 MAX_SCHEMA_BYTES = 64 * 1024
 INCLUDE_VALUES = frozenset(("reasoning.encrypted_content", "message.input_image.image_url"))
 """`include` values that apply to a chat server; the others name OpenAI's hosted tools (400)."""
-
-
-class Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 def checked_schema(schema: dict[str, Any], what: str) -> dict[str, Any]:
@@ -70,7 +66,7 @@ def schema_problem(encoded: bytes) -> str | None:
     return None
 
 
-class FunctionToolIn(Closed):
+class FunctionToolIn(Strict):
     """A function the caller defines and runs itself (OpenAI's flat `FunctionToolParam`)."""
 
     type: Literal["function"]
@@ -95,12 +91,12 @@ class FunctionToolIn(Closed):
         return {"type": CALLER_FUNCTION, "function": function}
 
 
-class NamedFunctionIn(Closed):
+class NamedFunctionIn(Strict):
     type: Literal["function"]
     name: ToolName
 
 
-class AllowedToolsIn(Closed):
+class AllowedToolsIn(Strict):
     type: Literal["allowed_tools"]
     mode: Literal["auto", "required"]
     tools: Annotated[list[NamedFunctionIn], Field(min_length=1, max_length=MAX_CALLER_TOOLS)]
@@ -119,7 +115,7 @@ def tool_choice_of(value: ToolChoiceIn | None) -> ToolChoice:
     return ToolChoice(mode=value.mode, allowed=tuple(tool.name for tool in value.tools))
 
 
-class TextFormatIn(Closed):
+class TextFormatIn(Strict):
     type: Literal["text", "json_schema", "json_object"]
     name: ToolName | None = None
     schema_: dict[str, Any] | None = Field(None, alias="schema")
@@ -150,14 +146,14 @@ class TextFormatIn(Closed):
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
-class TextIn(Closed):
+class TextIn(Strict):
     format: TextFormatIn | None = None
     verbosity: None = Field(
         None, description="Not supported: answers are as long as the assistant's prompt asks."
     )
 
 
-class ReasoningIn(Closed):
+class ReasoningIn(Strict):
     effort: Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"] | None = None
     summary: Literal["auto", "concise", "detailed"] | None = None
     generate_summary: Literal["auto", "concise", "detailed"] | None = None
@@ -173,7 +169,7 @@ class ReasoningIn(Closed):
         return {"effort": self.effort, "summary": self.summary or self.generate_summary}
 
 
-class StreamOptionsIn(Closed):
+class StreamOptionsIn(Strict):
     include_obfuscation: StrictBool | None = None
     """chatloom never adds OpenAI's `obfuscation` padding to delta events: false is what it does anyway."""
 

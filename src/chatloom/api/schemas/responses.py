@@ -37,6 +37,8 @@ from chatloom.domain.model_options import NO_OPTIONS, ModelOptions
 
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 MetadataValue = Annotated[str, StringConstraints(max_length=512)]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=16)]
+"""OpenAI's `metadata`: at most 16 pairs, keys up to 64 characters, values up to 512."""
 EndUserId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 NOT_SUPPORTED = (
     "access_programs",
@@ -75,7 +77,7 @@ class ResponsesRequestIn(ChatTurnFields):
     model: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     instructions: Annotated[str, StringConstraints(max_length=MESSAGE_CONTENT_LIMIT)] | None = None
     previous_response_id: NonEmptyStr | None = None
-    metadata: Annotated[dict[MetadataKey, MetadataValue], Field(max_length=16)] | None = None
+    metadata: Metadata | None = None
     max_output_tokens: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
