@@ -162,9 +162,13 @@ async def delete_row(conn: AsyncConnection, cache: MessageCache, row: Conversati
 
 
 async def messages(conn: AsyncConnection, cache: MessageCache, row: ConversationRow) -> list[Message]:
-    """The conversation's messages (deleted items included: `hidden` says which)."""
+    """The conversation's messages (deleted items included: `hidden` says which); from this process's
+    cache when it holds them, with their JSON, so a turn neither reads nor encodes its history again."""
     log_id, length = row.log
     if log_id is None or length == 0:
         return []
+    held = message_logs.cached(cache, log_id, length)
+    if held is not None:
+        return held
     found = await message_logs.read(conn, cache, {log_id: length})
     return found.get(log_id, [])
