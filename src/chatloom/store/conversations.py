@@ -126,11 +126,7 @@ async def append(
 
 
 async def set_end(conn: AsyncConnection, row: ConversationRow, log: LogEnd, now: datetime) -> None:
-    await conn.execute(
-        update(conversations)
-        .where(conversations.c.id == row.id, conversations.c.org_id == row.org_id)
-        .values(log_id=log[0], log_length=log[1], updated_at=now)
-    )
+    await update_fields(conn, row, now, log=log)
 
 
 async def update_fields(
@@ -138,10 +134,14 @@ async def update_fields(
     row: ConversationRow,
     now: datetime,
     *,
+    log: LogEnd | None = None,
     metadata: dict[str, str] | None = None,
     hidden: tuple[str, ...] | None = None,
 ) -> None:
+    """Sets the given fields of the conversation's row (and `updated_at`)."""
     values: dict[str, Any] = {"updated_at": now}
+    if log is not None:
+        values["log_id"], values["log_length"] = log
     if metadata is not None:
         values["metadata"] = orjson.dumps(metadata).decode()
     if hidden is not None:
