@@ -10,7 +10,6 @@ or a `file_id` (this server has no Files API) with 400; one past a size bound wi
 from __future__ import annotations
 
 import binascii
-import mimetypes
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +24,7 @@ from chatloom.domain.attachments import (
     MAX_PARTS,
     data_url_parts,
     shown_text,
+    type_of_name,
 )
 from chatloom.domain.errors import InvalidRequest
 
@@ -153,7 +153,7 @@ def file_part(fields: dict[str, Any], at: str, budget: AttachmentBudget) -> dict
     if inline is not None:
         media_type, encoded = inline
     else:
-        guessed = mimetypes.guess_type(filename or "")[0]
+        guessed = type_of_name(filename or "")
         media_type, encoded = guessed or "", data
     if media_type not in FILE_TYPES:
         shown = f"'{media_type}'" if media_type else "an unknown type (name the file, e.g. report.pdf)"

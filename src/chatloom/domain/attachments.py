@@ -32,6 +32,32 @@ TEXT_FILE_TYPES: Final = frozenset(
 FILE_TYPES: Final = TEXT_FILE_TYPES | {"application/pdf"}
 
 
+SUFFIX_TYPES: Final = {
+    ".pdf": "application/pdf",
+    ".txt": "text/plain",
+    ".md": "text/markdown",
+    ".csv": "text/csv",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".json": "application/json",
+    ".xml": "text/xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+"""The media type of each file name suffix this server takes (not the host's `/etc/mime.types`, which
+differs between machines)."""
+
+
+def type_of_name(name: str) -> str | None:
+    """The media type a file name or URL path says by its suffix (query string ignored), if one taken."""
+    path = name.split("?", 1)[0].rsplit("/", 1)[-1]
+    _, dot, suffix = path.rpartition(".")
+    return SUFFIX_TYPES.get(f".{suffix.lower()}") if dot else None
+
+
 def is_attachment(part: Any) -> bool:
     return isinstance(part, dict) and part.get("type") in ("image_url", "file")
 

@@ -13,7 +13,6 @@ held while fetching.
 from __future__ import annotations
 
 import base64
-import mimetypes
 from typing import Any
 
 from chatloom.domain.attachments import (
@@ -25,6 +24,7 @@ from chatloom.domain.attachments import (
     MAX_IMAGE_BYTES,
     has_attachments,
     is_remote,
+    type_of_name,
 )
 from chatloom.domain.errors import InvalidRequest
 from chatloom.domain.messages import Message
@@ -87,7 +87,7 @@ class AttachmentFetcher:
             raise InvalidRequest(f"{field}: {where} answered {response.status}", field=field)
         media_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type not in types:
-            media_type = mimetypes.guess_type(url.split("?", 1)[0])[0] or media_type
+            media_type = type_of_name(url) or media_type
         if media_type not in types:
             raise InvalidRequest(
                 f"{field}: {where} sent '{media_type}', not {what} type this server takes", field=field

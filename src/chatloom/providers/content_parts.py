@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import mimetypes
 from typing import Any
 
-from chatloom.domain.attachments import TEXT_FILE_TYPES, data_url_parts
+from chatloom.domain.attachments import TEXT_FILE_TYPES, data_url_parts, type_of_name
 
 
 def anthropic_blocks(content: list[Any]) -> list[dict[str, Any]]:
@@ -83,5 +82,5 @@ def gemini_data(url: str) -> dict[str, Any]:
     inline = data_url_parts(url)
     if inline is not None:
         return {"inlineData": {"mimeType": inline[0], "data": inline[1]}}
-    guessed = mimetypes.guess_type(url.split("?", 1)[0])[0] or "application/octet-stream"
+    guessed = type_of_name(url) or "application/octet-stream"
     return {"fileData": {"mimeType": guessed, "fileUri": url}}
