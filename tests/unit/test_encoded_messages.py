@@ -104,12 +104,3 @@ def test_a_cached_prefix_knows_whether_it_holds_an_attachment() -> None:
     joined = EncodedMessages.join([before, [{"role": "user", "content": "more"}]])
     assert not has_attachments(joined)
     assert has_attachments(EncodedMessages.join([before, messages[2:]]))
-
-
-def test_file_types_come_from_the_server_s_own_suffix_table() -> None:
-    from chatloom.domain.attachments import type_of_name
-
-    assert type_of_name("report.XML") == "text/xml"
-    assert type_of_name("notes.md") == "text/markdown"
-    assert type_of_name("https://x.example/a/cat.png?size=2") == "image/png"
-    assert type_of_name("archive.tar.gz") is None and type_of_name("README") is None
