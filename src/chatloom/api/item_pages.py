@@ -4,6 +4,7 @@ parameters (so /api-json documents them and a bad value is a 400 naming it), and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
@@ -21,6 +22,22 @@ Include = Annotated[
 IncludeBrackets = Annotated[
     list[str] | None, Query(alias="include[]", max_length=16, include_in_schema=False)
 ]
+
+
+@dataclass
+class PageQuery:
+    """The query parameters of an item list (a FastAPI dependency: each is documented in /api-json)."""
+
+    limit: Limit = 20
+    order: Order = "desc"
+    after: After = None
+    include: Include = None
+    include_brackets: IncludeBrackets = None
+
+    def page(self, items: list[dict[str, Any]], missing: str) -> dict[str, Any]:
+        """The page of `items` (oldest first) these parameters ask for; see `item_page`."""
+        check_include(self.include, self.include_brackets)
+        return item_page(items, self.limit, self.order, self.after, missing)
 
 
 def check_include(*values: list[str] | None) -> None:

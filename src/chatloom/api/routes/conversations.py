@@ -6,21 +6,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.responses import Response
 
 from chatloom.api.conversation_items import conversation_object, items_of, key_of, messages_of
 from chatloom.api.deps import OrgId, ServicesDep, json_body, json_request_body, json_response, parse_model
-from chatloom.api.item_pages import (
-    After,
-    Include,
-    IncludeBrackets,
-    Limit,
-    Order,
-    check_include,
-    item_page,
-    page_of,
-)
+from chatloom.api.item_pages import PageQuery, page_of
 from chatloom.api.openapi import PathId, answers
 from chatloom.api.schemas.conversation import (
     Conversation,
@@ -96,16 +87,11 @@ async def list_items(
     id: PathId,
     org_id: OrgId,
     services: ServicesDep,
-    limit: Limit = 20,
-    order: Order = "desc",
-    after: After = None,
-    include: Include = None,
-    include_brackets: IncludeBrackets = None,
+    query: Annotated[PageQuery, Depends()],
 ) -> Response:
-    check_include(include, include_brackets)
     row, entries = await services.conversations.items(org_id, id)
     items = items_of(id, entries, row.hidden)
-    return json_response(item_page(items, limit, order, after, "item '{after}' in this conversation"))
+    return json_response(query.page(items, "item '{after}' in this conversation"))
 
 
 @router.post(

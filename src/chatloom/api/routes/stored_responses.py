@@ -7,22 +7,14 @@ chat answers (a stream then carries just `response.completed`); an unknown id is
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from chatloom.api.deps import OrgId, Services, ServicesDep, json_response
-from chatloom.api.item_pages import (
-    After,
-    Include,
-    IncludeBrackets,
-    Limit,
-    Order,
-    check_include,
-    item_page,
-)
+from chatloom.api.item_pages import PageQuery
 from chatloom.api.openapi import PathId, answers, sse_events
 from chatloom.api.responses_wire import in_flight_response, input_items, stored_response
 from chatloom.api.schemas.responses_out import DeletedResponse, InputItemList, OpenAIResponse
@@ -145,12 +137,7 @@ async def list_input_items(
     id: PathId,
     org_id: OrgId,
     services: ServicesDep,
-    limit: Limit = 20,
-    order: Order = "desc",
-    after: After = None,
-    include: Include = None,
-    include_brackets: IncludeBrackets = None,
+    query: Annotated[PageQuery, Depends()],
 ) -> Response:
-    check_include(include, include_brackets)
     items = input_items(await services.chats.get(org_id, id))
-    return json_response(item_page(items, limit, order, after, "input item '{after}' in this response"))
+    return json_response(query.page(items, "input item '{after}' in this response"))
