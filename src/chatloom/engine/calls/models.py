@@ -83,6 +83,28 @@ class ModelCaller:
         await asyncio.sleep(delay)
         return waited + delay
 
+    async def _retry(
+        self,
+        error: UpstreamError | UpstreamTimeout,
+        candidate: ModelRequest,
+        started: bool,
+        attempt: int,
+        waited: float,
+    ) -> float | None:
+        """After a failed attempt: the total wait before the next one, None to move to the next model; raises
+        when the stream had already passed a token on (the client has seen it)."""
+        if isinstance(error, UpstreamTimeout):
+            self.observer.upstream_error(candidate.provider, "timeout", retried=False)
+            if started:
+                raise error
+            return None
+        if started:
+            self.observer.upstream_error(candidate.provider, error_class(error), retried=False)
+            raise error
+        next_wait = await self._pause(error, attempt, waited, candidate.model)
+        self.observer.upstream_error(candidate.provider, error_class(error), retried=next_wait is not None)
+        return next_wait
+
     async def complete(
         self, adapter: ChatProvider, request: ModelRequest, fallbacks: list[str]
     ) -> ModelReply:
@@ -103,56 +125,40 @@ class ModelCaller:
     async def _call(
         self, adapter: ChatProvider, request: ModelRequest, fallbacks: list[str], streamed: bool
     ) -> AsyncIterator[TextChunk | ModelReply]:
+        """The attempts of one call, models in order, within the call's deadline. One generator, not a
+        deadline around a generator of attempts: each streamed chunk passes one level fewer."""
         try:
             async with asyncio.timeout(self.policy.turn_timeout_seconds):
                 images = getattr(adapter, "needs_image_bytes", False)
                 if self.attachments is not None and to_fetch(request.messages, images):
                     messages = await self.attachments.inlined(request.messages, images)
                     request = replace(request, messages=messages)
-                async for item in self._attempts(adapter, request, fallbacks, streamed):
-                    yield item
+                failure: UpstreamError | UpstreamTimeout | None = None
+                for candidate in self._models(request, fallbacks):
+                    attempt, waited = 0, 0.0
+                    while True:
+                        started = False
+                        try:
+                            if streamed:
+                                async for item in adapter.stream(candidate):
+                                    started = started or isinstance(item, TextChunk)
+                                    yield item
+                            else:
+                                yield await adapter.complete(candidate)
+                            return
+                        except (UpstreamError, UpstreamTimeout) as error:
+                            error.redact(candidate.secrets)
+                            failure = error
+                            next_wait = await self._retry(error, candidate, started, attempt, waited)
+                            if next_wait is None:
+                                break
+                            attempt, waited = attempt + 1, next_wait
+                        except ChatloomError as error:  # e.g. "Incorrect API key provided: sk-…"
+                            error.redact(candidate.secrets)
+                            raise
+                    log.warning("model %s failed: %s", candidate.model, failure.message)
+                assert failure is not None
+                raise failure
         except TimeoutError as error:
             limit = self.policy.turn_timeout_seconds
             raise UpstreamTimeout(f"the model did not finish within {limit:g} seconds") from error
-
-    async def _attempts(
-        self, adapter: ChatProvider, request: ModelRequest, fallbacks: list[str], streamed: bool
-    ) -> AsyncIterator[TextChunk | ModelReply]:
-        failure: UpstreamError | UpstreamTimeout | None = None
-        for candidate in self._models(request, fallbacks):
-            attempt, waited = 0, 0.0
-            while True:
-                started = False
-                try:
-                    try:
-                        if streamed:
-                            async for item in adapter.stream(candidate):
-                                started = started or isinstance(item, TextChunk)
-                                yield item
-                        else:
-                            yield await adapter.complete(candidate)
-                        return
-                    except ChatloomError as error:  # e.g. "Incorrect API key provided: sk-…"
-                        error.redact(candidate.secrets)
-                        raise
-                except UpstreamTimeout as error:
-                    self.observer.upstream_error(candidate.provider, "timeout", retried=False)
-                    if started:
-                        raise
-                    failure = error
-                    break
-                except UpstreamError as error:
-                    if started:
-                        self.observer.upstream_error(candidate.provider, error_class(error), retried=False)
-                        raise
-                    failure = error
-                    next_wait = await self._pause(error, attempt, waited, candidate.model)
-                    self.observer.upstream_error(
-                        candidate.provider, error_class(error), retried=next_wait is not None
-                    )
-                    if next_wait is None:
-                        break
-                    attempt, waited = attempt + 1, next_wait
-            log.warning("model %s failed: %s", candidate.model, failure.message)
-        assert failure is not None
-        raise failure

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,7 +40,7 @@ from chatloom.engine.turn.loop import LoopState, TurnLoop, chat_so_far, followed
 from chatloom.engine.turn.plan import Planner, TurnPlan
 from chatloom.engine.turn.record import TurnStore, chat_document, turn_record
 from chatloom.engine.turn.request import TurnHandle, TurnRequest
-from chatloom.observability.hooks import Observer, TurnWatch
+from chatloom.observability.hooks import Observer
 from chatloom.outbound.guard import OutboundPolicy
 from chatloom.providers.registry import ProviderRegistry
 from chatloom.store.db import Database
@@ -191,74 +191,74 @@ class ChatEngine:
     # --- run: ground, loop, record, notify ------------------------------------------------------------
 
     async def run(self, turn: PreparedTurn, stream: bool) -> AsyncGenerator[TurnEvent, None]:
-        request = turn.plan.request
+        """The turn's events: started, deltas and tool calls, then completed (stored) or failed (nothing
+        stored). One generator from the loop's deltas to the caller: each chunk passes no extra level."""
+        plan = turn.plan
+        request = plan.request
         session_id, lease = request.session_id, turn.lease
-        stored = False
+        end: TurnCompleted | TurnFailed | None = None
         renewal = None
-        last: TurnEvent | None = None
-        speaker = turn.plan.speaker.request
+        speaker = plan.speaker.request
         watch = self.observer.watch_turn(speaker.provider, speaker.model, request.org_id)
         if lease is not None and session_id is not None:
             renewal = self.leases.keep(request.org_id, session_id, lease.owner)
         try:
-            async for event in self._run(turn, stream, watch):
-                stored = stored or isinstance(event, TurnCompleted)
-                last = event
-                if self.usage is not None and isinstance(event, TurnCompleted):
-                    await self.usage.charge(request.org_id, request.key_id, event.calls)
-                yield event
+            yield TurnStarted(plan.chat_id, session_id)
+            state = self._start(plan)
+            try:
+                direct_reply = await self._before_loop(plan, state)
+                if direct_reply is not None:  # the knowledge base answered itself: no model call
+                    state.output.append(assistant_message(direct_reply))
+                    if stream:
+                        yield TurnDelta(plan.chat_id, 0, direct_reply, session_id)
+                else:
+                    async for event in self.loop.run(plan, state, stream, watch):
+                        yield event
+                end = TurnCompleted(await self._after_loop(plan, lease, state), state.output, state.calls)
+            except ContextWindowExceeded as error:
+                if error.upstream and state.window.policy is not None:
+                    error = provider_overflow(state.window.policy, error.message_text)
+                end = TurnFailed(plan.chat_id, error, session_id)
+            except ChatloomError as error:
+                end = TurnFailed(plan.chat_id, error, session_id)
+            except Exception as error:
+                log.exception("turn %s failed", plan.chat_id)
+                end = TurnFailed(plan.chat_id, error, session_id)
+            if self.usage is not None and isinstance(end, TurnCompleted):
+                await self.usage.charge(request.org_id, request.key_id, end.calls)
+            yield end
         finally:
-            watch.finish(outcome_of(last), last.calls if isinstance(last, TurnCompleted) else ())
+            watch.finish(outcome_of(end), end.calls if isinstance(end, TurnCompleted) else ())
             if renewal is not None:
                 await renewal.stop()
-            if lease is not None and session_id is not None and not stored:
+            if lease is not None and session_id is not None and not isinstance(end, TurnCompleted):
                 await self.leases.release(request.org_id, session_id, lease.owner)
 
-    async def _run(self, turn: PreparedTurn, stream: bool, watch: TurnWatch) -> AsyncIterator[TurnEvent]:
-        plan = turn.plan
-        session_id = plan.request.session_id
-        yield TurnStarted(plan.chat_id, session_id)
-        state = self._start(plan)
-        try:
-            policy = state.window.policy
-            if policy is not None and policy.strategy == "summarize":
-                speaker = state.speaker
-                summarized = await self.summaries.apply(
-                    state.window,
-                    plan.context.history,
-                    plan.context.prompt,
-                    state.base,
-                    replace(speaker.request, messages=state.base),
-                    speaker.endpoint.adapter,
-                )
-                state.window, state.base = summarized.window, summarized.messages
-                if summarized.call is not None:
-                    state.calls.append(summarized.call)
-            direct_reply = await self._ground(plan, state)
-            if direct_reply is not None:  # the knowledge base answered itself: no model call
-                state.output.append(assistant_message(direct_reply))
-                if stream:
-                    yield TurnDelta(plan.chat_id, 0, direct_reply, session_id)
-            else:
-                async for event in self.loop.run(plan, state, stream, watch):
-                    yield event
-            output_format = plan.request.options.output_format
-            if output_format is not None:
-                check_answer(output_format, state.output)
-            chat = await self._record(plan, turn.lease, state)
-        except ContextWindowExceeded as error:
-            if error.upstream and state.window.policy is not None:
-                error = provider_overflow(state.window.policy, error.message_text)
-            yield TurnFailed(plan.chat_id, error, session_id)
-            return
-        except ChatloomError as error:
-            yield TurnFailed(plan.chat_id, error, session_id)
-            return
-        except Exception as error:
-            log.exception("turn %s failed", plan.chat_id)
-            yield TurnFailed(plan.chat_id, error, session_id)
-            return
-        yield TurnCompleted(chat, state.output, state.calls)
+    async def _before_loop(self, plan: TurnPlan, state: LoopState) -> str | None:
+        """Context and grounding: summarizes what no longer fits (policy "summarize"), lists MCP tools and
+        asks the knowledge base; returns the knowledge base's own reply, if it gave one."""
+        policy = state.window.policy
+        if policy is not None and policy.strategy == "summarize":
+            speaker = state.speaker
+            summarized = await self.summaries.apply(
+                state.window,
+                plan.context.history,
+                plan.context.prompt,
+                state.base,
+                replace(speaker.request, messages=state.base),
+                speaker.endpoint.adapter,
+            )
+            state.window, state.base = summarized.window, summarized.messages
+            if summarized.call is not None:
+                state.calls.append(summarized.call)
+        return await self._ground(plan, state)
+
+    async def _after_loop(self, plan: TurnPlan, lease: Lease | None, state: LoopState) -> dict[str, Any]:
+        """Checks a structured answer against its format, then records the turn; returns the stored chat."""
+        output_format = plan.request.options.output_format
+        if output_format is not None:
+            check_answer(output_format, state.output)
+        return await self._record(plan, lease, state)
 
     def _start(self, plan: TurnPlan) -> LoopState:
         """The loop's state at the start: the first assistant, its messages and window, and what a turn
