@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 
@@ -155,6 +156,8 @@ sessions = Table(
     Index(None, "org_id", "name"),
     Index(None, "log_id", "log_length"),
     Index(None, "org_id", "assistant_id", "customer_key", "created_at"),
+    # Expired sessions, for a sweep that finds them without reading every session.
+    Index(None, "status", "expires_at"),
 )
 
 message_logs = Table(
@@ -259,4 +262,32 @@ usage_limits = Table(
     Column("usd_per_day", Float, nullable=True),
     Column("usd_per_month", Float, nullable=True),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    # Background work (`store/jobs.py`): one row per logical job, claimed by one process at a time with a
+    # lease, as session turns are. `kind` names the handler; `key` makes the job one of a kind (e.g. the
+    # session it is about), so queueing it twice queues it once.
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=True),
+    Column("kind", String(64), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("payload", Text, nullable=False),
+    # queued -> running -> done | failed; a retried job goes back to queued with a later run_after.
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("run_after", UTCDateTime(), nullable=False),
+    Column("lease_owner", ID, nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    # The last failure's exception class and message, bounded (never the payload).
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("kind", "key"),
+    Index(None, "status", "run_after"),
+    Index(None, "status", "lease_until"),
+    Index(None, "status", "finished_at"),
 )
