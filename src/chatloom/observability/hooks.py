@@ -207,5 +207,9 @@ class Observer:
     def stream_closed(self) -> None:
         pass
 
+    def job_finished(self, kind: str, outcome: str, seconds: float) -> None:
+        """A background job's run ended: `done`, `retried`, `failed`, `lost` (its lease, so another process
+        runs it) or `released` (handed back at shutdown); `seconds` is the run's wall time."""
+
 
 NO_OBSERVER = Observer()

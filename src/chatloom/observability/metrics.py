@@ -24,6 +24,7 @@ from chatloom.observability.tracing import Tracing
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 TURN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+JOB_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
 OTHER_MODEL = "other"
 DEFAULT_MAX_MODELS = 100
 
@@ -155,6 +156,10 @@ class PrometheusObserver(Observer):
             registry=registry,
             buckets=UPSTREAM_BUCKETS,
         )
+        self.jobs = counter("chatloom_jobs", "Background job runs by kind and outcome.", ["kind", "outcome"])
+        self.job_seconds = histogram(
+            "chatloom_job_seconds", "Wall time of one background job run.", ["kind"], JOB_BUCKETS
+        )
         self.streams = Gauge(
             "chatloom_streams_open",
             "Streamed responses open now.",
@@ -219,6 +224,10 @@ class PrometheusObserver(Observer):
 
     def stream_closed(self) -> None:
         self.streams.dec()
+
+    def job_finished(self, kind: str, outcome: str, seconds: float) -> None:
+        self.jobs(kind, outcome).inc()
+        self.job_seconds(kind).observe(seconds)
 
     def render(self) -> bytes:
         """The exposition text: this process's registry, or every worker's files in multiprocess mode."""
