@@ -21,7 +21,11 @@ def _provider_environment() -> dict[str, str]:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CHATLOOM_", extra="ignore", frozen=True)
+    # populate_by_name: a field read from a variable named otherwise (jobs_enabled: CHATLOOM_JOBS) is still
+    # set by its name in code.
+    model_config = SettingsConfigDict(
+        env_prefix="CHATLOOM_", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy async URL.")
     database_pool_size: int = Field(10, ge=1, description="PostgreSQL connections per process.")
@@ -159,6 +163,29 @@ class Settings(BaseSettings):
         le=100_000,
         description="Models the price table does not know that get a label of their own in metrics; "
         "any further model is counted as 'other'.",
+    )
+    jobs_enabled: bool = Field(
+        True,
+        validation_alias="chatloom_jobs",
+        description="Run background jobs in this process (CHATLOOM_JOBS); off, it still queues them for "
+        "processes that run them.",
+    )
+    job_concurrency: int = Field(4, ge=1, le=256, description="Background jobs one process runs at once.")
+    job_lease_seconds: float = Field(
+        60.0,
+        ge=1,
+        le=3600,
+        description="How long a job stays held by a process that stopped renewing its hold (a crashed "
+        "process) before another process runs it again.",
+    )
+    job_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=300,
+        description="How often a process looks for due jobs (those it queues itself start at once).",
+    )
+    job_max_attempts: int = Field(
+        5, ge=1, le=100, description="Runs of a failing job (with growing pauses) before it is given up."
     )
 
     def secret_keys(self) -> str | None:

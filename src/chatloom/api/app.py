@@ -70,6 +70,7 @@ from chatloom.engine.turn.engine import ChatEngine
 from chatloom.engine.turn.in_flight import TurnsInFlight
 from chatloom.engine.turn.record import TurnStore
 from chatloom.engine.turn.web import WebChats
+from chatloom.jobs.runner import JobHandler, JobRunner
 from chatloom.observability.access_log import AccessLog
 from chatloom.observability.hooks import Observer
 from chatloom.observability.metrics import observer_for
@@ -260,6 +261,32 @@ def build_relay(settings: Settings, db: Database) -> MemoryRelay:
     return MemoryRelay(settings.stream_retention_seconds, settings.stream_heartbeat_seconds, HEARTBEAT)
 
 
+JOB_GRACE_SECONDS = 5.0
+"""How long a stopping server lets running jobs finish before it hands them back to the queue."""
+
+
+def job_handlers(services: Services) -> dict[str, JobHandler]:
+    """The handler of each kind of background job, by kind (a job of a kind without one is never run)."""
+    return {}
+
+
+def build_jobs(
+    settings: Settings, db: Database, observer: Observer, handlers: Mapping[str, JobHandler]
+) -> JobRunner | None:
+    """This process's job runner, or None when CHATLOOM_JOBS is off (jobs are still queued then)."""
+    if not settings.jobs_enabled:
+        return None
+    return JobRunner(
+        db,
+        handlers,
+        concurrency=settings.job_concurrency,
+        lease_seconds=settings.job_lease_seconds,
+        poll_seconds=settings.job_poll_seconds,
+        max_attempts=settings.job_max_attempts,
+        observer=observer,
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     set_template_limits(settings.template_max_ms, settings.template_max_bytes)
@@ -285,11 +312,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await db.dispose()
             raise
         await services.relay.start()
+        services.jobs = build_jobs(settings, db, observer, job_handlers(services))
+        if services.jobs is not None:
+            await services.jobs.start()
         app.state.services = services
         try:
             yield
         finally:
             await services.in_flight.wait(grace_seconds=settings.llm_timeout_seconds)
+            if services.jobs is not None:  # before what its handlers use is closed
+                await services.jobs.aclose(grace_seconds=JOB_GRACE_SECONDS)
             await services.relay.aclose()
             close_counter = getattr(services.usage.counter, "aclose", None)  # shared with the web limiter
             if close_counter is not None:

@@ -33,6 +33,7 @@ from chatloom.engine.squads.records import SquadRecords
 from chatloom.engine.turn.engine import ChatEngine
 from chatloom.engine.turn.in_flight import TurnsInFlight
 from chatloom.engine.turn.web import WebChats
+from chatloom.jobs.runner import JobRunner
 from chatloom.outbound.http import OutboundHttp
 from chatloom.relay.memory import MemoryRelay
 
@@ -68,6 +69,8 @@ class Services:
     usage: UsageGate
     conversations: ConversationRecords
     _trusted: dict[str, tuple[KeyAccess, float]] = field(default_factory=dict)
+    jobs: JobRunner | None = None
+    """This process's background job runner (None when CHATLOOM_JOBS is off, or outside a server)."""
 
     async def access_for_key(self, key: str) -> KeyAccess | None:
         now = time.monotonic()
