@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from chatloom.domain.messages import Message
-from chatloom.domain.usage import ModelCall
+from chatloom.engine.calls.costs import add_costs, cost_entry
 from chatloom.engine.context.summary import context_window
 from chatloom.engine.records.leases import Lease
 from chatloom.engine.squads.handoffs import HandoffState
@@ -26,19 +26,6 @@ class TurnStore(Protocol):
     """Where finished turns go (`store.turns.writer.TurnWriter`)."""
 
     async def record(self, record: TurnRecord) -> None: ...
-
-
-def cost_entry(call: ModelCall) -> dict[str, Any]:
-    """A `ModelCost` entry of `Chat.costs`."""
-    return {
-        "type": "model",
-        "model": {"provider": call.provider, "model": call.model},
-        "promptTokens": call.usage.prompt_tokens,
-        "completionTokens": call.usage.completion_tokens,
-        "cachedPromptTokens": call.usage.cached_prompt_tokens,
-        **({"reasoningTokens": call.usage.reasoning_tokens} if call.usage.reasoning_tokens else {}),
-        "cost": call.cost,
-    }
 
 
 def chat_document(plan: TurnPlan, state: LoopState) -> dict[str, Any]:
@@ -131,17 +118,3 @@ def session_revision(
         return SessionRevision(body, body["cost"], seconds)
 
     return revise
-
-
-def add_costs(totals: list[dict[str, Any]], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Session costs: one `ModelCost` entry per provider/model, summed over the session's chats."""
-    merged = {(e["model"]["provider"], e["model"]["model"]): dict(e) for e in totals}
-    for entry in entries:
-        key = (entry["model"]["provider"], entry["model"]["model"])
-        total = merged.get(key)
-        if total is None:
-            merged[key] = dict(entry)
-            continue
-        for name in ("promptTokens", "completionTokens", "cachedPromptTokens", "cost"):
-            total[name] = total.get(name, 0) + entry.get(name, 0)
-    return list(merged.values())
