@@ -230,6 +230,12 @@ class DocumentStore:
     async def delete(self, conn: AsyncConnection, org_id: str, doc_id: str) -> Document | None:
         return await delete_document(conn, self.table, org_id, doc_id)
 
+    async def count(self, conn: AsyncConnection, org_id: str) -> int:
+        """How many documents the org has."""
+        table = self.table
+        statement = select(func.count()).select_from(table).where(table.c.org_id == org_id)
+        return int((await conn.execute(statement)).scalar_one())
+
     async def list_(
         self, conn: AsyncConnection, org_id: str, query: ListQuery, *, count: bool = False
     ) -> Page:

@@ -215,6 +215,20 @@ tools = Table(
     Index(None, "org_id", "created_at"),
 )
 
+structured_outputs = Table(
+    "structured_outputs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("name", String(40), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "org_id", "created_at"),
+    Index(None, "org_id", "name"),
+)
+
 squads = Table(
     "squads",
     metadata,

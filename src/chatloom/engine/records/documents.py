@@ -12,9 +12,9 @@ from typing import Any
 
 from chatloom.domain.errors import NotFound
 from chatloom.domain.ids import iso, new_id, utc_now
-from chatloom.store import tools
+from chatloom.store import structured_outputs, tools
 from chatloom.store.db import Database
-from chatloom.store.documents import Document, DocumentStore, ListQuery
+from chatloom.store.documents import Document, DocumentStore, ListQuery, Page
 
 STORED_FIELDS = ("id", "orgId", "createdAt", "updatedAt")
 
@@ -98,6 +98,17 @@ class DocumentRecords:
             raise self._not_found(doc_id)
         return self.present(document)
 
+    async def page(self, org_id: str, query: ListQuery) -> Page:
+        """One page of documents and the total that match (for Vapi's paginated lists)."""
+        async with self.db.read() as conn:
+            found = await self.store.list_(conn, org_id, query, count=True)
+        found.items = [self.present(document) for document in found.items]
+        return found
+
+    async def count(self, org_id: str) -> int:
+        async with self.db.read() as conn:
+            return await self.store.count(conn, org_id)
+
     async def list(self, org_id: str, query: ListQuery) -> list[Document]:
         async with self.db.read() as conn:
             documents = (await self.store.list_(conn, org_id, query)).items
@@ -106,3 +117,7 @@ class DocumentRecords:
 
 def tool_records(db: Database) -> DocumentRecords:
     return DocumentRecords(db, tools.STORE, "Tool")
+
+
+def structured_output_records(db: Database) -> DocumentRecords:
+    return DocumentRecords(db, structured_outputs.STORE, "Structured output")
