@@ -227,6 +227,7 @@ def anthropic_ask(body: dict[str, Any]) -> FakeAsk:
     """A Messages request read for the default answer (`fake_defaults`), tool results left out."""
     messages = chat_messages(body)
     ask = FakeAsk()
+    ask.conversation_text = "\n".join(text_of(message.get("content")) for message in messages)
     # Tool results are not echoed here: this dialect's default answer has always ignored them (it says
     # what the last user turn with text of its own said), and tests rely on that.
     users = [m for m in messages if m.get("role") == "user" and has_user_text(m.get("content"))]

@@ -9,7 +9,9 @@ Each dialect reads its request into a `FakeAsk`; `unscripted_reply` then answers
    parameters schema (`json_instance.minimal_instance`);
 3. the last user text says `call:<tool_name>` for offered tools, and the tool choice is not "none": one
    call per tool named (only the first when parallel calls are turned off), minimal arguments again;
-4. the request asks for JSON by schema: the schema's minimal instance as JSON text; JSON mode: "{}";
+4. the request asks for JSON by schema: an instance of the schema filled from what the conversation
+   states (`json_instance.instance_from_text`: `name: Ada` fills `name`; nothing stated: the minimal
+   instance) as JSON text, or "not JSON" when the conversation says `[invalid json]`; JSON mode: "{}";
 5. otherwise "You said: <last user text>", followed by " [1 image]", " [2 files]", ... when the last user
    message carries images or files (counted per kind: image, file).
 """
@@ -24,10 +26,11 @@ from typing import Any
 import orjson
 
 from chatloom.testing.fake_dialect import FakeReply
-from chatloom.testing.json_instance import minimal_instance
+from chatloom.testing.json_instance import instance_from_text, minimal_instance
 
 CALL_MENTION = re.compile(r"call:([A-Za-z0-9_.\-]+)")
 _call_ids = itertools.count(1)
+INVALID_JSON = "[invalid json]"
 
 
 @dataclass(slots=True)
@@ -46,6 +49,8 @@ class FakeAsk:
     json_object: bool = False
     attachments: dict[str, int] = field(default_factory=dict)
     """Non-text parts of the last user message, counted by kind ("image", "file")."""
+    conversation_text: str = ""
+    """The text of every message of the request (what a JSON answer is filled from)."""
 
 
 def unscripted_reply(ask: FakeAsk) -> FakeReply:
@@ -61,7 +66,10 @@ def unscripted_reply(ask: FakeAsk) -> FakeReply:
             named = named[:1]
         return FakeReply(tool_calls=[tool_call(name, ask.tools[name]) for name in named])
     if ask.json_schema is not None:
-        return FakeReply(text=orjson.dumps(minimal_instance(ask.json_schema)).decode())
+        if INVALID_JSON in ask.conversation_text:
+            return FakeReply(text="not JSON")
+        instance = instance_from_text(ask.json_schema, ask.conversation_text)
+        return FakeReply(text=orjson.dumps(instance).decode())
     if ask.json_object:
         return FakeReply(text="{}")
     return FakeReply(text=f"You said: {ask.user_text}{attachment_note(ask.attachments)}")

@@ -185,6 +185,12 @@ def gemini_ask(body: dict[str, Any]) -> FakeAsk:
     """A generateContent request read for the default answer (`fake_defaults`)."""
     contents = contents_of(body)
     ask = FakeAsk()
+    ask.conversation_text = "\n".join(
+        str(part.get("text"))
+        for content in contents
+        for part in content.get("parts") or ()
+        if isinstance(part, dict) and isinstance(part.get("text"), str)
+    )
     last_parts = contents[-1].get("parts") if contents else None
     if isinstance(last_parts, list) and last_parts:
         responses = [part.get("functionResponse") for part in last_parts if isinstance(part, dict)]

@@ -144,6 +144,7 @@ def openai_ask(body: dict[str, Any]) -> FakeAsk:
     """A chat completions request read for the default answer (`fake_defaults`)."""
     messages = chat_messages(body)
     ask = FakeAsk()
+    ask.conversation_text = "\n".join(text_of(message.get("content")) for message in messages)
     for message in reversed(messages):
         if message.get("role") != "tool":
             break
