@@ -187,6 +187,13 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(
         5, ge=1, le=100, description="Runs of a failing job (with growing pauses) before it is given up."
     )
+    session_sweep_seconds: float = Field(
+        30.0,
+        ge=1,
+        le=86_400,
+        description="How often sessions whose time ran out are marked completed and their structured outputs "
+        "queued for extraction (one process per period does it).",
+    )
 
     def secret_keys(self) -> str | None:
         """CHATLOOM_SECRET_KEY, else the contents of CHATLOOM_SECRET_KEY_FILE, else None."""

@@ -31,6 +31,7 @@ from chatloom.api.routes import (
     sessions,
     squads,
     stored_responses,
+    structured_outputs,
     tools,
     web_chat,
 )
@@ -43,6 +44,11 @@ from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.api.schemas.responses_out import ResponseStreamEvent
 from chatloom.api.schemas.session import CreateSessionIn, UpdateSessionIn
 from chatloom.api.schemas.squad import SquadIn, SquadPatch
+from chatloom.api.schemas.structured_output import (
+    StructuredOutputIn,
+    StructuredOutputPatch,
+    StructuredOutputRunIn,
+)
 from chatloom.api.schemas.tool import ToolIn, ToolPatch
 from chatloom.api.schemas.web_chat import CreateWebChatIn, WebResponsesRequestIn
 from chatloom.api.sse import HEARTBEAT
@@ -53,6 +59,9 @@ from chatloom.engine.access.credentials import Credentials, OrgCredentialCache
 from chatloom.engine.access.keys import KeyVerifier
 from chatloom.engine.access.rate_limits import Counter, Limit, RateLimiter
 from chatloom.engine.access.usage_gate import UsageGate
+from chatloom.engine.artifacts.extraction import Extractor
+from chatloom.engine.artifacts.jobs import EXPIRY_JOB, ArtifactJobs
+from chatloom.engine.artifacts.session_artifacts import SessionArtifacts
 from chatloom.engine.assistants.cache import AssistantCache
 from chatloom.engine.calls.grounding import Grounding
 from chatloom.engine.calls.models import ModelCaller, RetryPolicy
@@ -62,7 +71,7 @@ from chatloom.engine.notify.server_messages import ServerMessages
 from chatloom.engine.records.assistants import AssistantRecords
 from chatloom.engine.records.chats import ChatRecords
 from chatloom.engine.records.conversations import ConversationRecords
-from chatloom.engine.records.documents import tool_records
+from chatloom.engine.records.documents import structured_output_records, tool_records
 from chatloom.engine.records.leases import SessionLeases
 from chatloom.engine.records.sessions import SessionRecords
 from chatloom.engine.squads.records import SquadRecords
@@ -70,6 +79,7 @@ from chatloom.engine.turn.engine import ChatEngine
 from chatloom.engine.turn.in_flight import TurnsInFlight
 from chatloom.engine.turn.record import TurnStore
 from chatloom.engine.turn.web import WebChats
+from chatloom.jobs.recurring import Recurring
 from chatloom.jobs.runner import JobHandler, JobRunner
 from chatloom.observability.access_log import AccessLog
 from chatloom.observability.hooks import Observer
@@ -119,6 +129,9 @@ DOCUMENTED_SCHEMAS: tuple[type[BaseModel], ...] = (  # bodies routes parse thems
     CredentialPatch,
     CreateWebChatIn,
     WebResponsesRequestIn,
+    StructuredOutputIn,
+    StructuredOutputPatch,
+    StructuredOutputRunIn,
 )
 
 
@@ -203,6 +216,16 @@ def build_services(
         turns=turns or TurnWriter(db),
     )
     sessions = SessionRecords(db, server_messages)
+    extractor = Extractor(
+        providers,
+        credentials,
+        models,
+        prices,
+        outbound,
+        settings.llm_timeout_seconds,
+        settings.max_upstream_bytes,
+    )
+    artifacts = SessionArtifacts(db, extractor, server_messages, usage, observer)
     return Services(
         engine=engine,
         assistants=AssistantRecords(db, assistant_cache, credentials),
@@ -212,6 +235,9 @@ def build_services(
         squads=SquadRecords(db, credentials),
         chats=ChatRecords(db, server_messages),
         conversations=ConversationRecords(db),
+        structured_outputs=structured_output_records(db),
+        artifacts=artifacts,
+        artifact_jobs=ArtifactJobs(artifacts, sessions),
         keys=KeyVerifier(db),
         in_flight=TurnsInFlight(),
         auth_cache_seconds=settings.auth_cache_seconds,
@@ -267,7 +293,7 @@ JOB_GRACE_SECONDS = 5.0
 
 def job_handlers(services: Services) -> dict[str, JobHandler]:
     """The handler of each kind of background job, by kind (a job of a kind without one is never run)."""
-    return {}
+    return services.artifact_jobs.handlers()
 
 
 def build_jobs(
@@ -283,6 +309,7 @@ def build_jobs(
         lease_seconds=settings.job_lease_seconds,
         poll_seconds=settings.job_poll_seconds,
         max_attempts=settings.job_max_attempts,
+        recurring=[Recurring(EXPIRY_JOB, settings.session_sweep_seconds)],
         observer=observer,
     )
 
@@ -314,6 +341,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await services.relay.start()
         services.jobs = build_jobs(settings, db, observer, job_handlers(services))
         if services.jobs is not None:
+            # A job queued by this process (a session completed) starts at once, not at the next poll.
+            services.sessions.job_queued = services.jobs.wake
             await services.jobs.start()
         app.state.services = services
         try:
@@ -362,6 +391,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(assistants.router)
     app.include_router(sessions.router)
     app.include_router(tools.router)
+    app.include_router(structured_outputs.router)
     app.include_router(squads.router)
     app.include_router(credentials.router)
     app.include_router(analytics.router)

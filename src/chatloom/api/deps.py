@@ -24,6 +24,8 @@ from chatloom.engine.access.credentials import Credentials
 from chatloom.engine.access.keys import KeyAccess, KeyVerifier, normalize_origin
 from chatloom.engine.access.rate_limits import Limit, RateLimiter
 from chatloom.engine.access.usage_gate import UsageGate
+from chatloom.engine.artifacts.jobs import ArtifactJobs
+from chatloom.engine.artifacts.session_artifacts import SessionArtifacts
 from chatloom.engine.records.assistants import AssistantRecords
 from chatloom.engine.records.chats import ChatRecords
 from chatloom.engine.records.conversations import ConversationRecords
@@ -68,6 +70,9 @@ class Services:
     web_max_input_chars: int
     usage: UsageGate
     conversations: ConversationRecords
+    structured_outputs: DocumentRecords
+    artifacts: SessionArtifacts
+    artifact_jobs: ArtifactJobs
     _trusted: dict[str, tuple[KeyAccess, float]] = field(default_factory=dict)
     jobs: JobRunner | None = None
     """This process's background job runner (None when CHATLOOM_JOBS is off, or outside a server)."""

@@ -195,6 +195,12 @@ class Observer:
     def tool_calls(self, outcome: str, count: int = 1) -> None:
         pass
 
+    def structured_outputs(self, outcome: str, count: int = 1) -> None:
+        pass
+
+    def background_calls(self, kind: str, org_id: str, calls: Iterable[ModelCall]) -> None:
+        pass
+
     def webhook_delivered(self, outcome: str) -> None:
         pass
 

@@ -149,6 +149,11 @@ class PrometheusObserver(Observer):
             "chatloom_upstream_retries", "Model calls retried by provider and class.", ["provider", "class"]
         )
         self.tool_call_count = counter("chatloom_tool_calls", "Tool calls by outcome.", ["outcome"])
+        self.structured_output_count = counter(
+            "chatloom_structured_outputs",
+            "Structured outputs run on finished conversations, by outcome (extracted, failed, skipped).",
+            ["outcome"],
+        )
         self.webhooks = counter("chatloom_webhook_deliveries", "Webhook deliveries by outcome.", ["outcome"])
         self.lease_wait = Histogram(
             "chatloom_session_lease_wait_seconds",
@@ -212,6 +217,20 @@ class PrometheusObserver(Observer):
 
     def tool_calls(self, outcome: str, count: int = 1) -> None:
         self.tool_call_count(outcome).inc(count)
+
+    def structured_outputs(self, outcome: str, count: int = 1) -> None:
+        if count:
+            self.structured_output_count(outcome).inc(count)
+
+    def background_calls(self, kind: str, org_id: str, calls: Iterable[ModelCall]) -> None:
+        """Model calls of background work (extraction): their tokens and cost, like a turn's."""
+        for call in calls:
+            called = self.model_label(call.provider, call.model)
+            billed = (call.provider, called, org_id) if self.per_org else (call.provider, called)
+            self.tokens(*billed, "prompt").inc(call.usage.prompt_tokens)
+            self.tokens(*billed, "completion").inc(call.usage.completion_tokens)
+            if call.cost:
+                self.cost(*billed).inc(call.cost)
 
     def webhook_delivered(self, outcome: str) -> None:
         self.webhooks(outcome).inc()

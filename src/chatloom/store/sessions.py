@@ -12,16 +12,18 @@ any number of processes.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row, bindparam, or_, select
 from sqlalchemy import delete as sa_delete
+from sqlalchemy import update as sa_update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chatloom.domain.ids import iso
 from chatloom.domain.messages import Message
 from chatloom.store import documents, log_appends, message_logs
 from chatloom.store.documents import Document, ListQuery, Page
@@ -50,6 +52,8 @@ class StoredSession:
     document: Document
     expires_at: datetime
     log: LogEnd
+    row_status: str = "active"
+    """The status in the row: "active" for a session that expired but was not yet marked completed."""
 
 
 def effective_status(status: str, expires_at: datetime, now: datetime) -> str:
@@ -80,7 +84,7 @@ async def _filled(
             if len(messages) < row.log_length:
                 continue
             document["messages"] = messages[: row.log_length]
-        found.append(StoredSession(document, row.expires_at, (row.log_id, row.log_length)))
+        found.append(StoredSession(document, row.expires_at, (row.log_id, row.log_length), row.status))
     return found
 
 
@@ -165,6 +169,71 @@ async def get_for_update(
     row = (await conn.execute(_LOCKED_BY_ID, {"doc_id": doc_id, "org_id": org_id})).first()
     found = await _filled(conn, cache, [row], now) if row is not None else []
     return found[0] if found else None
+
+
+async def get_with_prompt(
+    conn: AsyncConnection, cache: MessageCache, org_id: str, doc_id: str, now: datetime
+) -> tuple[Document, list[Message]] | None:
+    """The session with its messages, and the system prompt rendered when it was created."""
+    row = (await conn.execute(_BY_ID, {"doc_id": doc_id, "org_id": org_id})).first()
+    found = await _filled(conn, cache, [row], now) if row is not None else []
+    return (found[0].document, orjson.loads(row.prompt)) if found and row is not None else None
+
+
+async def revise(
+    conn: AsyncConnection,
+    cache: MessageCache,
+    org_id: str,
+    doc_id: str,
+    change: Callable[[Document], None],
+    now: datetime,
+) -> Document | None:
+    """Changes the session's document in place (`change`), its row locked, keeping its status, expiry
+    and messages; returns the changed document, or None when the session is gone."""
+    found = await get_for_update(conn, cache, org_id, doc_id, now)
+    if found is None:
+        return None
+    document = found.document
+    change(document)
+    await replace(conn, cache, org_id, found, dict(document), now, found.expires_at, new_messages=False)
+    document["updatedAt"] = iso(now)
+    return document
+
+
+async def existing(conn: AsyncConnection, org_id: str, ids: Sequence[str]) -> set[str]:
+    """Which of `ids` are the org's sessions."""
+    if not ids:
+        return set()
+    statement = select(sessions.c.id).where(sessions.c.org_id == org_id, sessions.c.id.in_(list(ids)))
+    return {str(found) for found in (await conn.execute(statement)).scalars()}
+
+
+async def expire_due(conn: AsyncConnection, now: datetime, limit: int) -> list[tuple[str, str]]:
+    """Marks up to `limit` sessions whose time ran out (and that no turn holds) completed; returns their
+    (org id, session id). Reads already show them completed: this makes it so in the row, once."""
+    candidates = (
+        await conn.execute(
+            select(sessions.c.org_id, sessions.c.id)
+            .where(sessions.c.status == "active", sessions.c.expires_at <= now)
+            .order_by(sessions.c.expires_at)
+            .limit(limit)
+        )
+    ).all()
+    expired: list[tuple[str, str]] = []
+    for org_id, session_id in candidates:
+        result = await conn.execute(
+            sa_update(sessions)
+            .where(
+                sessions.c.id == session_id,
+                sessions.c.status == "active",
+                sessions.c.expires_at <= now,
+                or_(sessions.c.lease_until.is_(None), sessions.c.lease_until < now),
+            )
+            .values(status="completed")
+        )
+        if result.rowcount:
+            expired.append((str(org_id), str(session_id)))
+    return expired
 
 
 async def read_for_turn(

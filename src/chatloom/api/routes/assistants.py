@@ -43,6 +43,19 @@ async def check_model(services: Services, org_id: str, model: Any) -> None:
                 raise InvalidRequest(f"{field}: tool {tool_id} not found", field=field)
 
 
+async def check_artifact_plan(services: Services, org_id: str, plan: Any) -> None:
+    """Refuses an `artifactPlan.structuredOutputIds` entry naming no structured output of the org."""
+    if not isinstance(plan, dict):
+        return
+    output_ids = [str(output_id) for output_id in plan.get("structuredOutputIds") or []]
+    if output_ids:
+        found = {output["id"] for output in await services.structured_outputs.get_many(org_id, output_ids)}
+        for index, output_id in enumerate(output_ids):
+            if output_id not in found:
+                field = f"artifactPlan.structuredOutputIds[{index}]"
+                raise InvalidRequest(f"{field}: structured output {output_id} not found", field=field)
+
+
 @router.post(
     "/assistant",
     status_code=201,
@@ -54,6 +67,7 @@ async def create_assistant(request: Request, org_id: OrgId, services: ServicesDe
     body = parse_model(AssistantIn, await json_body(request))
     fields = body.model_dump(by_alias=True, exclude_unset=True, mode="json")
     await check_model(services, org_id, fields.get("model"))
+    await check_artifact_plan(services, org_id, fields.get("artifactPlan"))
     return json_response(await services.assistants.create(org_id, fields), status_code=201)
 
 
@@ -91,6 +105,7 @@ async def update_assistant(
     for protected in ("id", "orgId", "createdAt", "updatedAt"):
         changes.pop(protected, None)
     await check_model(services, org_id, changes.get("model"))
+    await check_artifact_plan(services, org_id, changes.get("artifactPlan"))
     return json_response(await services.assistants.merge(org_id, assistant_id, changes))
 
 

@@ -5,29 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from chatloom.api.schemas.common import Name40, NonEmptyStr, Open, UrlStr
-
-ProviderName = Literal[  # Vapi's model providers; which of them chats can use is the registry's call
-    "openai",
-    "anthropic",
-    "anthropic-bedrock",
-    "google",
-    "groq",
-    "together-ai",
-    "deepinfra",
-    "openrouter",
-    "perplexity-ai",
-    "anyscale",
-    "deepseek",
-    "xai",
-    "cerebras",
-    "mistral",
-    "inflection-ai",
-    "minimax",
-    "custom-llm",
-]
+from chatloom.api.schemas.model_fields import PromptMessage, ProviderName
+from chatloom.api.schemas.structured_output import ArtifactPlanIn
 
 
 class ServerSettings(Open):
@@ -58,11 +40,6 @@ class KnowledgeBaseIn(Open):
         if self.server is None or self.server.url is None:
             raise ValueError("a custom knowledge base needs `server.url`, where its requests are sent")
         return self
-
-
-class PromptMessage(Open):
-    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: Annotated[str, StringConstraints(max_length=100_000_000)] | None = None
 
 
 class ContextManagementIn(Open):
@@ -122,6 +99,18 @@ class AssistantIn(Open):
     credential_ids: Annotated[list[NonEmptyStr], Field(max_length=100)] | None = Field(
         None, alias="credentialIds"
     )
+    artifact_plan: ArtifactPlanIn | None = Field(None, alias="artifactPlan")
+    analysis_plan: Any = Field(None, alias="analysisPlan")
+
+    @field_validator("analysis_plan")
+    @classmethod
+    def _no_analysis_plan(cls, value: Any) -> Any:
+        if value is not None:
+            raise ValueError(
+                "not supported for chat assistants: define structured outputs "
+                "(POST /structured-output) and list them in artifactPlan.structuredOutputIds"
+            )
+        return value
 
 
 class AssistantPatch(AssistantIn):

@@ -101,6 +101,40 @@ class ChatAccepted(ClosedOut):
     status: Literal["queued", "in_progress", "completed", "failed", "cancelled"]
 
 
+class OutputResult(OpenOut):
+    name: str
+    result: Any = Field(description="The extracted value, shaped by the output's schema; null if it failed.")
+
+
+class SkippedOutput(OpenOut):
+    name: str
+    unmet_condition: dict[str, Any] = Field(alias="unmetCondition")
+
+
+class Artifact(OpenOut):
+    """A completed session's artifact (Vapi's `Artifact`): its structured outputs, by output id."""
+
+    structured_outputs: dict[str, OutputResult] | None = Field(None, alias="structuredOutputs")
+    skipped_structured_outputs: dict[str, SkippedOutput] | None = Field(
+        None, alias="skippedStructuredOutputs"
+    )
+    structured_outputs_last_updated_at: str | None = Field(None, alias="structuredOutputsLastUpdatedAt")
+
+
+class StructuredOutput(Stored):
+    """Vapi's `StructuredOutput`: a named JSON Schema extracted from finished conversations."""
+
+    type: Literal["ai", "regex"]
+    name: str
+    schema_: dict[str, Any] = Field(alias="schema")
+    regex: str | None = None
+    model: dict[str, Any] | None = None
+    description: str | None = None
+    conditions: list[dict[str, Any]] | None = None
+    assistant_ids: list[str] | None = Field(None, alias="assistantIds")
+    compliance_plan: dict[str, Any] | None = Field(None, alias="compliancePlan")
+
+
 class Session(Stored):
     """Vapi's `Session`: a conversation with one assistant, its messages and costs."""
 
@@ -115,6 +149,9 @@ class Session(Stored):
     customer_id: str | None = Field(None, alias="customerId")
     cost: float | None = None
     costs: list[ModelCost] | None = None
+    artifact: Artifact | None = Field(
+        None, description="What was extracted from the session once it completed (its structured outputs)."
+    )
 
 
 class Assistant(Stored):
@@ -193,6 +230,11 @@ class ChatPaginatedResponse(ClosedOut):
 
 class SessionPaginatedResponse(ClosedOut):
     results: list[Session]
+    metadata: PaginationMeta
+
+
+class StructuredOutputPaginatedResponse(ClosedOut):
+    results: list[StructuredOutput]
     metadata: PaginationMeta
 
 

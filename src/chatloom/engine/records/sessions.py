@@ -2,20 +2,24 @@
 
 A session's prompt is rendered once, at creation (its `variableValues` and `customer` are fixed then),
 and kept. A session expires `expirationSeconds` after its last activity: creation, a completed turn, or
-a PATCH that reopens it (`status: "active"`).
+a PATCH that reopens it (`status: "active"`). Completing a session (PATCH, creating it completed, web chat's
+`sessionEnd`, or expiry: `expire_due`) queues the extraction of its artifact in the same transaction.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from chatloom.domain.errors import NotFound
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from chatloom.domain.errors import InvalidRequest, NotFound
 from chatloom.domain.ids import iso, new_id, utc_now
 from chatloom.engine.assistants.prompts import render_system_messages
 from chatloom.engine.notify.server_messages import ServerMessages
-from chatloom.store import assistants, sessions
+from chatloom.store import assistants, jobs, sessions
 from chatloom.store.db import Database
 from chatloom.store.documents import Document, ListQuery, Page
 
@@ -32,10 +36,33 @@ def _not_found(session_id: str) -> NotFound:
     return NotFound(f"Session {session_id} not found")
 
 
+ARTIFACT_JOB = "session.artifact"
+"""The background job that extracts a completed session's artifact (`engine/artifacts`)."""
+
+
+async def queue_artifact(conn: AsyncConnection, org_id: str, session_id: str, now: datetime) -> None:
+    """Records, in the caller's transaction, that the session completed and its artifact is due: one row,
+    keyed by the session and the moment, so one completion is extracted once."""
+    await jobs.enqueue(
+        conn,
+        kind=ARTIFACT_JOB,
+        key=f"{session_id}@{iso(now)}",
+        payload={"sessionId": session_id},
+        org_id=org_id,
+        now=now,
+    )
+
+
+RUN_JOB = "session.structured-output"
+"""The background job that runs one structured output on a session (`POST /structured-output/run`)."""
+
+
 class SessionRecords:
     def __init__(self, db: Database, server_messages: ServerMessages) -> None:
         self.db = db
         self.server_messages = server_messages
+        self.job_queued: Callable[[], None] = lambda: None
+        """Called after a commit that queued a job (the job runner wires its `wake` here)."""
 
     async def _notify(self, kind: str, org_id: str, session: Document) -> None:
         await self.server_messages.about(kind, org_id, session, {"session": session})
@@ -69,6 +96,10 @@ class SessionRecords:
             await sessions.insert(
                 conn, org_id, doc_id, document, prompt, now, expires_at, findable_by_customer
             )
+            if status == "completed":
+                await queue_artifact(conn, org_id, doc_id, now)
+        if status == "completed":
+            self.job_queued()
         session = {
             "id": doc_id,
             "orgId": org_id,
@@ -96,6 +127,10 @@ class SessionRecords:
             if found is None:
                 raise _not_found(session_id)
             document = found.document
+            # Completed by this PATCH, as the row goes from active to completed: asked to, or expired and
+            # not yet marked so by the expiry sweep (which then leaves it alone).
+            ends = changes.get("status", document["status"]) == "completed"
+            completes = ends and found.row_status != "completed"
             expires_at = self._new_expiry(document, found.expires_at, changes, now)
             document.update(changes)
             await sessions.replace(
@@ -108,6 +143,10 @@ class SessionRecords:
                 expires_at,
                 new_messages="messages" in changes,
             )
+            if completes:
+                await queue_artifact(conn, org_id, session_id, now)
+        if completes:
+            self.job_queued()
         document["updatedAt"] = iso(now)
         document["status"] = sessions.effective_status(document["status"], expires_at, now)
         await self._notify("session.updated", org_id, document)
@@ -136,3 +175,36 @@ class SessionRecords:
     async def list(self, org_id: str, query: ListQuery) -> Page:
         async with self.db.read() as conn:
             return await sessions.list_(conn, self.db.messages, org_id, query, utc_now())
+
+    async def expire_due(self, limit: int = 500) -> int:
+        """Completes sessions whose time ran out and queues their artifacts (a recurring job); returns how
+        many. Bounded per run, and each run is one short transaction."""
+        now = utc_now()
+        async with self.db.write() as conn:
+            expired = await sessions.expire_due(conn, now, limit)
+            for org_id, session_id in expired:
+                await queue_artifact(conn, org_id, session_id, now)
+        if expired:
+            self.job_queued()
+        return len(expired)
+
+    async def queue_runs(self, org_id: str, session_ids: Sequence[str], output: dict[str, Any]) -> None:
+        """Queues one structured output's run on each session (`output`: `structuredOutputId` or an inline
+        `structuredOutput`); a 400 naming the first id that is not one of the org's sessions."""
+        now = utc_now()
+        async with self.db.write() as conn:
+            found = await sessions.existing(conn, org_id, session_ids)
+            for index, session_id in enumerate(session_ids):
+                if session_id not in found:
+                    field = f"sessionIds[{index}]"
+                    raise InvalidRequest(f"{field}: session {session_id} not found", field=field)
+            for session_id in session_ids:
+                await jobs.enqueue(
+                    conn,
+                    kind=RUN_JOB,
+                    key=f"{session_id}@{new_id()}",
+                    payload={"sessionId": session_id, **output},
+                    org_id=org_id,
+                    now=now,
+                )
+        self.job_queued()
