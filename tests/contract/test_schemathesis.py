@@ -92,6 +92,9 @@ class RealRecords:
             return self._create("/session", {"assistantId": self.new("assistant")})
         if kind == "squad":
             return self._create("/squad", {"members": [{"assistantId": self.new("assistant")}]})
+        if kind == "structured-output":
+            schema = {"type": "object", "properties": {"name": {"type": "string"}}}
+            return self._create("/structured-output", {"name": "contract", "schema": schema})
         assert kind == "chat", kind
         return self._create("/chat", {"assistantId": self.new("assistant"), "input": "hello"})
 
