@@ -38,9 +38,18 @@ from bench.processes import (
     start_fake_llm,
     start_server,
 )
-from bench.scenarios import ServerTurns, SessionTurns, create_assistant
+from bench.scenarios import (
+    ServerTurns,
+    SessionEnds,
+    SessionTurns,
+    create_assistant,
+    create_assistant_with_outputs,
+)
 
-SCENARIOS = ("non-streamed", "streamed", "chained", "session")
+SCENARIOS = ("non-streamed", "streamed", "chained", "session", "complete", "complete-outputs")
+"""`complete`: a session created and completed (`POST /session`, `PATCH` status completed);
+`complete-outputs`: the same with an assistant that has a structured output (run with `|CHATLOOM_JOBS=false`
+on a tree to measure the requests without the extraction that follows them)."""
 Turn = Callable[[aiohttp.ClientSession, int], Awaitable[object]]
 
 
@@ -90,15 +99,21 @@ async def measure(trees: list[Tree], scenario: str, slices: int, seconds: float,
     async with aiohttp.ClientSession() as http:
         turns: list[Turn] = []
         for tree in trees:
-            assistant_id = await create_assistant(http, tree.url, tree.key)
+            if scenario == "complete-outputs":
+                assistant_id = await create_assistant_with_outputs(http, tree.url, tree.key)
+            else:
+                assistant_id = await create_assistant(http, tree.url, tree.key)
             plain = ServerTurns(tree.url, tree.key, assistant_id)
             sessions = SessionTurns(tree.url, tree.key, assistant_id)
+            ends = SessionEnds(tree.url, tree.key, assistant_id)
             turns.append(
                 {
                     "non-streamed": plain.non_streamed,
                     "streamed": plain.streamed,
                     "chained": plain.chained,
                     "session": sessions.turn,
+                    "complete": ends.create_and_complete,
+                    "complete-outputs": ends.create_and_complete,
                 }[scenario]
             )
 

@@ -127,6 +127,44 @@ class SessionTurns:
         self._sessions.clear()
 
 
+OUTPUTS_PLAN = {
+    "structuredOutputs": [
+        {
+            "name": "lead",
+            "schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+        }
+    ]
+}
+"""An inline structured output (a tree without structured outputs keeps it as an unknown field)."""
+
+
+async def create_assistant_with_outputs(session: aiohttp.ClientSession, url: str, key: str) -> str:
+    """The benchmark's assistant with an inline structured output in its `artifactPlan`."""
+    headers = {"Authorization": f"Bearer {key}", **JSON_HEADERS}
+    body = orjson.dumps({**assistant_body(), "artifactPlan": OUTPUTS_PLAN})
+    return str((await post_json(session, f"{url}/assistant", body, headers, 201))["id"])
+
+
+class SessionEnds:
+    """A session created and completed: `POST /session`, then `PATCH /session/{id}` `{"status":
+    "completed"}`, the request that queues the session's artifact."""
+
+    def __init__(self, url: str, key: str, assistant_id: str) -> None:
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {key}", **JSON_HEADERS}
+        self._new_session = orjson.dumps({"assistantId": assistant_id})
+        self._complete = orjson.dumps({"status": "completed"})
+
+    async def create_and_complete(self, session: aiohttp.ClientSession, worker: int) -> None:
+        created = await post_json(session, f"{self.url}/session", self._new_session, self.headers, 201)
+        async with session.patch(
+            f"{self.url}/session/{created['id']}", data=self._complete, headers=self.headers
+        ) as response:
+            if response.status != 200:
+                raise RequestFailed(f"PATCH /session answered {response.status}: {await response.text()}")
+            await response.read()
+
+
 class WebTurns:
     """The same session turns through `/chat/web` as a page sends them: a public key restricted to one
     origin, the widget's headers, the session created by the first turn and named by the next ones."""
