@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chatloom.testing.fake_llm import FakeLLM
 from tests.support.client import Api
 
 CONTACT = {
@@ -223,3 +224,40 @@ def test_run_on_unknown_targets_is_a_404_or_a_400_naming_them(api: Api) -> None:
     assert preview.status_code == 404
     queued = api.post("/structured-output/run", {"structuredOutputId": output["id"], "sessionIds": ["nope"]})
     assert queued.status_code == 400 and "sessionIds[0]" in str(queued.json()["message"])
+
+
+def test_a_custom_prompt_renders_the_conversation_and_the_definition(api: Api, fake_llm: FakeLLM) -> None:
+    assistant = api.create_assistant(
+        model={
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "system", "content": "You sell garden tools."}],
+        }
+    )
+    chat = api.chat(assistantId=assistant["id"], input="name: Ada")
+    prompt = [
+        {
+            "role": "system",
+            "content": "Fill {{ structuredOutput.name }} ({{ structuredOutput.schema }}). "
+            "The assistant was told: {{ systemPrompt }}",
+        },
+        {"role": "user", "content": "{{ transcript }}"},
+    ]
+    inline = {
+        "name": "contact",
+        "schema": CONTACT,
+        "model": {"provider": "openai", "model": "gpt-4.1", "messages": prompt},
+    }
+    before = len(fake_llm.requests)
+    response = api.post(
+        "/structured-output/run",
+        {"structuredOutput": inline, "chatIds": [chat["id"]], "previewEnabled": True},
+    )
+    assert response.status_code == 200, response.text
+    assert next(iter(response.json().values()))["result"] == {"name": "Ada"}
+    [sent] = [request.json for request in fake_llm.requests[before:]]
+    assert sent["model"] == "gpt-4.1" and sent["response_format"]["type"] == "json_schema"
+    system, user = sent["messages"]
+    assert system["content"].startswith('Fill contact ({"type":"object"')
+    assert system["content"].endswith("The assistant was told: You sell garden tools.")
+    assert user["content"] == "User: name: Ada\nAI: You said: name: Ada"

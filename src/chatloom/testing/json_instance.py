@@ -13,7 +13,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-STATEMENT = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*(?::|=|\bis\b)\s*([^,;.\n\"]+(?:\.[A-Za-z0-9]+)*)")
+STATEMENT = re.compile(
+    r"(?=\b([A-Za-z_][A-Za-z0-9_]*)\s*(?::|=|\bis\b)\s*([^,;:=.\n\"]+(?:\.[A-Za-z0-9]+)*))"
+)
+"""`key: value` (or `=`, `is`); a lookahead, so statements may overlap (`User: name: Ada` states `name`)."""
 
 
 def stated_facts(text: str) -> dict[str, str]:

@@ -22,6 +22,7 @@ from chatloom.domain.messages import Message, text_of
 from chatloom.domain.usage import ModelCall
 from chatloom.engine.artifacts.definitions import OutputDefinition, definition, linked, planned_outputs
 from chatloom.engine.artifacts.extraction import Conversation, Extracted, Extractor
+from chatloom.engine.assistants.prompts import render_system_messages
 from chatloom.engine.calls.costs import add_costs, cost_entry
 from chatloom.engine.notify.server_messages import ServerMessages
 from chatloom.engine.squads.members import find_agent, load_squad
@@ -232,10 +233,14 @@ class SessionArtifacts:
             raise NotFound(f"Chat {chat_id} not found")
         assistant, _, overrides = await self._answering(org_id, document)
         messages = [*(document.get("messages") or []), *(document.get("output") or [])]
+        model = assistant.get("model")
+        model = model if isinstance(model, dict) else {}
+        variables = overrides if isinstance(overrides, dict) else None
+        prompt = await render_system_messages(model, variables, datetime.fromisoformat(document["createdAt"]))
         conversation = Conversation(
             org_id,
             messages,
-            self._system_prompt([], messages),
+            self._system_prompt(prompt, messages),
             assistant,
             overrides if isinstance(overrides, dict) else None,
             started_at=datetime.fromisoformat(document["createdAt"]),
