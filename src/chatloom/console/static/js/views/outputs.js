@@ -1,5 +1,5 @@
 // Structured outputs: what documents.js needs beyond listing and editing them as JSON (the schemaOverride
-// retry, "Try" on an existing session).
+// retry, "Try" on an existing session), and the results view the session transcript shares.
 
 import { api } from "../api.js";
 import { h, pretty, replace, shortId, when } from "../dom.js";
@@ -35,6 +35,19 @@ export function resultsView(results, skipped) {
       h("p", { class: "muted" }, `skipped: ${conditionText(unmetCondition)}`)));
   return h("div", { class: "output-results" },
     done.length || passed.length ? [done, passed] : h("p", { class: "muted" }, "No result."));
+}
+
+/** A session's extracted structured outputs, or nothing when extraction has not run for it. */
+export function artifactView(artifact) {
+  const results = artifact?.structuredOutputs || {};
+  const skipped = artifact?.skippedStructuredOutputs || {};
+  if (!Object.keys(results).length && !Object.keys(skipped).length) return null;
+  return h("section", { id: "session-outputs" },
+    h("h2", {}, "Structured outputs"),
+    artifact.structuredOutputsLastUpdatedAt
+      ? h("p", { class: "muted small" }, `Extracted ${when(artifact.structuredOutputsLastUpdatedAt)}`)
+      : null,
+    resultsView(results, skipped));
 }
 
 function sessionLabel(session) {
