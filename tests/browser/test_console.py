@@ -188,6 +188,8 @@ def test_every_view_renders_with_only_loopback_reachable(console: ConsolePage, a
         ("#/tools/new", "#tool-json"),
         ("#/squads", "h1"),
         ("#/squads/new", "#squad-json"),
+        ("#/structured-outputs", "h1"),
+        ("#/structured-outputs/new", "#try-form"),
         ("#/costs", "#cost-chart svg"),
     ):
         console.open(hash_)
