@@ -7,15 +7,13 @@ import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from chatloom.testing.fake_llm import FakeLLM, FakeReply
 from chatloom.testing.http_recorder import HttpRecorder, Scripted
-from tests.browser.console_page import ConsolePage, open_console
+from tests.browser.console_page import ConsolePage
 from tests.support.client import Api
 from tests.support.server import ServerThread
 
@@ -39,17 +37,6 @@ VAPI_ASSISTANT = """{
   "updatedAt": "2025-01-01T00:00:00.000Z"
 }"""
 CHATLOOM = str(Path(sys.executable).with_name("chatloom"))
-
-
-@pytest.fixture
-def console(browser: Any, server: ServerThread) -> Iterator[ConsolePage]:
-    context, page = open_console(browser, server.url)
-    try:
-        yield page
-        assert page.blocked == [], f"requests left loopback: {page.blocked}"
-        assert page.console_errors == [], page.console_errors
-    finally:
-        context.close()
 
 
 def test_a_prompt_writer_builds_tries_and_inspects_an_assistant(
@@ -201,6 +188,8 @@ def test_every_view_renders_with_only_loopback_reachable(console: ConsolePage, a
         ("#/tools/new", "#tool-json"),
         ("#/squads", "h1"),
         ("#/squads/new", "#squad-json"),
+        ("#/structured-outputs", "h1"),
+        ("#/structured-outputs/new", "#try-form"),
         ("#/costs", "#cost-chart svg"),
     ):
         console.open(hash_)

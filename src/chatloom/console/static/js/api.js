@@ -79,7 +79,7 @@ export async function request(method, path, { body, query, key } = {}) {
 export const api = {
   get: (path, query) => request("GET", path, { query }),
   post: (path, body) => request("POST", path, { body }),
-  patch: (path, body) => request("PATCH", path, { body }),
+  patch: (path, body, query) => request("PATCH", path, { body, query }),
   delete: (path) => request("DELETE", path),
 };
 

@@ -1,8 +1,11 @@
-// Stored documents edited as JSON: tools and squads. Each collection is one entry of COLLECTIONS.
+// Stored documents edited as JSON: tools, squads and structured outputs. Each collection is one entry of
+// COLLECTIONS; `paged` ones answer `{results, metadata}`, `retryWith(error)` may offer to save again with a
+// query, and `panel({saved, read})` adds a card under the editor.
 
 import { api, ApiError } from "../api.js";
 import { h, pretty, replace, shortId, when, withoutStoredFields } from "../dom.js";
 import { clearErrors, showErrors } from "./forms.js";
+import { schemaOverrideRetry, tryPanel } from "./outputs.js";
 
 export const COLLECTIONS = [
   {
@@ -28,7 +31,37 @@ export const COLLECTIONS = [
       members: [{ assistantId: "<the first assistant's id>" }, { assistantId: "<another assistant's id>" }],
     },
   },
+  {
+    path: "structured-outputs",
+    title: "Structured outputs",
+    noun: "structured output",
+    key: "structured-output",
+    api: "/structured-output",
+    paged: true,
+    summary: (output) => [output.name || "(unnamed)", output.type || "ai"],
+    template: {
+      name: "caller",
+      description: "Who the customer is",
+      schema: { type: "object", properties: { name: { type: "string" }, email: { type: "string" } }, required: ["name"] },
+    },
+    retryWith: schemaOverrideRetry,
+    panel: tryPanel,
+  },
 ];
+
+const PAGED_LIMIT = 100;
+
+function keyOf(collection) {
+  return collection.key ?? collection.noun;
+}
+
+function parsed(text) {
+  try {
+    return withoutStoredFields(JSON.parse(text));
+  } catch (error) {
+    throw new ApiError(400, [`Not valid JSON: ${error.message}`]);
+  }
+}
 
 export function viewOf(collection) {
   return {
@@ -38,7 +71,11 @@ export function viewOf(collection) {
 }
 
 async function renderList(main, collection) {
-  const documents = await api.get(collection.api, { limit: 1000 });
+  const answer = await api.get(collection.api, { limit: collection.paged ? PAGED_LIMIT : 1000 });
+  const documents = collection.paged ? answer.results : answer;
+  const more = collection.paged && answer.metadata?.totalItems > documents.length
+    ? h("p", { class: "muted small" }, `The ${documents.length} most recent of ${answer.metadata.totalItems}.`)
+    : null;
   replace(main,
     h("div", { class: "heading" }, h("h1", {}, collection.title),
       h("div", { class: "actions" }, h("a", { class: "button", href: `#/${collection.path}/new` }, `New ${collection.noun}`))),
@@ -53,31 +90,26 @@ async function renderList(main, collection) {
               h("td", { class: "muted", title: document.id }, shortId(document.id)),
               h("td", { class: "muted" }, when(document.updatedAt)));
           })))
-      : h("p", { class: "empty" }, `No ${collection.noun}s yet.`));
+      : h("p", { class: "empty" }, `No ${collection.noun}s yet.`),
+    more);
 }
 
 async function renderEditor(main, collection, id, { go }) {
   const existing = id === "new" ? null : await api.get(`${collection.api}/${encodeURIComponent(id)}`);
-  const text = h("textarea", { id: `${collection.noun}-json`, class: "code", rows: 24, spellcheck: "false" });
+  const text = h("textarea", { id: `${keyOf(collection)}-json`, class: "code", rows: 24, spellcheck: "false" });
   text.value = pretty(existing ? withoutStoredFields(existing) : collection.template);
   const status = h("p", { class: "status", role: "status" });
   const save = h("button", { type: "submit" }, existing ? "Save" : `Create ${collection.noun}`);
   const remove = existing ? h("button", { type: "button", class: "danger" }, "Delete") : null;
   const form = h("form", { class: "card editor", novalidate: true }, text, h("div", { class: "form-errors" }),
     h("div", { class: "actions" }, save, remove, status));
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
+  const submit = async (query) => {
     clearErrors(form);
     status.textContent = "";
     try {
-      let body;
-      try {
-        body = withoutStoredFields(JSON.parse(text.value));
-      } catch (error) {
-        throw new ApiError(400, [`Not valid JSON: ${error.message}`]);
-      }
+      const body = parsed(text.value);
       if (existing) {
-        await api.patch(`${collection.api}/${encodeURIComponent(existing.id)}`, body);
+        Object.assign(existing, await api.patch(`${collection.api}/${encodeURIComponent(existing.id)}`, body, query));
         status.textContent = "Saved.";
       } else {
         const created = await api.post(collection.api, body);
@@ -86,7 +118,16 @@ async function renderEditor(main, collection, id, { go }) {
     } catch (error) {
       if (error.status === 401) throw error;
       showErrors(form, error);
+      const retry = existing && !query ? collection.retryWith?.(error) : null;
+      if (retry) {
+        form.querySelector(".form-errors").append(h("p", { class: "actions" },
+          h("button", { type: "button", class: "secondary", id: "save-retry", onclick: () => submit(retry.query) }, retry.label)));
+      }
     }
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit();
   });
   remove?.addEventListener("click", async () => {
     if (remove.dataset.armed !== "yes") {
@@ -94,11 +135,23 @@ async function renderEditor(main, collection, id, { go }) {
       remove.textContent = "Really delete?";
       return;
     }
-    await api.delete(`${collection.api}/${encodeURIComponent(existing.id)}`);
-    go(`#/${collection.path}`);
+    try {
+      await api.delete(`${collection.api}/${encodeURIComponent(existing.id)}`);
+      go(`#/${collection.path}`);
+    } catch (error) {
+      if (error.status === 401) throw error;
+      showErrors(form, error);
+    }
   });
+  const read = () => {
+    const body = parsed(text.value);
+    const unchanged = existing !== null && JSON.stringify(body) === JSON.stringify(withoutStoredFields(existing));
+    return { body, unchanged };
+  };
+  const panel = collection.panel ? await collection.panel({ saved: existing, read }) : null;
   replace(main,
     h("div", { class: "heading" }, h("h1", {}, existing ? collection.summary(existing)[0] : `New ${collection.noun}`)),
-    existing ? h("p", { class: "muted small" }, "Id ", h("code", {}, existing.id)) : null,
-    form);
+    existing ? h("p", { class: "muted small" }, "Id ", h("code", { id: `${keyOf(collection)}-id` }, existing.id)) : null,
+    form,
+    panel);
 }

@@ -1,8 +1,10 @@
-// One chat or one session as a readable transcript, with its costs.
+// One chat or one session as a readable transcript, with its costs (and a session's structured outputs
+// once they were extracted).
 
 import { api } from "../api.js";
 import { h, money, replace, shortId, when } from "../dom.js";
 import { costsView, messageView, turnSummary } from "./messages.js";
+import { artifactView } from "./outputs.js";
 
 export async function renderChat(main, chatId) {
   const chat = await api.get(`/chat/${encodeURIComponent(chatId)}`);
@@ -84,6 +86,7 @@ export async function render(main, route, { go }) {
       h("dt", {}, "Created"), h("dd", {}, when(session.createdAt)),
       h("dt", {}, "Cost"), h("dd", { class: "session-cost" }, money(session.cost))),
     h("div", { class: "conversation transcript", id: "transcript" }, (session.messages || []).map(messageView)),
+    artifactView(session.artifact),
     h("h2", {}, "Turns"),
     h("table", { class: "list" },
       h("thead", {}, h("tr", {}, h("th", {}, "When"), h("th", {}, "Model, tokens and cost"))),
