@@ -186,6 +186,8 @@ class ChatEngine:
             return plan
         # Fitted now: an overflow under "disabled" is a 400 before any call.
         _, window, messages = fit(self.budget, plan.window, plan.messages, plan.messages)
+        if window is plan.window and messages is plan.messages:
+            return plan  # nothing left out (`fit` returns what it was given)
         return replace(plan, window=window, messages=messages)
 
     # --- run: ground, loop, record, notify ------------------------------------------------------------
