@@ -58,6 +58,15 @@ class PreparedTurn:
     lease: Lease | None = None
 
     @property
+    def chat_id(self) -> str:
+        """The chat the turn makes (what its stream is kept under), without building a `handle`."""
+        return self.plan.chat_id
+
+    @property
+    def org_id(self) -> str:
+        return self.plan.context.request.org_id
+
+    @property
     def handle(self) -> TurnHandle:
         """What the API may know of the turn."""
         policy = self.plan.window.policy
