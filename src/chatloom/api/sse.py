@@ -45,28 +45,42 @@ class VapiFraming:
         self.sequence = 0
         self.chat_id = ""
         self.session_id: str | None = None
-        self.paths: dict[int, str] = {}
+        self.delta_heads: dict[int, bytes] = {}
+        """Per output index, a delta payload's JSON up to its `delta` value: `{"id":…,"path":…,"delta":`."""
 
     def _frame(self, data: bytes) -> bytes:
         frame = b"id: %d\ndata: %b\n\n" % (self.sequence, data)
         self.sequence += 1
         return frame
 
-    def _payload(self, **fields: Any) -> bytes:
+    def _payload_fields(self, **fields: Any) -> dict[str, Any]:
         payload: dict[str, Any] = {"id": self.chat_id}
         if self.session_id is not None:
             payload["sessionId"] = self.session_id
         payload.update(fields)
-        return self._frame(orjson.dumps(payload))
+        return payload
+
+    def _payload(self, **fields: Any) -> bytes:
+        return self._frame(orjson.dumps(self._payload_fields(**fields)))
+
+    def _delta_head(self, output_index: int) -> bytes:
+        """A delta payload of output message `output_index` up to its text: `{"id":…,"path":…,"delta":`
+        (orjson writes a dict's keys in order, with no spaces, so this and the text make the payload)."""
+        fields = self._payload_fields(path=f"chat.output[{output_index}].content")
+        head = self.delta_heads[output_index] = orjson.dumps(fields)[:-1] + b',"delta":'
+        return head
 
     def on_event(self, event: TurnEvent) -> list[bytes]:
         if isinstance(event, TurnDelta):
-            path = self.paths.get(event.output_index)
-            if path is None:
-                path = self.paths[event.output_index] = f"chat.output[{event.output_index}].content"
-            return [self._payload(path=path, delta=event.text)]
+            # The same bytes as `_payload(path=…, delta=event.text)`, without a dict per delta: the
+            # payload's head is the same for every delta of an output message.
+            head = self.delta_heads.get(event.output_index) or self._delta_head(event.output_index)
+            frame = b"id: %d\ndata: %b%b}\n\n" % (self.sequence, head, orjson.dumps(event.text))
+            self.sequence += 1
+            return [frame]
         if isinstance(event, TurnStarted):
             self.chat_id, self.session_id = event.chat_id, event.session_id
+            self.delta_heads.clear()
         elif isinstance(event, TurnFailed):
             self.chat_id = self.chat_id or event.chat_id
             return [self._payload(error=error_payload(event.error))]

@@ -14,7 +14,7 @@ from starlette.responses import Response, StreamingResponse
 
 from chatloom.api.deps import Services
 from chatloom.api.sse import SSE_HEADERS
-from chatloom.domain.events import TurnCompleted, TurnEvent, TurnFailed, TurnStarted
+from chatloom.domain.events import TurnCompleted, TurnDelta, TurnEvent, TurnFailed, TurnStarted
 from chatloom.engine.turn.engine import PreparedTurn
 from chatloom.relay.memory import StreamInfo, TurnStream
 
@@ -42,7 +42,9 @@ async def drive(events: AsyncIterator[TurnEvent], framing: StreamFraming, stream
         async with aclosing(events) as running:  # type: ignore[type-var]
             async for event in running:
                 frames = framing.on_event(event)
-                if isinstance(event, TurnStarted):
+                if isinstance(event, TurnDelta):  # most events: nothing to note but their frames
+                    pass
+                elif isinstance(event, TurnStarted):
                     stream.info.status = "in_progress"
                     stream.info.snapshot = framing.snapshot()
                 elif isinstance(event, TurnCompleted):
@@ -74,8 +76,7 @@ async def start_streamed(
 ) -> TurnStream:
     """Starts the turn in its own task (a client that leaves does not stop it). The task runs at once, up
     to its first wait (the model request on its way): that keeps the time to the first token short."""
-    handle = turn.handle
-    info = StreamInfo(handle.chat_id, handle.org_id, framing.kind, "queued", background, keep=keep)
+    info = StreamInfo(turn.chat_id, turn.org_id, framing.kind, "queued", background, keep=keep)
     stream = services.relay.open(info)
     stream.task = services.in_flight.spawn(drive(events, framing, stream))
     await asyncio.sleep(0)

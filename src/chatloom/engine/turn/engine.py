@@ -58,6 +58,15 @@ class PreparedTurn:
     lease: Lease | None = None
 
     @property
+    def chat_id(self) -> str:
+        """The chat the turn makes (what its stream is kept under), without building a `handle`."""
+        return self.plan.chat_id
+
+    @property
+    def org_id(self) -> str:
+        return self.plan.context.request.org_id
+
+    @property
     def handle(self) -> TurnHandle:
         """What the API may know of the turn."""
         policy = self.plan.window.policy
@@ -186,6 +195,8 @@ class ChatEngine:
             return plan
         # Fitted now: an overflow under "disabled" is a 400 before any call.
         _, window, messages = fit(self.budget, plan.window, plan.messages, plan.messages)
+        if window is plan.window and messages is plan.messages:
+            return plan  # nothing left out (`fit` returns what it was given)
         return replace(plan, window=window, messages=messages)
 
     # --- run: ground, loop, record, notify ------------------------------------------------------------

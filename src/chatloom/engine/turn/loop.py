@@ -133,6 +133,7 @@ class TurnLoop:
         self, plan: TurnPlan, state: LoopState, stream: bool, watch: TurnWatch
     ) -> AsyncIterator[TurnEvent]:
         """Runs the steps until the turn is done, yielding its text deltas and tool calls."""
+        chat_id, session_id = plan.chat_id, plan.request.session_id
         step: NextStep = CallModel()
         while True:
             if isinstance(step, CallModel):
@@ -141,14 +142,16 @@ class TurnLoop:
                 reply: ModelReply | None = None
                 watch.upstream_started()
                 if stream:  # the deltas are yielded here, not through a generator of its own
+                    output_index = len(state.output)  # the reply's place: nothing is added meanwhile
+                    first = True
                     async for item in self.models.stream(
                         speaker.endpoint.adapter, request, speaker.fallbacks
                     ):
                         if isinstance(item, TextChunk):
-                            watch.first_token()
-                            yield TurnDelta(
-                                plan.chat_id, len(state.output), item.text, plan.request.session_id
-                            )
+                            if first:
+                                watch.first_token()
+                                first = False
+                            yield TurnDelta(chat_id, output_index, item.text, session_id)
                         else:
                             reply = item
                     if reply is None:
@@ -157,7 +160,7 @@ class TurnLoop:
                     reply = await self.models.complete(speaker.endpoint.adapter, request, speaker.fallbacks)
                 step = self._answered(state, request, fitted, reply, watch)
             elif isinstance(step, RunTools):
-                yield TurnToolCalls(plan.chat_id, len(state.output) - 1, step.calls, plan.request.session_id)
+                yield TurnToolCalls(chat_id, len(state.output) - 1, step.calls, session_id)
                 if state.rounds > self.max_tool_rounds:
                     limit = f"the limit of {self.max_tool_rounds} tool rounds per chat turn was reached"
                     state.output.extend(error_result(call, limit).message() for call in step.calls)
