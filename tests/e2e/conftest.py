@@ -8,25 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.databases import postgresql_url, sqlite_url
+from tests.support.databases import database_of_its_own
 from tests.support.serve import ServeProcesses
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        with sqlite_url(tmp_path) as url:
-            yield url
-        return
-    try:
-        context = postgresql_url()
-        url = context.__enter__()
-    except Exception as error:
-        pytest.skip(f"PostgreSQL leg skipped: {error}")
-    try:
+    with database_of_its_own(request.param, tmp_path) as url:
         yield url
-    finally:
-        context.__exit__(None, None, None)
 
 
 @pytest.fixture

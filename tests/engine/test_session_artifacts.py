@@ -17,7 +17,7 @@ from chatloom.domain.ids import utc_now
 from chatloom.jobs.runner import JobRunner
 from chatloom.providers.base import ModelRequest
 from chatloom.store.tables import jobs, sessions
-from tests.support.databases import postgresql_url, sqlite_url
+from tests.support.databases import database_of_its_own
 from tests.support.engine_world import OPENAI, World, call, reply, run, world
 
 LEAD = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
@@ -27,19 +27,8 @@ LEAD = {"type": "object", "properties": {"name": {"type": "string"}}, "required"
 def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database of this module's own: its runners claim every due artifact job, and no other test's
     server may take (or leave) one there."""
-    if request.param == "sqlite":
-        with sqlite_url(tmp_path_factory.mktemp("artifacts")) as url:
-            yield url
-        return
-    try:
-        context = postgresql_url()
-        url = context.__enter__()
-    except Exception as error:
-        pytest.skip(f"PostgreSQL leg skipped: {error}")
-    try:
+    with database_of_its_own(request.param, tmp_path_factory.mktemp("artifacts")) as url:
         yield url
-    finally:
-        context.__exit__(None, None, None)
 
 
 def runner(w: World) -> JobRunner:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from tests.support.off_loop import run_coroutine
 
@@ -125,3 +126,22 @@ def _server() -> Iterator[tuple[str, int]]:
     else:
         with _throwaway_cluster() as address:
             yield address
+
+
+@contextmanager
+def database_of_its_own(kind: str, directory: Path) -> Iterator[str]:
+    """A new database of `kind` ("sqlite": a file in `directory`; "postgresql": a fresh database), for
+    tests that must not share one; the PostgreSQL leg is skipped where no server can be had."""
+    if kind == "sqlite":
+        with sqlite_url(directory) as url:
+            yield url
+        return
+    try:
+        context = postgresql_url()
+        url = context.__enter__()
+    except Exception as error:
+        pytest.skip(f"PostgreSQL leg skipped: {error}")
+    try:
+        yield url
+    finally:
+        context.__exit__(None, None, None)

@@ -149,6 +149,30 @@ class SessionArtifacts:
         if self.usage is not None:
             await self.usage.charge(org_id, None, calls)
 
+    async def _conversation(
+        self, org_id: str, document: Document, messages: list[Message], prompt: list[Message] | None
+    ) -> tuple[Conversation, str | None]:
+        """A session's or chat's conversation and the id of its (last) assistant, if stored. `prompt`: the
+        session's system prompt as rendered at its creation (a chat's is rendered from its assistant)."""
+        assistant, assistant_id, overrides = await self._answering(org_id, document)
+        overrides = overrides if isinstance(overrides, dict) else None
+        started = datetime.fromisoformat(document["createdAt"])
+        if prompt is None:
+            model = assistant.get("model")
+            prompt = await render_system_messages(
+                model if isinstance(model, dict) else {}, overrides, started
+            )
+        conversation = Conversation(
+            org_id,
+            messages,
+            self._system_prompt(prompt, messages),
+            assistant,
+            overrides,
+            started_at=started,
+            ended_at=datetime.fromisoformat(document["updatedAt"]),
+        )
+        return conversation, assistant_id
+
     async def _session_conversation(self, org_id: str, session_id: str) -> tuple[Conversation, str | None]:
         """The session's conversation, and the id of its (last) assistant, if stored."""
         async with self.db.read() as conn:
@@ -156,18 +180,7 @@ class SessionArtifacts:
         if found is None:
             raise NotFound(f"Session {session_id} not found")
         document, prompt = found
-        assistant, assistant_id, overrides = await self._answering(org_id, document)
-        messages = list(document.get("messages") or [])
-        conversation = Conversation(
-            org_id,
-            messages,
-            self._system_prompt(prompt, messages),
-            assistant,
-            overrides if isinstance(overrides, dict) else None,
-            started_at=datetime.fromisoformat(document["createdAt"]),
-            ended_at=datetime.fromisoformat(document["updatedAt"]),
-        )
-        return conversation, assistant_id
+        return await self._conversation(org_id, document, list(document.get("messages") or []), prompt)
 
     # --- the job and the previews ---------------------------------------------------------------------
 
@@ -231,21 +244,8 @@ class SessionArtifacts:
             document = await chats.get(conn, self.db.messages, org_id, chat_id)
         if document is None:
             raise NotFound(f"Chat {chat_id} not found")
-        assistant, _, overrides = await self._answering(org_id, document)
         messages = [*(document.get("messages") or []), *(document.get("output") or [])]
-        model = assistant.get("model")
-        model = model if isinstance(model, dict) else {}
-        variables = overrides if isinstance(overrides, dict) else None
-        prompt = await render_system_messages(model, variables, datetime.fromisoformat(document["createdAt"]))
-        conversation = Conversation(
-            org_id,
-            messages,
-            self._system_prompt(prompt, messages),
-            assistant,
-            overrides if isinstance(overrides, dict) else None,
-            started_at=datetime.fromisoformat(document["createdAt"]),
-            ended_at=datetime.fromisoformat(document["updatedAt"]),
-        )
+        conversation, _ = await self._conversation(org_id, document, messages, None)
         run = await self._run([output], conversation)
         await self._bill(org_id, run.calls)
         return run
