@@ -78,13 +78,16 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture(scope="session")
-def server(backend: str, fake_llm: FakeLLM) -> Iterator[ServerThread]:
+def server(
+    backend: str, fake_llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerThread]:
     settings = Settings(
         database_url=backend,
         provider_env=provider_environment(fake_llm),
         llm_timeout_seconds=5,
         llm_retry_base_seconds=0.01,
         secret_key=TEST_SECRET_KEY,
+        files_dir=str(tmp_path_factory.mktemp("files")),  # uploads: never into the working directory
     )
     thread = ServerThread(settings).start()
     yield thread

@@ -194,6 +194,33 @@ class Settings(BaseSettings):
         description="How often sessions whose time ran out are marked completed and their structured outputs "
         "queued for extraction (one process per period does it).",
     )
+    files_dir: str | None = Field(
+        None,
+        description="Where uploaded files and their extracted text are kept; default: a `files` directory "
+        "beside the SQLite database, or ./data/files with PostgreSQL.",
+    )
+    max_file_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, le=1024**3, description="Largest file POST /file accepts (then 413)."
+    )
+    max_files_per_org: int = Field(1000, ge=1, le=10_000_000, description="Files one org may keep.")
+    max_file_bytes_per_org: int = Field(
+        1024**3, ge=1024, description="Bytes of uploaded files one org may keep, all together."
+    )
+    file_parse_seconds: float = Field(
+        30.0, gt=0, le=3600, description="Longest text extraction of one file; its worker is then killed."
+    )
+    file_parse_memory_mb: int = Field(
+        512, ge=64, le=65_536, description="Address space of one file's extraction worker process (MiB)."
+    )
+    file_parse_concurrency: int = Field(
+        2, ge=1, le=64, description="Extraction workers one process runs at once (others wait their turn)."
+    )
+    max_parsed_text_bytes: int = Field(
+        5 * 1024 * 1024,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        description="Most text extracted from one file; a file with more fails (`failedReason` says so).",
+    )
 
     def secret_keys(self) -> str | None:
         """CHATLOOM_SECRET_KEY, else the contents of CHATLOOM_SECRET_KEY_FILE, else None."""

@@ -41,6 +41,11 @@ VAPI_OPERATIONS = {
     ("get", "/credential/{id}"): "CredentialController_findOne",
     ("patch", "/credential/{id}"): "CredentialController_update",
     ("delete", "/credential/{id}"): "CredentialController_remove",
+    ("post", "/file"): "FileController_create",
+    ("get", "/file"): "FileController_findAll",
+    ("get", "/file/{id}"): "FileController_findOne",
+    ("patch", "/file/{id}"): "FileController_update",
+    ("delete", "/file/{id}"): "FileController_remove",
 }
 UNADVERTISED = {
     "CreateChatIn": ("transport",),
@@ -191,6 +196,13 @@ def test_what_the_server_returns_satisfies_the_documented_schemas(document: dict
     for item in api.get("/credential").json():
         conforms(document, "Credential", item)
     conforms(document, "Credential", api.delete(f"/credential/{credential.json()['id']}").json())
+
+    file = api.http.post("/file", files={"file": ("a.md", b"# hi", "text/markdown")}, data={"metadata": "{}"})
+    conforms(document, "File", file.json())
+    conforms(document, "File", api.patch(f"/file/{file.json()['id']}", {"name": "renamed"}).json())
+    for item in api.get("/file").json():
+        conforms(document, "File", item)
+    conforms(document, "File", api.delete(f"/file/{file.json()['id']}").json())
 
     conforms(document, "Chat", api.delete(f"/chat/{chat['id']}").json())
     conforms(document, "Session", api.delete(f"/session/{session['id']}").json())

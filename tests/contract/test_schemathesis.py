@@ -95,6 +95,10 @@ class RealRecords:
         if kind == "structured-output":
             schema = {"type": "object", "properties": {"name": {"type": "string"}}}
             return self._create("/structured-output", {"name": "contract", "schema": schema})
+        if kind == "file":
+            response = self.http.post("/file", files={"file": ("contract.txt", b"contract", "text/plain")})
+            assert response.status_code == 201, response.text
+            return str(response.json()["id"])
         assert kind == "chat", kind
         return self._create("/chat", {"assistantId": self.new("assistant"), "input": "hello"})
 

@@ -24,6 +24,7 @@ from chatloom.api.routes import (
     chats,
     conversations,
     credentials,
+    files,
     health,
     limits,
     metrics,
@@ -39,6 +40,7 @@ from chatloom.api.schemas.assistant import AssistantIn, AssistantPatch
 from chatloom.api.schemas.chat import CreateChatIn
 from chatloom.api.schemas.conversation import ConversationCreateIn, ConversationItemsIn, ConversationUpdateIn
 from chatloom.api.schemas.credential import CredentialIn, CredentialPatch
+from chatloom.api.schemas.file import FilePatch, FileUploadIn
 from chatloom.api.schemas.records_out import ChatStreamError, CreateChatStreamResponse
 from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.api.schemas.responses_out import ResponseStreamEvent
@@ -72,6 +74,8 @@ from chatloom.engine.records.assistants import AssistantRecords
 from chatloom.engine.records.chats import ChatRecords
 from chatloom.engine.records.conversations import ConversationRecords
 from chatloom.engine.records.documents import structured_output_records, tool_records
+from chatloom.engine.records.file_jobs import FileJobs
+from chatloom.engine.records.files import FileQuota, FileRecords
 from chatloom.engine.records.leases import SessionLeases
 from chatloom.engine.records.sessions import SessionRecords
 from chatloom.engine.squads.records import SquadRecords
@@ -79,6 +83,8 @@ from chatloom.engine.turn.engine import ChatEngine
 from chatloom.engine.turn.in_flight import TurnsInFlight
 from chatloom.engine.turn.record import TurnStore
 from chatloom.engine.turn.web import WebChats
+from chatloom.files.storage import DirectoryStorage
+from chatloom.files.worker import WorkerLimits
 from chatloom.jobs.recurring import Recurring
 from chatloom.jobs.runner import JobHandler, JobRunner
 from chatloom.observability.access_log import AccessLog
@@ -95,7 +101,7 @@ from chatloom.providers.openai_compat import OpenAICompatibleProvider
 from chatloom.providers.registry import ProviderRegistry
 from chatloom.relay.memory import MemoryRelay
 from chatloom.relay.postgres import PostgresRelay
-from chatloom.store.db import Database, create_engine
+from chatloom.store.db import Database, create_engine, default_files_dir
 from chatloom.store.rate_counters import database_counter
 from chatloom.store.turns.writer import TurnWriter
 from chatloom.templates.liquid import render_prompt_async, set_template_limits
@@ -132,6 +138,8 @@ DOCUMENTED_SCHEMAS: tuple[type[BaseModel], ...] = (  # bodies routes parse thems
     StructuredOutputIn,
     StructuredOutputPatch,
     StructuredOutputRunIn,
+    FileUploadIn,
+    FilePatch,
 )
 
 
@@ -226,6 +234,7 @@ def build_services(
         settings.max_upstream_bytes,
     )
     artifacts = SessionArtifacts(db, extractor, server_messages, usage, observer)
+    file_records, file_jobs = build_files(settings, db)
     return Services(
         engine=engine,
         assistants=AssistantRecords(db, assistant_cache, credentials),
@@ -238,6 +247,8 @@ def build_services(
         structured_outputs=structured_output_records(db),
         artifacts=artifacts,
         artifact_jobs=ArtifactJobs(artifacts, sessions),
+        files=file_records,
+        file_jobs=file_jobs,
         keys=KeyVerifier(db),
         in_flight=TurnsInFlight(),
         auth_cache_seconds=settings.auth_cache_seconds,
@@ -249,6 +260,22 @@ def build_services(
         web_max_input_chars=settings.web_max_input_chars,
         usage=usage,
     )
+
+
+def build_files(settings: Settings, db: Database) -> tuple[FileRecords, FileJobs]:
+    """Uploaded files, their content in a directory (CHATLOOM_FILES_DIR, else beside the database), and
+    their parsing jobs."""
+    quota = FileQuota(settings.max_file_bytes, settings.max_files_per_org, settings.max_file_bytes_per_org)
+    records = FileRecords(
+        db, DirectoryStorage(settings.files_dir or default_files_dir(settings.database_url)), quota
+    )
+    limits = WorkerLimits(
+        settings.file_parse_seconds,
+        settings.file_parse_memory_mb,
+        settings.max_parsed_text_bytes,
+        max_input_bytes=settings.max_file_bytes,
+    )
+    return records, FileJobs(records, limits, settings.file_parse_concurrency, settings.job_max_attempts)
 
 
 def build_counters(settings: Settings, db: Database) -> tuple[Counter, Counter]:
@@ -293,7 +320,7 @@ JOB_GRACE_SECONDS = 5.0
 
 def job_handlers(services: Services) -> dict[str, JobHandler]:
     """The handler of each kind of background job, by kind (a job of a kind without one is never run)."""
-    return services.artifact_jobs.handlers()
+    return {**services.artifact_jobs.handlers(), **services.file_jobs.handlers()}
 
 
 def build_jobs(
@@ -343,6 +370,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if services.jobs is not None:
             # A job queued by this process (a session completed) starts at once, not at the next poll.
             services.sessions.job_queued = services.jobs.wake
+            services.files.job_queued = services.jobs.wake  # an upload's parse
             await services.jobs.start()
         app.state.services = services
         try:
@@ -392,12 +420,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sessions.router)
     app.include_router(tools.router)
     app.include_router(structured_outputs.router)
+    app.include_router(files.router)
     app.include_router(squads.router)
     app.include_router(credentials.router)
     app.include_router(analytics.router)
     app.include_router(console.router)
     hot_routes.install(app, hot_routes.TURN_ROUTES)
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes, turn_limit=settings.max_turn_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        limit=settings.max_body_bytes,
+        turn_limit=settings.max_turn_body_bytes,
+        file_limit=settings.max_file_bytes,
+    )
     app.add_middleware(RequestGuard)
     # Just outside the guard: it sees the request id and the guard's own 400s and 500s.
     app.add_middleware(AccessLog, observer=observer, enabled=settings.access_log)

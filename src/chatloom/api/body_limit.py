@@ -1,7 +1,10 @@
 """Request bodies bounded before they are read into memory: `CHATLOOM_MAX_BODY_BYTES` (1 MiB) everywhere,
 except the two turn routes of private keys, `POST /chat` and `POST /chat/responses`, which take images and
 files inline and so accept `CHATLOOM_MAX_TURN_BODY_BYTES` (36 MiB: 25 MB of attachments, base64-encoded).
-Web chat (public keys) keeps the small bound. Past it: 413, in the route's error shape."""
+Web chat (public keys) keeps the small bound. `POST /file` (multipart uploads) accepts
+`CHATLOOM_MAX_FILE_BYTES` and `UPLOAD_OVERHEAD_BYTES` for the other parts and the multipart framing; the
+route itself refuses a file part over `CHATLOOM_MAX_FILE_BYTES`. Past a limit: 413, in the route's error
+shape, as soon as the bytes received pass it (or at once, when `Content-Length` says so)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chatloom.api.errors import OPENAI_PATHS, error_body, error_envelope
 
 TURN_PATHS = frozenset(("/chat", "/chat/", "/chat/responses", "/chat/responses/"))
+UPLOAD_PATHS = frozenset(("/file", "/file/"))
+UPLOAD_OVERHEAD_BYTES = 64 * 1024
+"""An upload's body besides the file: `purpose`, `metadata` (4 KiB at most) and the multipart headers."""
 
 
 class _BodyTooLarge(Exception):
@@ -20,14 +26,19 @@ class _BodyTooLarge(Exception):
 class BodySizeLimit:
     """Refuses request bodies over the path's limit with 413, before they are read into memory."""
 
-    def __init__(self, app: ASGIApp, limit: int, turn_limit: int | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, turn_limit: int | None = None, file_limit: int | None = None
+    ) -> None:
         self.app = app
         self.limit = limit
         self.turn_limit = max(limit, turn_limit or limit)
+        self.upload_limit = max(limit, (file_limit or 0) + UPLOAD_OVERHEAD_BYTES)
 
     def limit_for(self, scope: Scope) -> int:
         if scope.get("method") == "POST" and scope.get("path") in TURN_PATHS:
             return self.turn_limit
+        if scope.get("method") == "POST" and scope.get("path") in UPLOAD_PATHS:
+            return self.upload_limit
         return self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

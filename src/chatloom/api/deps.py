@@ -30,6 +30,8 @@ from chatloom.engine.records.assistants import AssistantRecords
 from chatloom.engine.records.chats import ChatRecords
 from chatloom.engine.records.conversations import ConversationRecords
 from chatloom.engine.records.documents import DocumentRecords
+from chatloom.engine.records.file_jobs import FileJobs
+from chatloom.engine.records.files import FileRecords
 from chatloom.engine.records.sessions import SessionRecords
 from chatloom.engine.squads.records import SquadRecords
 from chatloom.engine.turn.engine import ChatEngine
@@ -73,6 +75,8 @@ class Services:
     structured_outputs: DocumentRecords
     artifacts: SessionArtifacts
     artifact_jobs: ArtifactJobs
+    files: FileRecords
+    file_jobs: FileJobs
     _trusted: dict[str, tuple[KeyAccess, float]] = field(default_factory=dict)
     jobs: JobRunner | None = None
     """This process's background job runner (None when CHATLOOM_JOBS is off, or outside a server)."""

@@ -26,6 +26,7 @@ from chatloom.domain.errors import (
     NotFound,
     RateLimited,
     SessionBusy,
+    TooLarge,
     Unauthorized,
     UpstreamError,
     UpstreamTimeout,
@@ -55,7 +56,7 @@ def status_of(error: Exception) -> int:
         return 404
     if isinstance(error, SessionBusy):
         return 409
-    if isinstance(error, PayloadTooLarge):
+    if isinstance(error, PayloadTooLarge | TooLarge):
         return 413
     if isinstance(error, UpstreamTimeout):
         return 504

@@ -40,6 +40,15 @@ class InvalidRequest(ChatloomError):
         self.field = field
 
 
+class TooLarge(ChatloomError):
+    """Content over one of this server's size limits, or past the org's storage quota (HTTP 413).
+    `field` names what is too large."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class NotFound(ChatloomError):
     """The record does not exist, or belongs to another org (HTTP 404)."""
 

@@ -39,6 +39,13 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(url[len(prefix) :].split("?", 1)[0])
 
 
+def default_files_dir(url: str) -> Path:
+    """Where uploaded files go by default: a `files` directory beside the SQLite database file, else (an
+    in-memory database, PostgreSQL) ./data/files."""
+    database = _sqlite_file(url)
+    return database.parent / "files" if database is not None else Path("data") / "files"
+
+
 def create_engine(url: str, pool_size: int = 10, sqlite_synchronous: str = "FULL") -> AsyncEngine:
     """An engine tuned per backend: WAL + busy timeout on SQLite, a bounded pool on PostgreSQL.
 

@@ -229,6 +229,22 @@ structured_outputs = Table(
     Index(None, "org_id", "name"),
 )
 
+files = Table(
+    "files",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    Column("purpose", String(32)),
+    Column("status", String(16), nullable=False),
+    # The content's size, summed for the org's quota; the content itself is in the file storage.
+    Column("bytes", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "org_id", "created_at"),
+    Index(None, "org_id", "purpose"),
+)
+
 squads = Table(
     "squads",
     metadata,
