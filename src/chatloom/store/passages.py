@@ -43,7 +43,7 @@ MAX_BODY_CHARS = 8_000
 MAX_DIMENSIONS = 4096
 INSERT_BATCH = 500
 VECTOR_BATCH = 2_000
-"""Rows read per round of a vector search, so its memory stays bounded whatever the base's size."""
+"""Passages `unembedded` returns at most."""
 
 WORD = re.compile(r"[^\W_]+")
 STOP_WORDS = frozenset(
@@ -300,30 +300,18 @@ async def search_vectors(
     if not source_ids:
         return []
     query = unpack_vector(pack_vector(vector))
+    size = 4 * len(query)
     best: list[tuple[float, int]] = []
-    last_id = -1
-    while True:  # keyset pages of the candidates' vectors, so memory stays bounded
-        rows = (
-            await conn.execute(
-                select(passages.c.id, passages.c.embedding)
-                .where(
-                    passages.c.org_id == org_id,
-                    passages.c.source_id.in_(list(source_ids)),
-                    passages.c.embedding_model == model,
-                    passages.c.id > last_id,
-                )
-                .order_by(passages.c.id)
-                .limit(VECTOR_BATCH)
+    for source_id in dict.fromkeys(source_ids):  # one source at a time: an index range, bounded memory
+        rows = await conn.execute(
+            select(passages.c.id, passages.c.embedding).where(
+                passages.c.org_id == org_id,
+                passages.c.source_id == source_id,
+                passages.c.embedding_model == model,
             )
-        ).all()
-        if not rows:
-            break
-        last_id = rows[-1][0]
-        size = 4 * len(query)
+        )
         scored = ((DOT(query, unpack_vector(row[1])), row[0]) for row in rows if len(row[1]) == size)
         best = heapq.nlargest(limit, [*best, *scored])
-        if len(rows) < VECTOR_BATCH:
-            break
     if not best:
         return []
     found = await conn.execute(
