@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -320,4 +321,26 @@ jobs = Table(
     Index(None, "status", "run_after"),
     Index(None, "status", "lease_until"),
     Index(None, "status", "finished_at"),
+)
+
+passages = Table(
+    "passages",
+    metadata,
+    # Knowledge-base passages (`store/passages.py`): a file's text cut into chunks, searched by full text and,
+    # when embedded, by vector. A knowledge base is a set of sources (file ids); a search names them.
+    # The integer id is the full-text index's row id (SQLite's `passages_fts`, an FTS5 table over heading and
+    # body that the store keeps in step); PostgreSQL indexes a generated `search_vector` column instead. Both
+    # are created by migration 0016 for their database only.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("org_id", ID, nullable=False),
+    Column("source_id", ID, nullable=False),
+    Column("ordinal", Integer, nullable=False),
+    # The passage's context: the file's name and the markdown heading path above it.
+    Column("heading", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    # L2-normalized little-endian float32 values, and the model that made them.
+    Column("embedding", LargeBinary, nullable=True),
+    Column("embedding_model", String(200), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "org_id", "source_id", "ordinal", unique=True),
 )

@@ -2,7 +2,9 @@
 
 Replies are scripted with `FakeLLM.push(FakeReply(...))`, one per request in FIFO order; unscripted, a request
 is answered as `fake_defaults` describes (tool results repeated, forced or `call:<name>` tool calls, the
-minimal instance of a requested JSON schema, else "You said: <last user message>").
+minimal instance of a requested JSON schema, else "You said: <last user message>"). Embedding requests
+(OpenAI `/v1/embeddings`, Gemini `:batchEmbedContents`/`:embedContent`) are answered by `fake_embeddings`
+with deterministic vectors, and never use a scripted reply.
 Standalone: `python -m chatloom.testing.fake_llm`.
 """
 
@@ -22,6 +24,7 @@ from aiohttp import web
 from chatloom.domain.tokens import messages_tokens
 from chatloom.testing.fake_anthropic import AnthropicMessagesDialect
 from chatloom.testing.fake_dialect import FakeDialect, FakeReply, RecordedRequest, chat_messages
+from chatloom.testing.fake_embeddings import FakeEmbeddings
 from chatloom.testing.fake_gemini import GeminiDialect
 from chatloom.testing.fake_openai import OpenAIChatDialect, context_length_error
 from chatloom.testing.loopback import LoopbackServer
@@ -56,6 +59,7 @@ class FakeLLM(LoopbackServer):
         super().__init__(host, port)
         self._record_requests = record_requests
         self._dialects: tuple[FakeDialect, ...] = tuple(dialects) if dialects else every_dialect()
+        self._embeddings = FakeEmbeddings()
         self._lock = threading.Lock()
         self._replies: deque[FakeReply] = deque()
         self._requests: list[RecordedRequest] = []
@@ -107,6 +111,8 @@ class FakeLLM(LoopbackServer):
             await runner.cleanup()
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        if request.method == "POST" and self._embeddings.handles(request.path):
+            return await self._embed(request)
         dialect = next((dialect for dialect in self._dialects if dialect.handles(request.path)), None)
         if dialect is None or request.method != "POST":
             message = f"The fake LLM does not serve {request.method} {request.path}."
@@ -144,6 +150,19 @@ class FakeLLM(LoopbackServer):
             body=dialect.completion(body, reply),
             headers={**JSON_HEADERS, **reply.headers},
         )
+
+    async def _embed(self, request: web.BaseRequest) -> web.Response:
+        try:
+            body = orjson.loads(await request.clone(client_max_size=MAX_REQUEST_BYTES).read())
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            body = {}
+        if self._record_requests:
+            with self._lock:
+                self._requests.append(RecordedRequest(request.path, request.headers, body))
+        status, answer = self._embeddings.answer(request.path, body)
+        return json_response(status, answer)
 
     async def _stream(
         self, request: web.BaseRequest, dialect: FakeDialect, body: dict[str, Any], reply: FakeReply
