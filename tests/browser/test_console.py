@@ -190,6 +190,7 @@ def test_every_view_renders_with_only_loopback_reachable(console: ConsolePage, a
         ("#/squads/new", "#squad-json"),
         ("#/structured-outputs", "h1"),
         ("#/structured-outputs/new", "#try-form"),
+        ("#/files", "#file-upload"),
         ("#/costs", "#cost-chart svg"),
     ):
         console.open(hash_)

@@ -81,7 +81,33 @@ export const api = {
   post: (path, body) => request("POST", path, { body }),
   patch: (path, body, query) => request("PATCH", path, { body, query }),
   delete: (path) => request("DELETE", path),
+  upload: (path, parts) => upload(path, parts),
 };
+
+/**
+ * POST a `multipart/form-data` body: `parts` maps names to strings or Blobs/Files (a File keeps its name).
+ * The browser writes the boundary's Content-Type itself. A body the server cut off (it refuses one over its
+ * size limit before reading it all) can end in a network error rather than the answer; that is told as
+ * such rather than as a bare "Failed to fetch".
+ */
+export async function upload(path, parts) {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(parts)) {
+    if (value !== undefined && value !== null && value !== "") form.append(name, value);
+  }
+  let response;
+  try {
+    response = await fetch(path, { method: "POST", headers: headers(), body: form, cache: "no-store", credentials: "omit" });
+  } catch (error) {
+    throw new ApiError(0, [`The upload did not complete (${error.message}): the server may have refused a body this large.`]);
+  }
+  if (!response.ok) {
+    const error = await errorOf(response);
+    if (response.status === 401) onUnauthorized(error);
+    throw error;
+  }
+  return response.json();
+}
 
 /** Checks a key with a cheap authenticated call; throws the API's ApiError when it is refused. */
 export async function checkKey(key) {

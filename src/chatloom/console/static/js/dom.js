@@ -44,6 +44,18 @@ export function when(iso) {
   return Number.isNaN(moment.getTime()) ? iso : moment.toLocaleString();
 }
 
+/** A size in bytes for reading: "812 B", "3.4 KiB", "10 MiB". */
+export function byteSize(value) {
+  if (value === null || value === undefined) return "";
+  let amount = Number(value);
+  if (amount < 1024) return `${amount} B`;
+  for (const unit of ["KiB", "MiB", "GiB"]) {
+    amount /= 1024;
+    if (amount < 1024 || unit === "GiB") return `${Number(amount.toFixed(amount < 10 ? 1 : 0))} ${unit}`;
+  }
+  return `${amount} B`;
+}
+
 export function shortId(id) {
   return id ? String(id).slice(0, 8) + "…" : "";
 }

@@ -7,6 +7,7 @@ import * as assistants from "./views/assistants.js";
 import * as chats from "./views/chats.js";
 import * as costs from "./views/costs.js";
 import * as documents from "./views/documents.js";
+import * as files from "./views/files.js";
 import * as playground from "./views/playground.js";
 import * as signin from "./views/signin.js";
 import * as transcript from "./views/transcript.js";
@@ -23,6 +24,7 @@ const SECTIONS = [
     label: collection.title,
     view: documents.viewOf(collection),
   })),
+  { path: "files", label: "Files", view: files },
   { path: "costs", label: "Costs", view: costs },
 ];
 
