@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from chatloom.store import jobs as job_rows
 from chatloom.store.db import Database
 from chatloom.store.jobs import Job, PermanentJobError
 from chatloom.store.tables import jobs as job_table
+from tests.support.databases import database_of_its_own
 from tests.support.engine_world import run
 from tests.support.jobs import LONG_AGO, Clock, Outcomes, database, new_kind, queue, runner, settled, state
 
@@ -274,25 +276,30 @@ def test_the_purge_deletes_only_finished_jobs_older_than_kept(backend: str) -> N
     run(backend, play)
 
 
-def test_purging_goes_in_bounded_batches(backend: str) -> None:
-    async def play() -> None:
-        async with database(backend) as db:
-            kind, clock = new_kind(), Clock(LONG_AGO - timedelta(days=1))
+def test_purging_goes_in_bounded_batches(backend: str, tmp_path: Path) -> None:
+    # A database of its own: a purge deletes every kind's finished jobs, and the suite's server, on the
+    # shared database, runs jobs (and purges) of its own meanwhile.
+    kind_of_database = "sqlite" if backend.startswith("sqlite") else "postgresql"
+    with database_of_its_own(kind_of_database, tmp_path) as url:
+        run(url, lambda: purge_in_batches(url))
 
-            async def handle(job: Job) -> None:
-                pass
 
-            jobs = runner(db, {kind: handle}, clock)
-            await settled(jobs)
-            for number in range(5):
-                await queue(db, kind, f"job-{number}", clock())
-            await settled(jobs)
-            before = clock() + timedelta(seconds=1)
-            deleted = []
-            for _ in range(4):
-                async with db.write() as conn:
-                    deleted.append(await job_rows.purge(conn, before, 2))
-            # The hourly purge's own row of that hour is finished too.
-            assert deleted == [2, 2, 2, 0]
+async def purge_in_batches(url: str) -> None:
+    async with database(url) as db:
+        kind, clock = new_kind(), Clock(LONG_AGO - timedelta(days=1))
 
-    run(backend, play)
+        async def handle(job: Job) -> None:
+            pass
+
+        jobs = runner(db, {kind: handle}, clock)
+        await settled(jobs)
+        for number in range(5):
+            await queue(db, kind, f"job-{number}", clock())
+        await settled(jobs)
+        before = clock() + timedelta(seconds=1)
+        deleted = []
+        for _ in range(4):
+            async with db.write() as conn:
+                deleted.append(await job_rows.purge(conn, before, 2))
+        # The hourly purge's own row of that hour is finished too.
+        assert deleted == [2, 2, 2, 0]
