@@ -126,7 +126,7 @@ async def detach_file(base_id: PathId, file_id: FileIdPath, org_id: OrgId, servi
     "/v2/knowledge-base/{id}/file/{fileId}/retry",
     status_code=201,
     operation_id="KnowledgeBaseV2Controller_fileRetry",
-    responses=answers(201, KnowledgeBaseFile, "The file, indexing again.", *WITH_ID),
+    responses=answers(201, KnowledgeBaseFile, "The file, indexing again.", *WITH_ID, *WITH_BODY),
 )
 async def retry_file(base_id: PathId, file_id: FileIdPath, org_id: OrgId, services: ServicesDep) -> Response:
     return json_response(await services.knowledge_bases.retry(org_id, base_id, file_id), status_code=201)
