@@ -8,9 +8,14 @@ Both go through `POST /chat/responses`, non-streamed, with the same assistant pr
   `function_call` item; a second request sends the `function_call_output` with `previous_response_id`, and
   the model answers: two model calls, two requests (two stored turns).
 
-Each round trip ends with the answer "Tool said: 7C, rain". One server per backend; the load alternates
-between the two kinds in slices on that server, so machine drift falls on both alike. Reported: server CPU
-per round trip (and, for the caller tool, per request).
+- **knowledge base**: one request; the model calls the `knowledgeBase` tool of a `/v2/knowledge-base` holding
+  the ten documents of `tests/fixtures/kb/` (indexed before the run, full text only: the server runs with
+  `CHATLOOM_KB_EMBEDDINGS=false`), chatloom searches it and asks the model again: two model calls, one
+  search. Compare it with the assistant tool: the same turn with a function-tool round.
+
+Each round trip ends with the answer "Tool said: ..." (the weather, or the passages). One server per
+backend; the load alternates between the kinds in slices on that server, so machine drift falls on all
+alike. Reported: server CPU per round trip (and, for the caller tool, per request).
 
     .venv/bin/python -m bench.tool_turns --backends sqlite,postgresql --slices 10
 """
@@ -44,6 +49,8 @@ from bench.scenarios import CUSTOMER_NAME, MODEL, SYSTEM_PROMPT
 from chatloom.testing.http_recorder import HttpRecorder, RecordedCall, Scripted
 
 QUESTION = "What is the weather in Oslo today? call:get_weather"
+KB_QUESTION = "How long is the password reset link valid? call:search_shop"
+KB_FILES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "kb"
 WEATHER = "7C, rain"
 ANSWER = f"Tool said: {WEATHER}"
 PARAMETERS = {
@@ -77,6 +84,35 @@ def assistant(tool_url: str | None) -> dict[str, Any]:
     return {"name": "Bench tools", "model": model}
 
 
+async def knowledge_base_assistant(http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -> str:
+    """An assistant whose model has the tool of a knowledge base of the fixture documents, once indexed."""
+    auth = {"Authorization": headers["Authorization"]}
+    base = await post_json(http, f"{url}/v2/knowledge-base", orjson.dumps({"name": "shop"}), headers, 201)
+    for path in sorted(KB_FILES.iterdir()):
+        if path.suffix not in (".md", ".txt"):
+            continue
+        form = aiohttp.FormData()
+        form.add_field("file", path.read_bytes(), filename=path.name, content_type="text/markdown")
+        async with http.post(f"{url}/file", data=form, headers=auth) as response:
+            if response.status != 201:
+                raise BenchSetupError(f"upload of {path.name} answered {response.status}")
+            file_id = (await response.json())["id"]
+        body = orjson.dumps({"fileId": file_id})
+        await post_json(http, f"{url}/v2/knowledge-base/{base['id']}/file", body, headers, 201)
+    ends = time.monotonic() + 60
+    while True:
+        async with http.get(f"{url}/v2/knowledge-base/{base['id']}", headers=auth) as response:
+            files = (await response.json())["files"]
+        if all(file["status"] == "ready" for file in files):
+            break
+        if time.monotonic() > ends:
+            raise BenchSetupError(f"the knowledge base was not indexed in 60 s: {files}")
+        await asyncio.sleep(0.1)
+    model = {**assistant(None)["model"], "toolIds": [base["toolId"]]}
+    created = await post_json(http, f"{url}/assistant", orjson.dumps({"model": model}), headers, 201)
+    return str(created["id"])
+
+
 def output_text(response: Any) -> str:
     for item in response.get("output", ()):
         if item.get("type") == "message":
@@ -87,13 +123,16 @@ def output_text(response: Any) -> str:
 class ToolTurns:
     """The two round trips, as `load` turns."""
 
-    def __init__(self, url: str, key: str, with_tool: str, without_tool: str) -> None:
+    def __init__(self, url: str, key: str, with_tool: str, without_tool: str, with_base: str) -> None:
         self.url = f"{url}/chat/responses"
         self.headers = {"Authorization": f"Bearer {key}", **JSON_HEADERS}
         common = {"model": MODEL, "stream": False}
         variables = {"assistantOverrides": {"variableValues": {"name": CUSTOMER_NAME}}}
         self._assistant_turn = orjson.dumps(
             {**common, **variables, "assistantId": with_tool, "input": QUESTION}
+        )
+        self._knowledge_turn = orjson.dumps(
+            {**common, **variables, "assistantId": with_base, "input": KB_QUESTION}
         )
         self._tools = [{"type": "function", "name": "get_weather", "parameters": PARAMETERS}]
         self._caller_turn = orjson.dumps(
@@ -104,6 +143,11 @@ class ToolTurns:
         response = await post_json(http, self.url, self._assistant_turn, self.headers)
         if output_text(response) != ANSWER:
             raise RequestFailed(f"assistant tool turn answered {str(response)[:300]}")
+
+    async def knowledge_base(self, http: aiohttp.ClientSession, worker: int) -> None:
+        response = await post_json(http, self.url, self._knowledge_turn, self.headers)
+        if not output_text(response).startswith("Tool said: [1] faq.md"):
+            raise RequestFailed(f"knowledge base turn answered {str(response)[:300]}")
 
     async def caller_tool(self, http: aiohttp.ClientSession, worker: int) -> None:
         called = await post_json(http, self.url, self._caller_turn, self.headers)
@@ -133,13 +177,18 @@ async def measure(
             await post_json(http, f"{url}/assistant", orjson.dumps(assistant(tool)), headers, 201)
             for tool in (tool_url, None)
         ]
-        turns = ToolTurns(url, key, created[0]["id"], created[1]["id"])
-        kinds: dict[str, Turn] = {"assistant tool": turns.assistant_tool, "caller tool": turns.caller_tool}
+        with_base = await knowledge_base_assistant(http, url, headers)
+        turns = ToolTurns(url, key, created[0]["id"], created[1]["id"], with_base)
+        kinds: dict[str, Turn] = {
+            "assistant tool": turns.assistant_tool,
+            "knowledge base": turns.knowledge_base,
+            "caller tool": turns.caller_tool,
+        }
         totals = dict.fromkeys(kinds, (0.0, 0))
         for turn in kinds.values():
             await load(http, turn, 2.0, args.concurrency)  # warm-up
         for index in range(args.slices):
-            names = list(kinds) if index % 2 == 0 else list(reversed(kinds))
+            names = list(kinds) if index % 2 == 0 else list(reversed(kinds))  # drift falls on all alike
             for name in names:
                 before = server.cpu_seconds()
                 count = await load(http, kinds[name], args.seconds, args.concurrency)
@@ -158,6 +207,7 @@ def run(backend: str, args: argparse.Namespace) -> list[str]:
         tools.on("/tools", weather)
         url = stack.enter_context(database(backend, workdir, 0))
         env = server_environment(url, llm_base_url)
+        env["CHATLOOM_KB_EMBEDDINGS"] = "false"  # knowledge-base rounds by full text only
         migrate(env)
         key = create_key(env)
         server, server_url = start_server(env, workdir, "server")

@@ -221,6 +221,11 @@ class Settings(BaseSettings):
         le=256 * 1024 * 1024,
         description="Most text extracted from one file; a file with more fails (`failedReason` says so).",
     )
+    kb_embeddings: bool = Field(
+        True,
+        description="Knowledge bases also search by embeddings when the org has an OpenAI or Google key "
+        "(false: full text only, no embedding calls).",
+    )
 
     def secret_keys(self) -> str | None:
         """CHATLOOM_SECRET_KEY, else the contents of CHATLOOM_SECRET_KEY_FILE, else None."""

@@ -175,20 +175,33 @@ def test_a_failing_knowledge_base_does_not_stop_the_turn(
 
 
 @pytest.mark.parametrize(
-    "base",
+    ("base", "field"),
     [
-        {"provider": "google", "name": "kb", "description": "d", "fileIds": ["f1"]},
-        {"provider": "custom-knowledge-base", "fileIds": ["f1"], "server": {"url": "https://kb.test"}},
+        ({"provider": "google", "name": "kb", "fileIds": ["f1"]}, "knowledgeBases[0].fileIds"),
+        ({"provider": "google", "name": "kb"}, "knowledgeBases[0]"),
+        ({"provider": "trieve", "name": "kb", "fileIds": ["f1"]}, "knowledgeBases[0].provider"),
+        (
+            {"provider": "custom-knowledge-base", "fileIds": ["f1"], "server": {"url": "https://kb.test"}},
+            "knowledgeBases[0]",
+        ),
     ],
 )
-def test_file_knowledge_bases_are_not_supported_yet(api: Api, base: dict[str, Any]) -> None:
+def test_refused_query_knowledge_bases_name_the_field(api: Api, base: dict[str, Any], field: str) -> None:
     response = api.post("/tool", {"type": "query", "knowledgeBases": [base]})
     assert response.status_code == 400
-    assert "not supported yet" in str(response.json()["message"])
-    assert "knowledgeBases" in str(response.json()["message"])
+    assert any(str(m).startswith(f"{field}") for m in _messages(response.json())), response.json()
+
+
+def test_file_knowledge_bases_are_query_tools_not_model_settings(api: Api) -> None:
+    base = {"provider": "google", "name": "kb", "description": "d", "fileIds": ["f1"]}
     model = {"provider": "openai", "model": "m", "knowledgeBase": base}
     refused = api.post("/assistant", {"model": model})
     assert refused.status_code == 400 and "model.knowledgeBase" in str(refused.json()["message"])
+
+
+def _messages(body: dict[str, Any]) -> list[Any]:
+    message = body["message"]
+    return message if isinstance(message, list) else [message]
 
 
 def test_a_custom_knowledge_base_needs_a_server(api: Api) -> None:

@@ -16,6 +16,15 @@ from tests.support.client import Api
 from tests.support.server import ServerThread
 
 VAPI_OPERATIONS = {
+    ("post", "/v2/knowledge-base"): "KnowledgeBaseV2Controller_create",
+    ("get", "/v2/knowledge-base"): "KnowledgeBaseV2Controller_findAll",
+    ("get", "/v2/knowledge-base/{id}"): "KnowledgeBaseV2Controller_findOne",
+    ("patch", "/v2/knowledge-base/{id}"): "KnowledgeBaseV2Controller_update",
+    ("delete", "/v2/knowledge-base/{id}"): "KnowledgeBaseV2Controller_remove",
+    ("get", "/v2/knowledge-base/{id}/file"): "KnowledgeBaseV2Controller_filesGet",
+    ("post", "/v2/knowledge-base/{id}/file"): "KnowledgeBaseV2Controller_fileAttach",
+    ("delete", "/v2/knowledge-base/{id}/file/{fileId}"): "KnowledgeBaseV2Controller_fileDetach",
+    ("post", "/v2/knowledge-base/{id}/file/{fileId}/retry"): "KnowledgeBaseV2Controller_fileRetry",
     ("get", "/chat"): "ChatController_listChats",
     ("post", "/chat"): "ChatController_createChat",
     ("get", "/chat/{id}"): "ChatController_getChat",
@@ -91,8 +100,10 @@ def test_vapi_operation_ids_and_id_parameters(document: dict[str, Any]) -> None:
     for _method, path, operation in operations(document):
         for parameter in operation.get("parameters", []):
             if parameter["in"] == "path":
-                # OpenAI's conversation items are the one record inside another: `{id}/items/{item_id}`.
-                assert parameter["name"] == "id" or path.endswith("/items/{item_id}"), path
+                # Records inside another: OpenAI's conversation items (`{id}/items/{item_id}`) and Vapi's
+                # knowledge-base files (`{id}/file/{fileId}`).
+                inner = path.endswith("/items/{item_id}") or "/file/{fileId}" in path
+                assert parameter["name"] == "id" or inner, path
 
 
 def test_declared_answers(document: dict[str, Any]) -> None:

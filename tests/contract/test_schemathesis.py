@@ -99,6 +99,8 @@ class RealRecords:
             response = self.http.post("/file", files={"file": ("contract.txt", b"contract", "text/plain")})
             assert response.status_code == 201, response.text
             return str(response.json()["id"])
+        if kind == "knowledge-base":
+            return self._create("/v2/knowledge-base", {"name": "contract"})
         assert kind == "chat", kind
         return self._create("/chat", {"assistantId": self.new("assistant"), "input": "hello"})
 
@@ -110,7 +112,8 @@ class RealRecords:
             return isinstance(value, str) and zlib.crc32(f"{field}:{seed}".encode()) % 2 == 0
 
         if chosen("id", (case.path_parameters or {}).get("id")):
-            case.path_parameters["id"] = self.new(case.path.split("/")[1])
+            parts = case.path.split("/")
+            case.path_parameters["id"] = self.new(parts[2] if parts[1] == "v2" else parts[1])
         if isinstance(case.body, dict):
             for field, kind in REFERENCES.items():
                 if chosen(field, case.body.get(field)):

@@ -26,6 +26,7 @@ from chatloom.api.routes import (
     credentials,
     files,
     health,
+    knowledge_bases,
     limits,
     metrics,
     responses,
@@ -41,6 +42,7 @@ from chatloom.api.schemas.chat import CreateChatIn
 from chatloom.api.schemas.conversation import ConversationCreateIn, ConversationItemsIn, ConversationUpdateIn
 from chatloom.api.schemas.credential import CredentialIn, CredentialPatch
 from chatloom.api.schemas.file import FilePatch, FileUploadIn
+from chatloom.api.schemas.knowledge_base import AttachFileIn, KnowledgeBaseIn, KnowledgeBasePatch
 from chatloom.api.schemas.records_out import ChatStreamError, CreateChatStreamResponse
 from chatloom.api.schemas.responses import ResponsesRequestIn
 from chatloom.api.schemas.responses_out import ResponseStreamEvent
@@ -54,6 +56,7 @@ from chatloom.api.schemas.structured_output import (
 from chatloom.api.schemas.tool import ToolIn, ToolPatch
 from chatloom.api.schemas.web_chat import CreateWebChatIn, WebResponsesRequestIn
 from chatloom.api.sse import HEARTBEAT
+from chatloom.api.wiring_files import build_files, build_knowledge
 from chatloom.config import Settings
 from chatloom.console import routes as console
 from chatloom.counters.memory import MemoryCounter
@@ -74,8 +77,6 @@ from chatloom.engine.records.assistants import AssistantRecords
 from chatloom.engine.records.chats import ChatRecords
 from chatloom.engine.records.conversations import ConversationRecords
 from chatloom.engine.records.documents import structured_output_records, tool_records
-from chatloom.engine.records.file_jobs import FileJobs
-from chatloom.engine.records.files import FileQuota, FileRecords
 from chatloom.engine.records.leases import SessionLeases
 from chatloom.engine.records.sessions import SessionRecords
 from chatloom.engine.squads.records import SquadRecords
@@ -83,8 +84,6 @@ from chatloom.engine.turn.engine import ChatEngine
 from chatloom.engine.turn.in_flight import TurnsInFlight
 from chatloom.engine.turn.record import TurnStore
 from chatloom.engine.turn.web import WebChats
-from chatloom.files.storage import DirectoryStorage
-from chatloom.files.worker import WorkerLimits
 from chatloom.jobs.recurring import Recurring
 from chatloom.jobs.runner import JobHandler, JobRunner
 from chatloom.observability.access_log import AccessLog
@@ -101,7 +100,7 @@ from chatloom.providers.openai_compat import OpenAICompatibleProvider
 from chatloom.providers.registry import ProviderRegistry
 from chatloom.relay.memory import MemoryRelay
 from chatloom.relay.postgres import PostgresRelay
-from chatloom.store.db import Database, create_engine, default_files_dir
+from chatloom.store.db import Database, create_engine
 from chatloom.store.rate_counters import database_counter
 from chatloom.store.turns.writer import TurnWriter
 from chatloom.templates.liquid import render_prompt_async, set_template_limits
@@ -140,6 +139,9 @@ DOCUMENTED_SCHEMAS: tuple[type[BaseModel], ...] = (  # bodies routes parse thems
     StructuredOutputRunIn,
     FileUploadIn,
     FilePatch,
+    KnowledgeBaseIn,
+    KnowledgeBasePatch,
+    AttachFileIn,
 )
 
 
@@ -192,6 +194,8 @@ def build_services(
         assistant_cache,
         credentials,
     )
+    file_records, file_jobs = build_files(settings, db)
+    knowledge = build_knowledge(settings, db, file_records, providers, credentials, prices)
     mcp = McpClient(outbound, cache_seconds=settings.mcp_tools_cache_seconds)
     knowledge_bases = KnowledgeBaseClient(http, settings.webhook_secret)
     tools = ToolRunner(
@@ -200,6 +204,7 @@ def build_services(
         mcp,
         knowledge_bases,
         observer,
+        knowledge.search,
     )
     usage_counter, web_counter = build_counters(settings, db)
     usage = UsageGate(db, usage_counter, cache_seconds=settings.auth_cache_seconds)
@@ -234,7 +239,6 @@ def build_services(
         settings.max_upstream_bytes,
     )
     artifacts = SessionArtifacts(db, extractor, server_messages, usage, observer)
-    file_records, file_jobs = build_files(settings, db)
     return Services(
         engine=engine,
         assistants=AssistantRecords(db, assistant_cache, credentials),
@@ -249,6 +253,8 @@ def build_services(
         artifact_jobs=ArtifactJobs(artifacts, sessions),
         files=file_records,
         file_jobs=file_jobs,
+        knowledge_bases=knowledge.records,
+        knowledge_jobs=knowledge.jobs,
         keys=KeyVerifier(db),
         in_flight=TurnsInFlight(),
         auth_cache_seconds=settings.auth_cache_seconds,
@@ -260,22 +266,6 @@ def build_services(
         web_max_input_chars=settings.web_max_input_chars,
         usage=usage,
     )
-
-
-def build_files(settings: Settings, db: Database) -> tuple[FileRecords, FileJobs]:
-    """Uploaded files, their content in a directory (CHATLOOM_FILES_DIR, else beside the database), and
-    their parsing jobs."""
-    quota = FileQuota(settings.max_file_bytes, settings.max_files_per_org, settings.max_file_bytes_per_org)
-    records = FileRecords(
-        db, DirectoryStorage(settings.files_dir or default_files_dir(settings.database_url)), quota
-    )
-    limits = WorkerLimits(
-        settings.file_parse_seconds,
-        settings.file_parse_memory_mb,
-        settings.max_parsed_text_bytes,
-        max_input_bytes=settings.max_file_bytes,
-    )
-    return records, FileJobs(records, limits, settings.file_parse_concurrency, settings.job_max_attempts)
 
 
 def build_counters(settings: Settings, db: Database) -> tuple[Counter, Counter]:
@@ -320,7 +310,11 @@ JOB_GRACE_SECONDS = 5.0
 
 def job_handlers(services: Services) -> dict[str, JobHandler]:
     """The handler of each kind of background job, by kind (a job of a kind without one is never run)."""
-    return {**services.artifact_jobs.handlers(), **services.file_jobs.handlers()}
+    return {
+        **services.artifact_jobs.handlers(),
+        **services.file_jobs.handlers(),
+        **services.knowledge_jobs.handlers(),
+    }
 
 
 def build_jobs(
@@ -371,6 +365,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # A job queued by this process (a session completed) starts at once, not at the next poll.
             services.sessions.job_queued = services.jobs.wake
             services.files.job_queued = services.jobs.wake  # an upload's parse
+            services.knowledge_bases.job_queued = services.jobs.wake  # a file's indexing
             await services.jobs.start()
         app.state.services = services
         try:
@@ -391,6 +386,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if services.engine.grounding is not None:
                 await services.engine.grounding.mcp.aclose()
             await services.engine.providers.aclose()
+            if services.engine.loop.tools.files is not None:
+                await services.engine.loop.tools.files.aclose()  # the embeddings' HTTP session
             await db.dispose()
             if observer.tracing is not None:
                 observer.tracing.shutdown()  # sends the spans still batched
@@ -421,6 +418,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tools.router)
     app.include_router(structured_outputs.router)
     app.include_router(files.router)
+    app.include_router(knowledge_bases.router)
     app.include_router(squads.router)
     app.include_router(credentials.router)
     app.include_router(analytics.router)

@@ -32,6 +32,8 @@ from chatloom.engine.records.conversations import ConversationRecords
 from chatloom.engine.records.documents import DocumentRecords
 from chatloom.engine.records.file_jobs import FileJobs
 from chatloom.engine.records.files import FileRecords
+from chatloom.engine.records.knowledge_bases import KnowledgeBaseRecords
+from chatloom.engine.records.knowledge_jobs import KnowledgeJobs
 from chatloom.engine.records.sessions import SessionRecords
 from chatloom.engine.squads.records import SquadRecords
 from chatloom.engine.turn.engine import ChatEngine
@@ -77,6 +79,8 @@ class Services:
     artifact_jobs: ArtifactJobs
     files: FileRecords
     file_jobs: FileJobs
+    knowledge_bases: KnowledgeBaseRecords
+    knowledge_jobs: KnowledgeJobs
     _trusted: dict[str, tuple[KeyAccess, float]] = field(default_factory=dict)
     jobs: JobRunner | None = None
     """This process's background job runner (None when CHATLOOM_JOBS is off, or outside a server)."""

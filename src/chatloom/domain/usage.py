@@ -22,3 +22,18 @@ class ModelCall:
     model: str
     usage: Usage
     cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeBaseCall:
+    """One knowledge-base search's embedding call as billed (Vapi's `KnowledgeBaseCost`): the embedding
+    model, the tokens embedded and their price."""
+
+    provider: str
+    model: str
+    prompt_tokens: int
+    cost: float
+
+    def as_model_call(self) -> ModelCall:
+        """The call as usage limits and metrics count calls: its tokens are prompt tokens."""
+        return ModelCall(self.provider, self.model, Usage(prompt_tokens=self.prompt_tokens), self.cost)

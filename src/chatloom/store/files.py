@@ -25,7 +25,14 @@ def _columns(document: Mapping[str, Any]) -> dict[str, Any]:
 
 
 STORE = DocumentStore(files, _columns)
-insert, get, replace, delete, list_ = (STORE.insert, STORE.get, STORE.replace, STORE.delete, STORE.list_)
+insert, get, get_many, replace, delete, list_ = (
+    STORE.insert,
+    STORE.get,
+    STORE.get_many,
+    STORE.replace,
+    STORE.delete,
+    STORE.list_,
+)
 
 
 async def usage(conn: AsyncConnection, org_id: str) -> tuple[int, int]:

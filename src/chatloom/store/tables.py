@@ -344,3 +344,33 @@ passages = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index(None, "org_id", "source_id", "ordinal", unique=True),
 )
+
+knowledge_bases = Table(
+    "knowledge_bases",
+    metadata,
+    # `/v2/knowledge-base` records (`KnowledgeBaseV2`); their files are rows of `knowledge_base_files`.
+    Column("id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "org_id", "created_at"),
+)
+
+knowledge_base_files = Table(
+    "knowledge_base_files",
+    metadata,
+    # Which files a knowledge base uses, and how far their indexing got. The owner is a v2 knowledge base or a
+    # query tool (whose `knowledgeBases[].fileIds` it mirrors); a file's passages are shared by its owners.
+    Column("owner_id", ID, primary_key=True),
+    Column("file_id", ID, primary_key=True),
+    Column("org_id", ID, nullable=False),
+    Column("id", ID, nullable=False, unique=True),
+    # indexing -> ready | failed (with `reason`).
+    Column("status", String(16), nullable=False),
+    Column("reason", String(500), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index(None, "org_id", "file_id"),
+)

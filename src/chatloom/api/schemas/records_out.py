@@ -168,7 +168,7 @@ class Assistant(Stored):
 class Tool(Stored):
     """A stored `function` or `apiRequest` tool (Vapi's `FunctionTool` / `ApiRequestTool`)."""
 
-    type: Literal["function", "apiRequest", "mcp", "query", "handoff"]
+    type: Literal["function", "apiRequest", "mcp", "query", "handoff", "knowledgeBase"]
     function: dict[str, Any] | None = None
     server: dict[str, Any] | None = None
     async_: bool | None = Field(None, alias="async")
@@ -181,6 +181,8 @@ class Tool(Stored):
     body: dict[str, Any] | None = None
     headers: dict[str, Any] | None = None
     backoff_plan: dict[str, Any] | None = Field(None, alias="backoffPlan")
+    knowledge_bases: list[dict[str, Any]] | None = Field(None, alias="knowledgeBases")
+    knowledge_base_id: str | None = Field(None, alias="knowledgeBaseId")
 
 
 class Squad(Stored):

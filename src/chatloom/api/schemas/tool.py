@@ -1,6 +1,6 @@
 """Tool DTOs (`CreateFunctionToolDTO`, `CreateApiRequestToolDTO`, `CreateMcpToolDTO`,
-`CreateQueryToolDTO`, `CreateHandoffToolDTO`, their updates): the tools a chat can run. What a chat
-uses is validated; every other Vapi field is kept as given. Other Vapi tool types (`endCall`,
+`CreateQueryToolDTO`, `CreateHandoffToolDTO`, `KnowledgeBaseTool`, their updates): the tools a chat can
+run. What a chat uses is validated; every other Vapi field is kept as given. Other Vapi tool types (`endCall`,
 `transferCall`, ...) are refused: they mean nothing in a chat.
 """
 
@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, RootModel, StringConstraints
+from pydantic import AfterValidator, Field, RootModel, StringConstraints, field_validator, model_validator
 
 from chatloom.api.deps import parse_model
 from chatloom.api.schemas.assistant import KnowledgeBaseIn, ServerSettings
@@ -20,7 +20,11 @@ from chatloom.api.schemas.handoff import (
     HandoffDestinationIn,
     HandoffToolIn,
 )
+from chatloom.api.schemas.knowledge_base import FileId
 from chatloom.domain.errors import InvalidRequest
+from chatloom.engine.records.knowledge_bases import OWN_RETRIEVAL
+from chatloom.store.knowledge_bases import MAX_FILES_PER_OWNER
+from chatloom.tools.knowledge_base import CUSTOM_PROVIDER
 
 FunctionName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
 ApiRequestName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9_-]{1,40}$")]
@@ -144,18 +148,61 @@ class QueryFunctionIn(Open):
     description: str | None = None
 
 
+class QueryKnowledgeBaseIn(KnowledgeBaseIn):
+    """A query tool's knowledge base: a custom one (answered by its `server`), or files searched by
+    chatloom's own retrieval (`provider: "google"`, as Vapi writes its file knowledge bases, with
+    `fileIds`: the org's uploaded files)."""
+
+    file_ids: Annotated[list[FileId], Field(min_length=1, max_length=MAX_FILES_PER_OWNER)] | None = Field(
+        None, alias="fileIds"
+    )
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in (OWN_RETRIEVAL, CUSTOM_PROVIDER):
+            raise ValueError(
+                f"provider '{value}' is not supported: use '{OWN_RETRIEVAL}' (files searched by this server) "
+                f"or '{CUSTOM_PROVIDER}' (your own server)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _custom_with_server(self) -> QueryKnowledgeBaseIn:
+        if self.provider == OWN_RETRIEVAL:
+            if not self.file_ids:
+                raise ValueError(f"a '{OWN_RETRIEVAL}' knowledge base needs `fileIds`, the files it searches")
+        elif self.file_ids is not None:
+            raise ValueError(f"`fileIds` belong to a '{OWN_RETRIEVAL}' knowledge base, not a custom one")
+        elif self.server is None or self.server.url is None:
+            raise ValueError("a custom knowledge base needs `server.url`, where its requests are sent")
+        return self
+
+
 class QueryToolIn(Open):
-    """A query tool: the model looks things up in `knowledgeBases` (custom knowledge bases)."""
+    """A query tool: the model looks things up in `knowledgeBases` (files, or custom knowledge bases)."""
 
     type: Literal["query"]
-    knowledge_bases: Annotated[list[KnowledgeBaseIn], Field(min_length=1, max_length=10)] = Field(
+    knowledge_bases: Annotated[list[QueryKnowledgeBaseIn], Field(min_length=1, max_length=10)] = Field(
         alias="knowledgeBases"
     )
     function: QueryFunctionIn | None = None
     messages: list[dict[str, Any]] | None = None
 
 
-ChatTool = FunctionToolIn | ApiRequestToolIn | McpToolIn | QueryToolIn | HandoffToolIn
+class KnowledgeBaseToolIn(Open):
+    """A `knowledgeBase` tool: searches one of the org's `/v2/knowledge-base` knowledge bases (creating a
+    knowledge base provisions one)."""
+
+    type: Literal["knowledgeBase"]
+    knowledge_base_id: Annotated[str, StringConstraints(min_length=1, max_length=36)] = Field(
+        alias="knowledgeBaseId"
+    )
+    function: QueryFunctionIn | None = None
+    messages: list[dict[str, Any]] | None = None
+
+
+ChatTool = FunctionToolIn | ApiRequestToolIn | McpToolIn | QueryToolIn | HandoffToolIn | KnowledgeBaseToolIn
 
 TOOL_TYPES: dict[str, type[ChatTool]] = {
     "function": FunctionToolIn,
@@ -163,6 +210,7 @@ TOOL_TYPES: dict[str, type[ChatTool]] = {
     "mcp": McpToolIn,
     "query": QueryToolIn,
     "handoff": HandoffToolIn,
+    "knowledgeBase": KnowledgeBaseToolIn,
 }
 
 
@@ -191,7 +239,10 @@ class ToolPatch(Open):
     backoff_plan: BackoffPlanIn | None = Field(None, alias="backoffPlan")
     metadata: McpMetadataIn | None = None
     tool_messages: list[McpToolMessagesIn] | None = Field(None, alias="toolMessages")
-    knowledge_bases: list[KnowledgeBaseIn] | None = Field(None, alias="knowledgeBases")
+    knowledge_bases: list[QueryKnowledgeBaseIn] | None = Field(None, alias="knowledgeBases")
+    knowledge_base_id: Annotated[str, StringConstraints(min_length=1, max_length=36)] | None = Field(
+        None, alias="knowledgeBaseId"
+    )
     destinations: Annotated[list[HandoffDestinationIn], Field(max_length=MAX_DESTINATIONS)] | None = None
     default_result: str | None = Field(None, alias="defaultResult")
 

@@ -291,6 +291,11 @@ class Credentials:
             org = await self._org_credentials(org_id, refresh=True)
         return TurnCredentials(by_id={str(c["id"]): c for c in org}).headers_for(credential_id, where)
 
+    async def org_api_key(self, org_id: str, provider: str) -> str | None:
+        """The key of the org's newest credential for `provider` (work done for the org outside a turn,
+        such as a knowledge base's embeddings)."""
+        return TurnCredentials(org=list(reversed(await self._org_credentials(org_id)))).api_key(provider)
+
     async def check_ids(self, org_id: str, credential_ids: Any) -> None:
         """Refuses `credentialIds` naming credentials the org does not have."""
         if credential_ids:

@@ -2,7 +2,8 @@
 
 Function tools carry an OpenAI function definition (`function: {name, description, parameters}`) plus
 Vapi-only settings (`server`, `messages`); apiRequest tools are offered under their `name` with their
-body schema (minus fixed values) as parameters; query tools as a function taking a `query`. An mcp tool
+body schema (minus fixed values) as parameters; query and knowledgeBase tools as a function taking a
+`query`. An mcp tool
 stands for the tools its server lists when the turn starts (`add_mcp_tools`), each offered under its
 own name, or as `mcp<N>_<name>` (N: the mcp tool's 1-based place among the assistant's mcp tools) when
 the name is taken. A handoff tool is offered as Vapi builds it: one function whose description lists its
@@ -28,7 +29,9 @@ from chatloom.tools.mcp import McpListing
 CALLER_FUNCTION = "caller-function"
 """The toolbox's own type for a function the caller defined for this turn (OpenAI Responses `tools`): always
 answered by the caller, never by a server (never stored as a tool)."""
-CHAT_TOOL_TYPES = frozenset(("function", "apiRequest", "query", "handoff", CALLER_FUNCTION))
+KNOWLEDGE_BASE = "knowledgeBase"
+"""A `/v2/knowledge-base`'s search tool: offered like a query tool."""
+CHAT_TOOL_TYPES = frozenset(("function", "apiRequest", "query", "handoff", KNOWLEDGE_BASE, CALLER_FUNCTION))
 HANDOFF = "handoff"
 MCP_SERVER_TOOL = "mcp-server-tool"
 """The toolbox's own type for one tool listed by an MCP server (never stored)."""
@@ -55,7 +58,7 @@ def tool_name(tool: dict[str, Any]) -> str | None:
     if kind in ("function", CALLER_FUNCTION):
         function = tool.get("function")
         name = function.get("name") if isinstance(function, dict) else None
-    elif kind == "query":
+    elif kind in ("query", KNOWLEDGE_BASE):
         name = query_tool_name(tool)
     elif kind == HANDOFF:
         name = handoff_tool_name(tool)
@@ -157,7 +160,7 @@ def definition(name: str, tool: dict[str, Any]) -> dict[str, Any]:
         return {"type": "function", "function": {"name": name, **described}}
     if kind == HANDOFF:
         return handoff_definition(name, tool)
-    if kind == "query":
+    if kind in ("query", KNOWLEDGE_BASE):
         return {
             "type": "function",
             "function": {

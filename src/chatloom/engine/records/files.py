@@ -19,7 +19,7 @@ from typing import Any
 from chatloom.domain.errors import InvalidRequest, NotFound, TooLarge
 from chatloom.domain.ids import iso, new_id, utc_now
 from chatloom.files.storage import FileStorage, ObjectMissing, ObjectTooLarge
-from chatloom.store import files, jobs
+from chatloom.store import files, jobs, knowledge_bases, passages
 from chatloom.store.db import Database
 from chatloom.store.documents import Document, ListQuery
 
@@ -168,10 +168,13 @@ class FileRecords:
         return document
 
     async def delete(self, org_id: str, file_id: str) -> Document:
-        """Removes the record, then the content and the text (a parse running meanwhile finds no record
-        and removes the text it wrote)."""
+        """Removes the record with its passages and its knowledge-base links, then the content and the
+        text (a parse or an indexing running meanwhile finds no record and removes what it wrote)."""
         async with self.db.write() as conn:
             document = await files.delete(conn, org_id, file_id)
+            if document is not None:
+                await passages.delete_source(conn, org_id, file_id)
+                await knowledge_bases.remove_file(conn, org_id, file_id)
         if document is None:
             raise self._not_found(file_id)
         await self.storage.delete(file_id)

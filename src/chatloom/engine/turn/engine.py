@@ -225,7 +225,7 @@ class ChatEngine:
                 else:
                     async for event in self.loop.run(plan, state, stream, watch):
                         yield event
-                end = TurnCompleted(await self._after_loop(plan, lease, state), state.output, state.calls)
+                end = TurnCompleted(await self._after_loop(plan, lease, state), state.output, state.billed())
             except ContextWindowExceeded as error:
                 if error.upstream and state.window.policy is not None:
                     error = provider_overflow(state.window.policy, error.message_text)

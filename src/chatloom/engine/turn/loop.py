@@ -15,7 +15,7 @@ from chatloom.domain.errors import UpstreamError
 from chatloom.domain.events import ModelReply, TextChunk, TurnDelta, TurnEvent, TurnToolCalls
 from chatloom.domain.ids import iso
 from chatloom.domain.messages import Message, ToolCall
-from chatloom.domain.usage import ModelCall
+from chatloom.domain.usage import KnowledgeBaseCall, ModelCall
 from chatloom.engine.calls.models import ModelCaller
 from chatloom.engine.calls.tools import ToolRunner
 from chatloom.engine.context.budget import ContextBudget, Fitted
@@ -65,11 +65,17 @@ class LoopState:
     window: Window
     output: list[Message] = field(default_factory=list)
     calls: list[ModelCall] = field(default_factory=list)
+    knowledge_calls: list[KnowledgeBaseCall] = field(default_factory=list)
+    """The embedding calls of the turn's knowledge-base searches (`costs[type=knowledge-base]`)."""
     output_start: int = 0
     """The first output message `base` does not hold (moves on at a hand-off)."""
     handoff: HandoffState | None = None
     """Set only when the turn can hand off (a squad, or a handoff tool)."""
     rounds: int = 0
+
+    def billed(self) -> list[ModelCall]:
+        """Every billed call of the turn, as usage limits and metrics count them."""
+        return [*self.calls, *(call.as_model_call() for call in self.knowledge_calls)]
 
     def since_hand_off(self) -> list[Message]:
         return self.output if self.output_start == 0 else self.output[self.output_start :]
@@ -214,6 +220,7 @@ class TurnLoop:
                 done = await self.tools.run(
                     rest, speaker.toolbox, speaker.assistant, chat, speaker.credentials
                 )
+                state.knowledge_calls.extend(done.knowledge_calls)
                 return done.results, not done.client_calls
 
             results, switch, goes_on = await self.handoffs.run_round(
@@ -224,6 +231,7 @@ class TurnLoop:
                 return HandOff(switch)
             return CallModel() if goes_on else LeftToClient()
         done = await self.tools.run(calls, speaker.toolbox, speaker.assistant, chat, speaker.credentials)
+        state.knowledge_calls.extend(done.knowledge_calls)
         state.output.extend(result.message() for result in done.results)
         return LeftToClient() if done.client_calls else CallModel()
 

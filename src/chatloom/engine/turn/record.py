@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from chatloom.domain.messages import Message
-from chatloom.engine.calls.costs import add_costs, cost_entry
+from chatloom.engine.calls.costs import add_costs, cost_entry, knowledge_base_cost_entry
 from chatloom.engine.context.summary import context_window
 from chatloom.engine.records.leases import Lease
 from chatloom.engine.squads.handoffs import HandoffState
@@ -54,8 +54,11 @@ def chat_document(plan: TurnPlan, state: LoopState) -> dict[str, Any]:
     window = context_window(state.window, context.history)
     if window is not None:
         chat["contextWindow"] = window
-    chat["costs"] = [cost_entry(call) for call in state.calls]
-    chat["cost"] = sum(call.cost for call in state.calls)
+    chat["costs"] = [
+        *(cost_entry(call) for call in state.calls),
+        *(knowledge_base_cost_entry(call) for call in state.knowledge_calls),
+    ]
+    chat["cost"] = sum(call.cost for call in state.billed())
     if state.handoff is not None:
         squad_fields(state.handoff, chat, len(state.output))
     return chat
