@@ -175,7 +175,7 @@ class Extractor:
         return prompt
 
     async def _request(
-        self, output: OutputDefinition, conversation: Conversation
+        self, output: OutputDefinition, conversation: Conversation, schema: dict[str, Any]
     ) -> tuple[ModelRequest, ChatProvider]:
         assistant_model = ModelView.of(conversation.assistant)
         chosen = output.model
@@ -193,7 +193,6 @@ class Extractor:
         )
         if endpoint.user_supplied:
             self.outbound.check_url(endpoint.base_url, "model.url")
-        schema, _ = _wrapped(output.schema)
         request = ModelRequest(
             provider=provider,
             model=name,
@@ -212,8 +211,8 @@ class Extractor:
         return request, endpoint.adapter
 
     async def _ask_model(self, output: OutputDefinition, conversation: Conversation) -> Extracted:
-        request, adapter = await self._request(output, conversation)
         schema, wrapped = _wrapped(output.schema)
+        request, adapter = await self._request(output, conversation, schema)
         validator = Draft202012Validator(schema)
         messages = await self._prompt(output, conversation)
         extracted = Extracted(None)
