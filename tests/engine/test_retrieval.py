@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from chatloom.domain.usage import KnowledgeBaseCall, Usage
+from chatloom.engine.calls.costs import knowledge_base_cost_entry
 from chatloom.engine.calls.pricing import PriceBook
 from chatloom.providers.embeddings import Embedder, Embeddings
 from chatloom.providers.google import GoogleProvider
 from chatloom.providers.openai_compat import OpenAICompatibleProvider
 from chatloom.providers.registry import ProviderRegistry
 from chatloom.retrieval.chunks import chunk_text
-from chatloom.retrieval.costs import knowledge_base_cost
 from chatloom.retrieval.indexing import index_source
 from chatloom.retrieval.search import passages_text, search
 from chatloom.store import passages
@@ -212,7 +213,8 @@ def test_query_syntax_is_only_words(backend: str, query: str) -> None:
 
 
 def test_the_cost_line_of_embedded_tokens() -> None:
-    line = knowledge_base_cost("openai", "text-embedding-3-small", 1_000_000, PriceBook())
+    cost = PriceBook().cost("openai", "text-embedding-3-small", Usage(prompt_tokens=1_000_000))
+    line = knowledge_base_cost_entry(KnowledgeBaseCall("openai", "text-embedding-3-small", 1_000_000, cost))
     assert line == {
         "type": "knowledge-base",
         "model": {"provider": "openai", "model": "text-embedding-3-small"},
